@@ -1,0 +1,37 @@
+//! Plugin log lines: the default sink and the level plugins are told about.
+
+use crate::abi::LogLevel;
+use crate::embedder::LogRecord;
+
+/// Writes a plugin's log line to `tracing` (target `wasp::plugin`), tagged with the VM and
+/// plugin it came from, as Envoy prefixes `wasm log <plugin> <root_id> <vm_id>:`.
+pub fn to_tracing(record: LogRecord<'_>) {
+    let LogRecord {
+        level,
+        vm_id,
+        plugin,
+        message,
+    } = record;
+    match level {
+        LogLevel::Trace => tracing::trace!(target: "wasp::plugin", vm = vm_id, plugin, "{message}"),
+        LogLevel::Debug => tracing::debug!(target: "wasp::plugin", vm = vm_id, plugin, "{message}"),
+        LogLevel::Info => tracing::info!(target: "wasp::plugin", vm = vm_id, plugin, "{message}"),
+        LogLevel::Warn => tracing::warn!(target: "wasp::plugin", vm = vm_id, plugin, "{message}"),
+        LogLevel::Error | LogLevel::Critical => {
+            tracing::error!(target: "wasp::plugin", vm = vm_id, plugin, "{message}")
+        }
+    }
+}
+
+/// The most verbose level `tracing` would record for plugin lines.
+pub fn tracing_level() -> LogLevel {
+    use tracing::level_filters::LevelFilter;
+    match LevelFilter::current() {
+        LevelFilter::TRACE => LogLevel::Trace,
+        LevelFilter::DEBUG => LogLevel::Debug,
+        LevelFilter::INFO => LogLevel::Info,
+        LevelFilter::WARN => LogLevel::Warn,
+        // ERROR and OFF: plugins still report errors through the host.
+        _ => LogLevel::Error,
+    }
+}

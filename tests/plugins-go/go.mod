@@ -1,0 +1,3 @@
+module wasp/testplugin
+
+go 1.24
