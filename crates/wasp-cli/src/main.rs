@@ -1,6 +1,7 @@
 //! The `wasp` command line.
 
 mod inspect;
+mod try_plugin;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,8 @@ enum PluginCommand {
     /// Compile and instantiate a plugin for real, run its start function, and report its ABI,
     /// callbacks, imports and digest.
     Inspect(inspect::Args),
+    /// Run a plugin in front of a built-in response (no sockets) and show what it did.
+    Try(try_plugin::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,9 @@ fn main() -> ExitCode {
         Command::Plugin {
             command: PluginCommand::Inspect(args),
         } => inspect::run(args),
+        Command::Plugin {
+            command: PluginCommand::Try(args),
+        } => try_plugin::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,13 +5,19 @@
 //! module's sha256 and a fingerprint of the engine (wasmtime version and every setting that
 //! affects generated code), so a wasp upgrade or a changed setting never loads stale code.
 //! Entries are written to a temporary file and renamed into place: a reader never sees a
-//! partial file.
+//! partial file. Each entry starts with the sha256 of the serialized module after it, checked
+//! before the code is used: wasmtime checks the header and the ELF structure, not the machine
+//! code, so a flipped bit on disk would otherwise run as corrupt code.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
+
+/// Length of the digest that starts every entry.
+const DIGEST_LEN: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct ModuleCache {
@@ -44,17 +50,31 @@ impl ModuleCache {
     /// The compiled module for `sha256`, if cached. A corrupt entry is removed.
     pub fn load(&self, engine: &Engine, sha256: &str) -> Option<Module> {
         let path = self.path(sha256);
-        if !path.exists() {
+        let entry = match std::fs::read(&path) {
+            Ok(entry) => entry,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "cannot read compiled-module cache entry: {e}");
+                return None;
+            }
+        };
+        let drop_entry = |why: &dyn std::fmt::Display| {
+            tracing::warn!(path = %path.display(), "dropping unusable compiled-module cache entry: {why}");
+            let _ = std::fs::remove_file(&path);
+        };
+        let intact = entry.len() > DIGEST_LEN
+            && Sha256::digest(&entry[DIGEST_LEN..]).as_slice() == &entry[..DIGEST_LEN];
+        if !intact {
+            drop_entry(&"checksum mismatch");
             return None;
         }
-        // SAFETY: the file was written by `store` below from `Module::serialize` of an engine
-        // with the same fingerprint, into a directory wasp owns; wasmtime additionally checks
-        // its header and version before using the code.
-        match unsafe { Module::deserialize_file(engine, &path) } {
+        // SAFETY: the bytes are exactly what `store` below wrote from `Module::serialize` of
+        // an engine with the same fingerprint (the digest says so), into a directory wasp
+        // owns; wasmtime additionally checks the header and version before using the code.
+        match unsafe { Module::deserialize(engine, &entry[DIGEST_LEN..]) } {
             Ok(module) => Some(module),
             Err(e) => {
-                tracing::warn!(path = %path.display(), "dropping unusable compiled-module cache entry: {e}");
-                let _ = std::fs::remove_file(&path);
+                drop_entry(&e);
                 None
             }
         }
@@ -64,6 +84,7 @@ impl ModuleCache {
     pub fn store(&self, module: &Module, sha256: &str) -> std::io::Result<()> {
         let bytes = module.serialize().map_err(std::io::Error::other)?;
         let mut tmp = tempfile_in(&self.dir)?;
+        tmp.1.write_all(&Sha256::digest(&bytes))?;
         tmp.1.write_all(&bytes)?;
         tmp.1.sync_all()?;
         std::fs::rename(&tmp.0, self.path(sha256))

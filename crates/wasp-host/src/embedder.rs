@@ -62,10 +62,12 @@ pub struct GrpcCallRequest {
 /// Why the embedder could not start a callout.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CalloutError {
-    /// The named cluster does not exist (the plugin gets `BAD_ARGUMENT`, as in Envoy).
+    /// The named cluster does not exist (the plugin gets `BAD_ARGUMENT` for an HTTP call and
+    /// `PARSE_FAILURE` for gRPC, as in Envoy).
     #[error("unknown cluster {0:?}")]
     UnknownCluster(String),
-    /// The target could not be understood (`PARSE_FAILURE` for gRPC, as in Envoy).
+    /// The target could not be understood (`BAD_ARGUMENT` for HTTP, `PARSE_FAILURE` for
+    /// gRPC, as in Envoy).
     #[error("unparsable callout target")]
     BadTarget,
     /// Anything else (`INTERNAL_FAILURE`).

@@ -148,6 +148,12 @@ struct Scan {
 /// Reads the export section without compiling: rejects what is not a plugin in
 /// microseconds, before spending seconds compiling it.
 fn scan(bytes: &[u8]) -> Result<Scan, LoadError> {
+    if !bytes.starts_with(b"\0asm") {
+        let head: String = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        return Err(LoadError::NotWasm(format!(
+            "it does not start with the WebAssembly magic bytes 0061736d (found {head:?})"
+        )));
+    }
     let mut exports = Vec::new();
     let mut memory = false;
     for payload in Parser::new(0).parse_all(bytes) {

@@ -135,6 +135,9 @@ pub(crate) struct VmState {
     /// Set while the guest allocator runs inside a hostcall: cpp-host allows only logging,
     /// clocks and sleeping then, since the guest is in the middle of a host operation.
     pub in_allocator: bool,
+    /// The `end_of_stream` flag of the body callback in progress: only the last body
+    /// callback may create trailers.
+    pub body_end_of_stream: bool,
     /// Properties declared with the `declare_property` foreign function.
     pub declared_properties: HashMap<String, crate::foreign::Declared>,
 }
@@ -215,6 +218,7 @@ impl VmState {
             embedder,
             queue_notifier,
             in_allocator: false,
+            body_end_of_stream: false,
             declared_properties: HashMap::new(),
         }
     }

@@ -77,6 +77,7 @@ type F3 = TypedFunc<(u32, u32, u32), ()>;
 type F1R = TypedFunc<u32, u32>;
 type F2R = TypedFunc<(u32, u32), u32>;
 type F3R = TypedFunc<(u32, u32, u32), u32>;
+type F5 = TypedFunc<(u32, u32, u32, u32, u32), ()>;
 
 /// The callbacks the module exports, resolved once.
 struct Callbacks {
@@ -91,7 +92,7 @@ struct Callbacks {
     response_headers: Option<HeadersFn>,
     response_body: Option<F3R>,
     response_trailers: Option<F2R>,
-    http_call_response: Option<TypedFunc<(u32, u32, u32, u32, u32), ()>>,
+    http_call_response: Option<F5>,
     grpc_initial_metadata: Option<F3>,
     grpc_receive: Option<F3>,
     grpc_trailing_metadata: Option<F3>,
@@ -151,7 +152,7 @@ impl Vm {
         store.data_mut().allocator = Some(allocator);
 
         let abi = module.abi();
-        let mut get = |name: &str| instance.get_func(&mut store, name);
+        let get = |name: &str| instance.get_func(&mut store, name);
         let headers = |f: Option<wasmtime::Func>, store: &Store<VmState>| -> Option<HeadersFn> {
             let f = f?;
             if abi.is_v0_1() {
@@ -186,7 +187,7 @@ impl Vm {
             "main",
             "__main_void",
         ]
-        .map(|name| get(name));
+        .map(get);
         let [
             context_create,
             vm_start,
@@ -676,7 +677,8 @@ impl Vm {
             HeadersFn::V2(f) => f.call(s, (context, count, eos)),
         })?;
         if self.replied_locally(context) {
-            return Ok(HeadersAction::StopIteration);
+            // As cpp-host: stop everything, so no body chunk reaches a replied stream.
+            return Ok(HeadersAction::StopAllIterationAndWatermark);
         }
         Ok(HeadersAction::from_guest(value, allow))
     }
@@ -709,9 +711,12 @@ impl Vm {
         } else {
             ("proxy_on_response_body", Phase::ResponseBody)
         };
+        self.store.data_mut().body_end_of_stream = end_of_stream;
         let value = self.call(name, context, phase, |s| {
             f.call(s, (context, size, u32::from(end_of_stream)))
-        })?;
+        });
+        self.store.data_mut().body_end_of_stream = false;
+        let value = value?;
         if self.replied_locally(context) {
             return Ok(DataAction::StopIterationNoBuffer);
         }

@@ -58,10 +58,13 @@ pub fn encode<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8> {
     out
 }
 
+/// A key and its value, borrowed from serialized data.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// Parses a serialized map, borrowing keys and values from `data`.
 ///
 /// Empty input is an empty map (SDKs send either nothing or four zero bytes for one).
-pub fn decode(data: &[u8]) -> Result<Vec<(&[u8], &[u8])>, PairsError> {
+pub fn decode(data: &[u8]) -> Result<Vec<Pair<'_>>, PairsError> {
     if data.is_empty() {
         return Ok(Vec::new());
     }

@@ -307,10 +307,12 @@ fn grpc_end(c: &mut Caller<'_>, token: u32, cancel: bool) -> HostResult {
     Ok(())
 }
 
-fn callout_status(error: &CalloutError, bad_target: Status) -> Status {
+/// `unknown`: what an unknown cluster or target is. Envoy answers BAD_ARGUMENT for HTTP
+/// calls but PARSE_FAILURE for gRPC (a name that is neither a `GrpcService` nor a cluster),
+/// and the Rust SDK panics on BAD_ARGUMENT from `proxy_grpc_call`/`proxy_grpc_stream`.
+fn callout_status(error: &CalloutError, unknown: Status) -> Status {
     match error {
-        CalloutError::UnknownCluster(_) => Status::BadArgument,
-        CalloutError::BadTarget => bad_target,
+        CalloutError::UnknownCluster(_) | CalloutError::BadTarget => unknown,
         CalloutError::Failed(_) => Status::InternalFailure,
     }
 }

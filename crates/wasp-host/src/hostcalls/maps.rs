@@ -129,6 +129,7 @@ fn write_map(state: &VmState, map: MapType, f: impl FnOnce(&mut HeaderMap)) -> H
     let stream = state.active_stream().ok_or(Status::BadArgument)?;
     let mut stream = stream.lock().unwrap_or_else(|e| e.into_inner());
     let phase = state.phase;
+    let last_body = state.body_end_of_stream;
     let target = match map {
         MapType::RequestHeaders if !stream.request_headers_sent => stream.request_headers.as_mut(),
         MapType::ResponseHeaders if !stream.response_headers_sent => {
@@ -136,13 +137,13 @@ fn write_map(state: &VmState, map: MapType, f: impl FnOnce(&mut HeaderMap)) -> H
         }
         // Trailers may be created by the last body callback, as Envoy's addDecodedTrailers.
         MapType::RequestTrailers => {
-            if stream.request_trailers.is_none() && phase == Phase::RequestBody {
+            if stream.request_trailers.is_none() && phase == Phase::RequestBody && last_body {
                 stream.request_trailers = Some(HeaderMap::new());
             }
             stream.request_trailers.as_mut()
         }
         MapType::ResponseTrailers => {
-            if stream.response_trailers.is_none() && phase == Phase::ResponseBody {
+            if stream.response_trailers.is_none() && phase == Phase::ResponseBody && last_body {
                 stream.response_trailers = Some(HeaderMap::new());
             }
             stream.response_trailers.as_mut()
