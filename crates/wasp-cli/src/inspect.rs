@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use wasp_host::{CodeSource, Host, HostConfig, NoopEmbedder, Vm, VmConfig};
+use wasp_host::{CodeSource, NoopEmbedder, Vm, VmConfig};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -32,16 +32,7 @@ struct Report {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    // One instance is all inspect needs: skip the pool's up-front reservation.
-    let host = Host::new(HostConfig {
-        pooling_instances: None,
-        ..HostConfig::default()
-    })?;
-    let module = host
-        .load_module(&bytes)
-        .with_context(|| format!("{} cannot be loaded", args.file.display()))?;
+    let module = crate::load_plugin(&args.file)?;
     let info = module.info();
     let started = Instant::now();
     let mut vm = Vm::new(&module, VmConfig::default(), Box::new(NoopEmbedder))

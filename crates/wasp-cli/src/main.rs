@@ -3,7 +3,11 @@
 mod inspect;
 mod try_plugin;
 
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
 
 use clap::{Parser, Subcommand};
 
@@ -56,4 +60,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reads and loads a plugin for a one-shot command: a host without the instance pool (one VM
+/// needs no up-front reservation) and no compiled-module cache.
+fn load_plugin(path: &Path) -> anyhow::Result<Arc<wasp_host::PluginModule>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let host = wasp_host::Host::new(wasp_host::HostConfig {
+        pooling_instances: None,
+        ..wasp_host::HostConfig::default()
+    })?;
+    host.load_module(&bytes)
+        .with_context(|| format!("{} cannot be loaded", path.display()))
 }

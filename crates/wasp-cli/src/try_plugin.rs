@@ -7,10 +7,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use wasp_host::{
-    Effect, HeaderMap, HeadersAction, Host, HostConfig, HttpStream, LogRecord, PluginConfig, Vm,
-    VmConfig,
+    Effect, HeaderMap, HeadersAction, HttpStream, LogRecord, PluginConfig, Vm, VmConfig,
 };
 
 #[derive(clap::Args)]
@@ -45,15 +44,7 @@ impl wasp_host::Embedder for PrintLogs {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let host = Host::new(HostConfig {
-        pooling_instances: None,
-        ..HostConfig::default()
-    })?;
-    let module = host
-        .load_module(&bytes)
-        .with_context(|| format!("{} cannot be loaded", args.file.display()))?;
+    let module = crate::load_plugin(&args.file)?;
     println!(
         "plugin {} (ABI {}, sha256 {})",
         args.file.display(),
