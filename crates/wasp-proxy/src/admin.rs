@@ -1,0 +1,159 @@
+//! The admin endpoint, on a thread of its own so that it answers even when workers are busy:
+//! `/ready`, `/stats/prometheus`, `/plugins`, `/config_dump`, `/logging`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::sync::watch;
+
+use crate::runtime::{Shared, StartError};
+
+/// Changes the process's log filter at run time (installed by the binary).
+pub type LogLevelSetter = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+static LOG_SETTER: std::sync::OnceLock<LogLevelSetter> = std::sync::OnceLock::new();
+
+/// Lets `POST /logging?level=debug` change the log level.
+pub fn set_log_level_setter(setter: LogLevelSetter) {
+    let _ = LOG_SETTER.set(setter);
+}
+
+pub(crate) fn start(
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(SocketAddr, std::thread::JoinHandle<()>), StartError> {
+    let bind_error = |source| StartError::Bind {
+        name: "admin".into(),
+        address,
+        source,
+    };
+    let std_listener = std::net::TcpListener::bind(address).map_err(bind_error)?;
+    std_listener.set_nonblocking(true).map_err(bind_error)?;
+    let bound = std_listener.local_addr().map_err(bind_error)?;
+    let thread = std::thread::Builder::new()
+        .name("wasp-admin".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                tracing::error!("cannot start the admin event loop");
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else { return };
+                loop {
+                    tokio::select! {
+                        Ok((tcp, _)) = listener.accept() => {
+                            let shared = shared.clone();
+                            tokio::spawn(async move {
+                                let service = service_fn(move |req| {
+                                    let shared = shared.clone();
+                                    async move { Ok::<_, std::convert::Infallible>(route(&shared, req)) }
+                                });
+                                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
+                            });
+                        }
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            });
+        })
+        .map_err(StartError::Thread)?;
+    Ok((bound, thread))
+}
+
+fn text(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        response.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    response
+}
+
+fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/ready") => {
+            if shared.ready() {
+                text(StatusCode::OK, "text/plain", "LIVE\n".into())
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "PRE_INITIALIZING\n".into())
+            }
+        }
+        (&Method::GET, "/stats/prometheus") => {
+            let plugins: Vec<(String, &crate::stats::PluginStats)> =
+                shared.plugins.iter().map(|p| (p.spec.name.clone(), &p.stats)).collect();
+            let body = crate::stats::render(&shared.stats, &plugins, &shared.host.shared().metrics);
+            text(StatusCode::OK, "text/plain; version=0.0.4", body)
+        }
+        (&Method::GET, "/plugins") => {
+            let body = serde_json::to_string_pretty(&shared.plugin_statuses()).unwrap_or_default();
+            text(StatusCode::OK, "application/json", body + "\n")
+        }
+        (&Method::GET, "/config_dump") => text(StatusCode::OK, "application/json", config_dump(shared) + "\n"),
+        (&Method::POST, "/logging") => {
+            let level = req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("level=")));
+            match (level, LOG_SETTER.get()) {
+                (Some(level), Some(set)) => match set(level) {
+                    Ok(()) => text(StatusCode::OK, "text/plain", format!("log level: {level}\n")),
+                    Err(e) => text(StatusCode::BAD_REQUEST, "text/plain", format!("{e}\n")),
+                },
+                (None, _) => text(StatusCode::BAD_REQUEST, "text/plain", "usage: POST /logging?level=<filter>\n".into()),
+                (_, None) => text(StatusCode::NOT_IMPLEMENTED, "text/plain", "log level cannot be changed in this process\n".into()),
+            }
+        }
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "admin: GET /ready, /stats/prometheus, /plugins, /config_dump; POST /logging?level=<filter>\n".into(),
+        ),
+    }
+}
+
+fn config_dump(shared: &Shared) -> String {
+    use serde_json::json;
+    let spec = &shared.spec;
+    let listeners: Vec<_> = spec
+        .listeners
+        .iter()
+        .map(|l| {
+            json!({
+                "name": l.name,
+                "address": l.address.to_string(),
+                "direction": format!("{:?}", l.direction),
+                "tls": l.tls.is_some(),
+                "routes": l.routes.iter().map(|r| json!({
+                    "match": match &r.path {
+                        crate::spec::PathMatch::Prefix(p) => json!({"prefix": p}),
+                        crate::spec::PathMatch::Exact(p) => json!({"path": p}),
+                        crate::spec::PathMatch::Regex(re) => json!({"regex": re.as_str()}),
+                    },
+                    "headers": r.headers.iter().map(|h| json!({"name": h.name, "value": h.value})).collect::<Vec<_>>(),
+                    "action": match &r.action {
+                        crate::spec::RouteAction::Cluster { name, timeout } => json!({"cluster": name, "timeout_ms": timeout.map(|t| t.as_millis() as u64)}),
+                        crate::spec::RouteAction::Direct { status, body } => json!({"direct_response": {"status": status, "body": body}}),
+                    },
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let clusters: Vec<_> = spec
+        .clusters
+        .iter()
+        .map(|c| json!({"name": c.name, "endpoints": c.endpoints, "protocol": format!("{:?}", c.protocol), "connect_timeout_ms": c.connect_timeout.as_millis() as u64, "tls": c.tls.is_some()}))
+        .collect();
+    let dump = json!({
+        "node": {"id": spec.node.id, "cluster": spec.node.cluster, "metadata": spec.node.metadata},
+        "workers": spec.workers,
+        "buffer_limit_bytes": spec.buffer_limit_bytes,
+        "listeners": listeners,
+        "clusters": clusters,
+        "plugins": shared.plugin_statuses(),
+    });
+    serde_json::to_string_pretty(&dump).unwrap_or_default()
+}

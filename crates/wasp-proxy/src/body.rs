@@ -1,0 +1,69 @@
+//! Bodies that stream through the proxy: a bounded channel of frames, so a slow reader
+//! slows the writer down (backpressure) instead of growing a buffer.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::sync::mpsc;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Frames in flight per body: enough to keep both sides busy, small enough to bound memory.
+const FRAMES_IN_FLIGHT: usize = 4;
+
+/// The receiving end of a streamed body.
+pub struct ChannelBody {
+    rx: mpsc::Receiver<Result<Frame<Bytes>, BoxError>>,
+    /// Known length, when the whole body is known up front.
+    exact: Option<u64>,
+}
+
+/// The sending end of a streamed body.
+pub type BodySender = mpsc::Sender<Result<Frame<Bytes>, BoxError>>;
+
+impl ChannelBody {
+    pub fn channel() -> (BodySender, ChannelBody) {
+        let (tx, rx) = mpsc::channel(FRAMES_IN_FLIGHT);
+        (tx, ChannelBody { rx, exact: None })
+    }
+
+    /// A body with all its bytes known now.
+    pub fn full(bytes: impl Into<Bytes>) -> ChannelBody {
+        let bytes = bytes.into();
+        let (tx, rx) = mpsc::channel(1);
+        let exact = Some(bytes.len() as u64);
+        if !bytes.is_empty() {
+            let _ = tx.try_send(Ok(Frame::data(bytes)));
+        }
+        ChannelBody { rx, exact }
+    }
+
+    pub fn empty() -> ChannelBody {
+        ChannelBody::full(Bytes::new())
+    }
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.rx.poll_recv(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.exact == Some(0)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.exact {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Starting and stopping the proxy: plugins compiled once, listeners bound, one thread per
+//! worker, the admin endpoint on a thread of its own.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::watch;
+use wasp_host::{Host, PluginModule, PropertyValue};
+
+use crate::routes::Listener;
+use crate::spec::{ListenerSpec, PluginSpec, ProxySpec};
+use crate::stats::{PluginStats, Stats};
+use crate::worker::Worker;
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("listener {name}: cannot bind {address}: {source}")]
+    Bind {
+        name: String,
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("listener {name}: TLS: {reason}")]
+    Tls { name: String, reason: String },
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// What /plugins reports about a plugin.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginStatus {
+    pub name: String,
+    pub root_id: String,
+    pub url: String,
+    pub sha256: Option<String>,
+    pub phase: Option<String>,
+    pub priority: Option<i64>,
+    pub fail_strategy: String,
+    /// `ready`, `failed` (trapped or refused to start on some worker) or `unavailable`
+    /// (could not be loaded).
+    pub state: String,
+    pub error: Option<String>,
+    pub loaded_at: u64,
+}
+
+/// A plugin as every worker shares it: the compiled module and its status.
+pub(crate) struct PluginShared {
+    pub spec: PluginSpec,
+    pub module: Result<Arc<PluginModule>, String>,
+    pub stats: PluginStats,
+    pub status: Mutex<PluginStatus>,
+}
+
+impl PluginShared {
+    pub fn set_failed(&self, error: &str) {
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.state = "failed".into();
+        status.error = Some(error.to_owned());
+    }
+}
+
+/// Everything workers and the admin endpoint share.
+pub(crate) struct Shared {
+    pub spec: ProxySpec,
+    pub host: Host,
+    pub plugins: Vec<PluginShared>,
+    pub stats: Stats,
+    pub cluster_names: Arc<HashSet<String>>,
+    pub node_properties: Arc<HashMap<String, PropertyValue>>,
+    pub workers_started: AtomicUsize,
+}
+
+impl Shared {
+    pub fn ready(&self) -> bool {
+        self.workers_started.load(Ordering::Acquire) == self.spec.workers
+    }
+
+    pub fn plugin_statuses(&self) -> Vec<PluginStatus> {
+        self.plugins
+            .iter()
+            .map(|p| p.status.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .collect()
+    }
+}
+
+/// A running proxy.
+pub struct Proxy {
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    addresses: Vec<(String, SocketAddr)>,
+    admin: Option<SocketAddr>,
+}
+
+impl Proxy {
+    /// Compiles the plugins, binds every listener and starts the workers and the admin
+    /// endpoint. Plugins that fail to load do not stop the proxy: their failure policy
+    /// applies to the requests they would have served.
+    pub fn start(spec: ProxySpec, host: Host) -> Result<Proxy, StartError> {
+        let started = Instant::now();
+        let plugins = spec.plugins.iter().map(|p| load_plugin(&host, p)).collect();
+        let node_properties = Arc::new(node_properties(&spec));
+        let cluster_names = Arc::new(spec.clusters.iter().map(|c| c.name.clone()).collect());
+        let workers = spec.workers.max(1);
+        // Every worker gets its own socket for every listener (SO_REUSEPORT): the kernel
+        // spreads connections and a connection stays on the worker that accepted it.
+        let mut sockets: Vec<Vec<std::net::TcpListener>> =
+            (0..workers).map(|_| Vec::new()).collect();
+        let mut addresses = Vec::new();
+        let mut tls = Vec::new();
+        for l in &spec.listeners {
+            let bound = bind_reuseport(l, workers)?;
+            addresses.push((
+                l.name.clone(),
+                bound[0]
+                    .local_addr()
+                    .map_err(|source| bind_error(l, source))?,
+            ));
+            for (w, socket) in bound.into_iter().enumerate() {
+                sockets[w].push(socket);
+            }
+            tls.push(match &l.tls {
+                Some(t) => Some(crate::tls::acceptor(t).map_err(|reason| StartError::Tls {
+                    name: l.name.clone(),
+                    reason,
+                })?),
+                None => None,
+            });
+        }
+        let shared = Arc::new(Shared {
+            spec: ProxySpec { workers, ..spec },
+            host,
+            plugins,
+            stats: Stats::default(),
+            cluster_names,
+            node_properties,
+            workers_started: AtomicUsize::new(0),
+        });
+        let (shutdown, _) = watch::channel(false);
+        let mut threads = Vec::new();
+        for (id, sockets) in sockets.into_iter().enumerate() {
+            let shared = shared.clone();
+            let shutdown = shutdown.subscribe();
+            let tls = tls.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("wasp-worker-{id}"))
+                .spawn(move || run_worker(id, shared, sockets, tls, shutdown))
+                .map_err(StartError::Thread)?;
+            threads.push(thread);
+        }
+        let admin = match shared.spec.admin {
+            Some(address) => {
+                let (addr, thread) =
+                    crate::admin::start(address, shared.clone(), shutdown.subscribe())?;
+                threads.push(thread);
+                Some(addr)
+            }
+            None => None,
+        };
+        tracing::info!(
+            workers,
+            plugins = shared.plugins.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "wasp started"
+        );
+        Ok(Proxy {
+            shared,
+            shutdown,
+            threads,
+            addresses,
+            admin,
+        })
+    }
+
+    /// The bound address of each listener (useful with port 0).
+    pub fn addresses(&self) -> &[(String, SocketAddr)] {
+        &self.addresses
+    }
+
+    pub fn address(&self, listener: &str) -> Option<SocketAddr> {
+        self.addresses
+            .iter()
+            .find(|(n, _)| n == listener)
+            .map(|(_, a)| *a)
+    }
+
+    pub fn admin_address(&self) -> Option<SocketAddr> {
+        self.admin
+    }
+
+    /// True once every worker runs with its plugins started.
+    pub fn is_ready(&self) -> bool {
+        self.shared.ready()
+    }
+
+    pub fn plugin_statuses(&self) -> Vec<PluginStatus> {
+        self.shared.plugin_statuses()
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and joins every thread.
+    pub fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn load_plugin(host: &Host, spec: &PluginSpec) -> PluginShared {
+    let module = host.load_module(&spec.wasm).map_err(|e| e.to_string());
+    let (state, error, sha256) = match &module {
+        Ok(m) => ("ready", None, Some(m.info().sha256.clone())),
+        Err(e) => {
+            tracing::error!(plugin = %spec.name, url = %spec.url, "plugin cannot be loaded: {e}");
+            ("unavailable", Some(e.clone()), None)
+        }
+    };
+    let loaded_at = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    PluginShared {
+        status: Mutex::new(PluginStatus {
+            name: spec.name.clone(),
+            root_id: spec.root_id.clone(),
+            url: spec.url.clone(),
+            sha256,
+            phase: spec.phase.clone(),
+            priority: spec.priority,
+            fail_strategy: format!("{:?}", spec.fail_strategy),
+            state: state.into(),
+            error,
+            loaded_at,
+        }),
+        spec: spec.clone(),
+        module,
+        stats: PluginStats::default(),
+    }
+}
+
+/// `node.*` and `xds.node.*` as Envoy exposes the bootstrap node.
+fn node_properties(spec: &ProxySpec) -> HashMap<String, PropertyValue> {
+    let mut props = HashMap::new();
+    for prefix in ["node", "xds.node"] {
+        props.insert(
+            format!("{prefix}.id"),
+            PropertyValue::from(spec.node.id.as_str()),
+        );
+        props.insert(
+            format!("{prefix}.cluster"),
+            PropertyValue::from(spec.node.cluster.as_str()),
+        );
+        for (k, v) in &spec.node.metadata {
+            let value = match v {
+                serde_json::Value::String(s) => PropertyValue::from(s.as_str()),
+                other => PropertyValue::from(other.to_string()),
+            };
+            props.insert(format!("{prefix}.metadata.{k}"), value);
+        }
+    }
+    props
+}
+
+fn bind_error(l: &ListenerSpec, source: std::io::Error) -> StartError {
+    StartError::Bind {
+        name: l.name.clone(),
+        address: l.address,
+        source,
+    }
+}
+
+fn bind_reuseport(
+    l: &ListenerSpec,
+    count: usize,
+) -> Result<Vec<std::net::TcpListener>, StartError> {
+    let mut address = l.address;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let domain = if address.is_ipv4() {
+            socket2::Domain::IPV4
+        } else {
+            socket2::Domain::IPV6
+        };
+        let socket =
+            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+                .map_err(|e| bind_error(l, e))?;
+        socket
+            .set_reuse_address(true)
+            .map_err(|e| bind_error(l, e))?;
+        socket.set_reuse_port(true).map_err(|e| bind_error(l, e))?;
+        socket.bind(&address.into()).map_err(|e| bind_error(l, e))?;
+        socket.listen(1024).map_err(|e| bind_error(l, e))?;
+        let listener: std::net::TcpListener = socket.into();
+        // Port 0: the first socket picks the port, the others join it.
+        address = listener.local_addr().map_err(|e| bind_error(l, e))?;
+        out.push(listener);
+    }
+    Ok(out)
+}
+
+fn run_worker(
+    id: usize,
+    shared: Arc<Shared>,
+    sockets: Vec<std::net::TcpListener>,
+    tls: Vec<Option<tokio_rustls::TlsAcceptor>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(worker = id, "cannot start the worker's event loop: {e}");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        let worker = Worker::start(id, shared.clone());
+        let mut loops = Vec::new();
+        for (i, socket) in sockets.into_iter().enumerate() {
+            let spec = shared.spec.listeners[i].clone();
+            let chain: Rc<[usize]> = shared
+                .plugins
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| {
+                    p.spec.listeners.is_empty() || p.spec.listeners.contains(&spec.name)
+                })
+                .map(|(i, _)| i)
+                .collect();
+            let listener = Rc::new(Listener { spec, chain });
+            let socket = match socket
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpListener::from_std(socket))
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(worker = id, "cannot use listener socket: {e}");
+                    continue;
+                }
+            };
+            loops.push(tokio::task::spawn_local(crate::server::accept_loop(
+                worker.clone(),
+                listener,
+                socket,
+                tls[i].clone(),
+                shutdown.clone(),
+            )));
+        }
+        shared.workers_started.fetch_add(1, Ordering::AcqRel);
+        for l in loops {
+            let _ = l.await;
+        }
+        // Drain: connections finish their in-flight requests (they watch the same signal).
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while shared.stats.active_connections.load(Ordering::Relaxed) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    });
+}

@@ -1,0 +1,394 @@
+//! One request from arrival to the last response byte: forwarding headers, the plugin chain,
+//! routing, the upstream exchange, and local replies.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{Request, Response, Version};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use wasp_host::{HeaderMap, HttpStream};
+
+use crate::body::{BodySender, BoxError, ChannelBody};
+use crate::chain::{Stop, StreamRun};
+use crate::convert;
+use crate::properties::{ConnInfo, StreamInfo};
+use crate::routes::Listener;
+use crate::signals::Direction;
+use crate::spec::RouteAction;
+use crate::upstream::UpstreamError;
+use crate::worker::Worker;
+
+/// Serves one request. An `Err` resets the stream (HTTP/2) or closes the connection (HTTP/1).
+pub(crate) async fn handle(
+    worker: Rc<Worker>,
+    listener: Rc<Listener>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<ChannelBody>, BoxError> {
+    let shared = worker.shared.clone();
+    shared.stats.downstream_requests.fetch_add(1, Relaxed);
+    let scheme = if conn.tls.is_some() { "https" } else { "http" };
+    let protocol = match req.version() {
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    let (parts, body) = req.into_parts();
+    let mut headers = convert::request_headers(&Request::from_parts(parts, ()), scheme);
+    // Envoy adds these before the filter chain runs, so plugins read them.
+    if headers.get(b"x-request-id").is_none() {
+        headers.add(b"x-request-id", request_id().as_bytes());
+    }
+    headers.replace(b"x-forwarded-proto", scheme.as_bytes());
+    let end_of_stream = body.is_end_stream();
+    let stream = HttpStream::shared(headers);
+    let info = Arc::new(StreamInfo {
+        conn,
+        protocol,
+        start: SystemTime::now(),
+        upstream: Default::default(),
+    });
+    stream.lock().unwrap_or_else(|e| e.into_inner()).properties = Some(info.clone());
+    let run = Rc::new(StreamRun::new(worker, listener.chain.clone(), stream, info));
+    let result = match forward(&run, &listener, body, end_of_stream).await {
+        Ok(response) => Ok(response),
+        Err(stop) => reply(&run, stop),
+    };
+    if let Ok(response) = &result {
+        shared.stats.response(response.status().as_u16());
+    }
+    result
+}
+
+/// A version 4 UUID, as Envoy generates for `x-request-id`.
+fn request_id() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+async fn forward(
+    run: &Rc<StreamRun>,
+    listener: &Listener,
+    body: Incoming,
+    end_of_stream: bool,
+) -> Result<Response<ChannelBody>, Stop> {
+    let n = run.len();
+    run.headers(Direction::Request, end_of_stream).await?;
+    let headers = run
+        .stream
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .request_headers
+        .clone()
+        .unwrap_or_default();
+    let (cluster, timeout) = match listener.route(&headers) {
+        None => return Err(Stop::proxy(404, "route_not_found", "", n)),
+        Some(RouteAction::Direct { status, body }) => {
+            let mut response = HeaderMap::from_pairs([(":status", status.to_string().as_str())]);
+            if !body.is_empty() {
+                response.add(b"content-type", b"text/plain");
+            }
+            return respond(run, response, Source::Full(body.clone().into_bytes())).await;
+        }
+        Some(RouteAction::Cluster { name, timeout }) => (name.clone(), *timeout),
+    };
+    let worker = &run.worker;
+    let (endpoint, _) = worker
+        .upstreams
+        .pick(&cluster)
+        .map_err(|_| Stop::proxy(503, "cluster_not_found", "", n))?;
+    *run.info.upstream.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some((cluster.clone(), endpoint.clone()));
+
+    let (sender, upstream_body) = if end_of_stream {
+        (None, ChannelBody::empty())
+    } else {
+        let (tx, body) = ChannelBody::channel();
+        (Some(tx), body)
+    };
+    let request = convert::upstream_request(&headers, upstream_body, "http", Some(&endpoint))
+        .map_err(|e| Stop::proxy(400, "invalid_request_headers", &e.to_string(), n))?;
+    run.stream
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .request_headers_sent = true;
+    if let Some(tx) = sender {
+        tokio::task::spawn_local(pump_request(run.clone(), body, tx));
+    }
+
+    let stats = &worker.shared.stats;
+    stats.upstream_requests.fetch_add(1, Relaxed);
+    let started = Instant::now();
+    let response = tokio::select! {
+        r = worker.upstreams.send(&cluster, request, timeout) => r,
+        i = run.signals.interrupted() => return Err(match i {
+            crate::signals::Interrupt::Reset => Stop::Reset,
+            crate::signals::Interrupt::LocalReply(position, response) => Stop::Reply { response, position },
+        }),
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(UpstreamError::Timeout) => {
+            stats.upstream_timeouts.fetch_add(1, Relaxed);
+            return Err(Stop::proxy(
+                504,
+                "upstream_response_timeout",
+                "upstream request timeout",
+                n,
+            ));
+        }
+        Err(e) => {
+            stats.upstream_errors.fetch_add(1, Relaxed);
+            return Err(Stop::proxy(
+                503,
+                "upstream_reset_before_response_started",
+                &e.to_string(),
+                n,
+            ));
+        }
+    };
+    stats
+        .upstream_latency
+        .record(started.elapsed().as_micros() as u64);
+    let (parts, body) = response.into_parts();
+    let headers = convert::response_headers(&Response::from_parts(parts, ()));
+    respond(run, headers, Source::Upstream(body)).await
+}
+
+/// Where the response body comes from.
+enum Source {
+    Upstream(Incoming),
+    Full(Vec<u8>),
+}
+
+/// The response phase: headers through the chain (last plugin first), then the body streams
+/// on in a task of its own that owns the stream until its last byte.
+async fn respond(
+    run: &Rc<StreamRun>,
+    headers: HeaderMap,
+    source: Source,
+) -> Result<Response<ChannelBody>, Stop> {
+    let end_of_stream = match &source {
+        Source::Upstream(body) => body.is_end_stream(),
+        Source::Full(bytes) => bytes.is_empty(),
+    };
+    run.stream
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .response_headers = Some(headers);
+    run.headers(Direction::Response, end_of_stream).await?;
+    let headers = {
+        let mut s = run.stream.lock().unwrap_or_else(|e| e.into_inner());
+        s.response_headers_sent = true;
+        s.response_headers.clone().unwrap_or_default()
+    };
+    let (tx, body) = ChannelBody::channel();
+    let response = convert::downstream_response(&headers, body)
+        .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), run.len()))?;
+    tokio::task::spawn_local(pump_response(run.clone(), source, tx, end_of_stream));
+    Ok(response)
+}
+
+/// Streams the request body from the client through the chain to the upstream.
+async fn pump_request(run: Rc<StreamRun>, mut body: Incoming, tx: BodySender) {
+    let result: Result<(), Stop> = async {
+        loop {
+            match body.frame().await {
+                None => {
+                    let rest = run.finish_body(Direction::Request).await?;
+                    send_data(&tx, rest).await;
+                    return Ok(());
+                }
+                Some(Err(e)) => {
+                    // The client went away mid-body: abort the upstream request too.
+                    let _ = tx.send(Err(Box::new(e))).await;
+                    return Ok(());
+                }
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        let end = body.is_end_stream();
+                        if let Some(out) =
+                            run.data(Direction::Request, 0, data.to_vec(), end).await?
+                        {
+                            send_data(&tx, out).await;
+                        }
+                        if end {
+                            return Ok(());
+                        }
+                    }
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            let out = run
+                                .trailers(Direction::Request, convert::trailers(&trailers))
+                                .await?;
+                            send_data(&tx, out).await;
+                            let trailers = run
+                                .stream
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .request_trailers
+                                .clone();
+                            if let Some(t) =
+                                trailers.and_then(|t| convert::to_http_headers(&t, false).ok())
+                            {
+                                let _ = tx.send(Ok(Frame::trailers(t))).await;
+                            }
+                        }
+                        return Ok(());
+                    }
+                },
+            }
+        }
+    }
+    .await;
+    if let Err(stop) = result {
+        // Tell the main task (waiting for the upstream) and abort the upstream body.
+        match stop {
+            Stop::Reset => run.signals.reset(),
+            Stop::Reply { response, position } => run.signals.local_reply(position, response),
+        }
+        let _ = tx.send(Err("request stopped by a plugin".into())).await;
+    }
+}
+
+/// Streams the response body from the upstream through the chain to the client. Owns the
+/// stream: when it ends (or the client goes away), the plugins' contexts end.
+async fn pump_response(run: Rc<StreamRun>, source: Source, tx: BodySender, end_of_stream: bool) {
+    if end_of_stream {
+        return;
+    }
+    let result: Result<(), Stop> = async {
+        let mut body = match source {
+            Source::Full(bytes) => {
+                if let Some(out) = run.data(Direction::Response, 0, bytes, true).await? {
+                    send_data(&tx, out).await;
+                }
+                return Ok(());
+            }
+            Source::Upstream(body) => body,
+        };
+        loop {
+            match body.frame().await {
+                None => {
+                    let rest = run.finish_body(Direction::Response).await?;
+                    send_data(&tx, rest).await;
+                    return Ok(());
+                }
+                Some(Err(e)) => {
+                    let _ = tx.send(Err(Box::new(e))).await;
+                    return Ok(());
+                }
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        let end = body.is_end_stream();
+                        if let Some(out) =
+                            run.data(Direction::Response, 0, data.to_vec(), end).await?
+                            && !send_data(&tx, out).await
+                        {
+                            return Ok(());
+                        }
+                        if end {
+                            return Ok(());
+                        }
+                    }
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            let out = run
+                                .trailers(Direction::Response, convert::trailers(&trailers))
+                                .await?;
+                            send_data(&tx, out).await;
+                            let trailers = run
+                                .stream
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .response_trailers
+                                .clone();
+                            if let Some(t) =
+                                trailers.and_then(|t| convert::to_http_headers(&t, false).ok())
+                            {
+                                let _ = tx.send(Ok(Frame::trailers(t))).await;
+                            }
+                        }
+                        return Ok(());
+                    }
+                },
+            }
+        }
+    }
+    .await;
+    if result.is_err() {
+        // Headers are gone already: all that is left is to reset the stream, as Envoy does.
+        let _ = tx
+            .send(Err(
+                "response stopped by a plugin after headers were sent".into()
+            ))
+            .await;
+    }
+}
+
+/// Sends a data frame; false when the receiver is gone.
+async fn send_data(tx: &BodySender, data: Vec<u8>) -> bool {
+    if data.is_empty() {
+        return true;
+    }
+    tx.send(Ok(Frame::data(Bytes::from(data)))).await.is_ok()
+}
+
+/// Answers the stream locally.
+fn reply(run: &Rc<StreamRun>, stop: Stop) -> Result<Response<ChannelBody>, BoxError> {
+    let (local, position) = match stop {
+        Stop::Reset => return Err("stream reset by a plugin".into()),
+        Stop::Reply { response, position } => (response, position),
+    };
+    run.worker.shared.stats.local_replies.fetch_add(1, Relaxed);
+    let mut headers = HeaderMap::from_pairs([(":status", local.status.to_string().as_str())]);
+    for (k, v) in local.headers.iter() {
+        headers.add(k, v);
+    }
+    if let Some(grpc) = local.grpc_status {
+        headers.replace(b"content-type", b"application/grpc");
+        headers.replace(b"grpc-status", grpc.to_string().as_bytes());
+        if !local.body.is_empty() {
+            headers.replace(b"grpc-message", &local.body);
+        }
+    }
+    let body = if local.grpc_status.is_some() {
+        Vec::new()
+    } else {
+        local.body
+    };
+    {
+        let mut s = run.stream.lock().unwrap_or_else(|e| e.into_inner());
+        s.response_headers = Some(headers);
+        s.response_body = body.clone();
+    }
+    run.encode_local_reply(position, !body.is_empty());
+    let (mut headers, body) = {
+        let mut s = run.stream.lock().unwrap_or_else(|e| e.into_inner());
+        s.response_headers_sent = true;
+        (
+            s.response_headers.clone().unwrap_or_default(),
+            std::mem::take(&mut s.response_body),
+        )
+    };
+    // The length is the body's own; a stale header would corrupt the response.
+    headers.remove(b"content-length");
+    convert::downstream_response(&headers, ChannelBody::full(body))
+        .map_err(|e| e.to_string().into())
+}

@@ -1,0 +1,164 @@
+//! What the data plane runs: listeners, routes, clusters and plugins, already validated.
+//!
+//! The configuration layer (`wasp-config`) turns YAML and WasmPlugin resources into a
+//! [`ProxySpec`]; the data plane never parses text.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The whole proxy.
+#[derive(Debug, Clone)]
+pub struct ProxySpec {
+    pub admin: Option<SocketAddr>,
+    /// Worker threads, each with its own event loop and its own VM of every plugin.
+    pub workers: usize,
+    pub node: NodeSpec,
+    pub listeners: Vec<ListenerSpec>,
+    pub clusters: Vec<ClusterSpec>,
+    /// Plugins in chain order (requests pass them first to last, responses last to first).
+    pub plugins: Vec<PluginSpec>,
+    /// Per-stream limit on buffered body bytes (Envoy's per-connection buffer limit).
+    pub buffer_limit_bytes: usize,
+}
+
+/// Identity of this proxy (`node.*` / `xds.node.*` properties).
+#[derive(Debug, Clone, Default)]
+pub struct NodeSpec {
+    pub id: String,
+    pub cluster: String,
+    /// Free-form metadata, as Envoy's node metadata Struct.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerSpec {
+    pub name: String,
+    pub address: SocketAddr,
+    pub direction: Direction,
+    pub tls: Option<ServerTls>,
+    pub routes: Vec<RouteSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub path: PathMatch,
+    /// Every header matcher must match.
+    pub headers: Vec<HeaderMatch>,
+    pub action: RouteAction,
+}
+
+#[derive(Debug, Clone)]
+pub enum PathMatch {
+    Prefix(String),
+    Exact(String),
+    Regex(regex::Regex),
+}
+
+#[derive(Debug, Clone)]
+pub struct HeaderMatch {
+    pub name: String,
+    /// `None`: the header must be present; `Some`: it must have exactly this value.
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RouteAction {
+    Cluster {
+        name: String,
+        /// Whole-request timeout (Envoy's route timeout); `None` disables it.
+        timeout: Option<Duration>,
+    },
+    Direct {
+        status: u16,
+        body: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    Http1,
+    Http2,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    pub name: String,
+    /// `host:port` endpoints, used round-robin.
+    pub endpoints: Vec<String>,
+    pub protocol: UpstreamProtocol,
+    pub connect_timeout: Duration,
+    pub tls: Option<ClientTls>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// Server name to send and verify; defaults to the endpoint's host.
+    pub sni: Option<String>,
+    /// Roots to trust; `None` uses the web PKI roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// What happens to requests when a plugin cannot serve them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailStrategy {
+    /// Failed to load: requests get 403 (Istio's stand-in); trapped: 503.
+    FailClose,
+    /// Skip the plugin.
+    FailOpen,
+    /// Trapped: replace the VM with a fresh one (with backoff), as Envoy's FAIL_RELOAD.
+    FailReload,
+}
+
+/// One plugin of the chain.
+#[derive(Clone)]
+pub struct PluginSpec {
+    /// Unique name (Istio: namespace.name), the `plugin_name` property.
+    pub name: String,
+    /// The root id (Istio's pluginName).
+    pub root_id: String,
+    /// Where the module came from (for /plugins).
+    pub url: String,
+    pub wasm: Arc<[u8]>,
+    pub configuration: Vec<u8>,
+    pub vm_configuration: Vec<u8>,
+    /// Plugins with the same vm_id share a VM (and shared data).
+    pub vm_id: String,
+    pub env: Vec<(String, String)>,
+    pub fail_strategy: FailStrategy,
+    /// Istio phase and priority, for display.
+    pub phase: Option<String>,
+    pub priority: Option<i64>,
+    /// Which listeners the plugin applies to; empty = all.
+    pub listeners: Vec<String>,
+}
+
+impl std::fmt::Debug for PluginSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginSpec")
+            .field("name", &self.name)
+            .field("root_id", &self.root_id)
+            .field("url", &self.url)
+            .field("wasm_bytes", &self.wasm.len())
+            .field("vm_id", &self.vm_id)
+            .field("fail_strategy", &self.fail_strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Extra metadata shown by /config_dump.
+pub type Labels = BTreeMap<String, String>;

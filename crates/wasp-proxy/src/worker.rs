@@ -1,0 +1,498 @@
+//! A worker: one thread, one event loop, its own VM of every plugin, its own upstream pools.
+//! Streams never leave the worker that accepted their connection.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use tokio::sync::mpsc;
+use wasp_host::{
+    CallError, CalloutError, Effect, Embedder, GrpcCallRequest, HttpCallRequest, HttpCallResponse,
+    LogRecord, PluginConfig, PropertyValue, QueueNotifier, StreamType, Vm, VmConfig,
+};
+
+use crate::body::ChannelBody;
+use crate::runtime::{PluginShared, Shared};
+use crate::signals::{Direction, StreamSignals};
+use crate::spec::FailStrategy;
+use crate::upstream::Upstreams;
+
+/// Work a plugin asked for from inside a hostcall, carried out on the worker's loop.
+pub(crate) enum Command {
+    HttpCall {
+        plugin: usize,
+        generation: u64,
+        request: HttpCallRequest,
+    },
+    QueueReady {
+        plugin: usize,
+        root: u32,
+        queue_id: u32,
+    },
+}
+
+/// A plugin's VM on this worker.
+pub(crate) enum Slot {
+    Ready {
+        vm: Vm,
+        root: u32,
+        generation: u64,
+    },
+    /// The module could not be loaded or the plugin refused to start.
+    Unavailable,
+}
+
+/// How a callback into a plugin ended, from the stream's point of view.
+pub(crate) enum Step<T> {
+    Done(T),
+    /// The plugin is skipped for this stream (fail open).
+    Skip,
+    /// The stream must be answered with this status (fail closed).
+    Fail(u16),
+}
+
+pub(crate) struct Worker {
+    pub id: usize,
+    pub shared: Arc<Shared>,
+    pub upstreams: Upstreams,
+    slots: Vec<RefCell<Slot>>,
+    streams: RefCell<HashMap<(usize, u32), (Weak<StreamSignals>, usize)>>,
+    timers: RefCell<HashMap<(usize, u32), tokio::task::JoinHandle<()>>>,
+    commands: mpsc::UnboundedSender<Command>,
+    next_reload: RefCell<HashMap<usize, Instant>>,
+    me: Weak<Worker>,
+}
+
+impl Worker {
+    /// Builds the worker's VMs and starts its command loop. Runs on the worker thread.
+    pub fn start(id: usize, shared: Arc<Shared>) -> Rc<Worker> {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let slots = (0..shared.plugins.len())
+            .map(|i| RefCell::new(build_slot(&shared, &commands, id, i, 1)))
+            .collect();
+        let worker = Rc::new_cyclic(|me| Worker {
+            id,
+            upstreams: Upstreams::new(&shared.spec.clusters),
+            shared,
+            slots,
+            streams: RefCell::default(),
+            timers: RefCell::default(),
+            commands,
+            next_reload: RefCell::default(),
+            me: me.clone(),
+        });
+        tokio::task::spawn_local(command_loop(Rc::downgrade(&worker), rx));
+        // Timers armed during start-up (on_configure) were recorded before the worker existed.
+        for i in 0..worker.slots.len() {
+            worker.after_call(i);
+        }
+        worker
+    }
+
+    pub fn plugin(&self, plugin: usize) -> &PluginShared {
+        &self.shared.plugins[plugin]
+    }
+
+    /// Creates a stream context in `plugin`'s VM and registers where its effects go.
+    pub fn open_stream(
+        &self,
+        plugin: usize,
+        stream: &wasp_host::SharedHttpStream,
+        signals: &Rc<StreamSignals>,
+        position: usize,
+    ) -> Step<(u32, u64)> {
+        self.maybe_reload(plugin);
+        let result = {
+            let mut slot = self.slots[plugin].borrow_mut();
+            match &mut *slot {
+                Slot::Ready {
+                    vm,
+                    root,
+                    generation,
+                } if vm.failure().is_none() => {
+                    let generation = *generation;
+                    vm.create_http_stream(*root, stream.clone())
+                        .map(|ctx| (ctx, generation))
+                }
+                Slot::Ready { vm, .. } => {
+                    Err(CallError::Failed(vm.failure().unwrap_or_default().into()))
+                }
+                Slot::Unavailable => return self.unavailable(plugin),
+            }
+        };
+        match result {
+            Ok((ctx, generation)) => {
+                self.streams
+                    .borrow_mut()
+                    .insert((plugin, ctx), (Rc::downgrade(signals), position));
+                self.after_call(plugin);
+                Step::Done((ctx, generation))
+            }
+            Err(e) => self.failed(plugin, e),
+        }
+    }
+
+    /// Runs one stream callback in `plugin`'s VM.
+    pub fn call<T>(
+        &self,
+        plugin: usize,
+        generation: u64,
+        f: impl FnOnce(&mut Vm) -> Result<T, CallError>,
+    ) -> Step<T> {
+        let stats = &self.shared.plugins[plugin].stats;
+        let started = Instant::now();
+        let result = {
+            let mut slot = self.slots[plugin].borrow_mut();
+            match &mut *slot {
+                Slot::Ready {
+                    vm, generation: g, ..
+                } if *g == generation => f(vm),
+                // The VM was replaced (FAIL_RELOAD) after this stream started: its contexts
+                // are gone with the old VM.
+                Slot::Ready { .. } => Err(CallError::Failed("the plugin's VM was replaced".into())),
+                Slot::Unavailable => return self.unavailable(plugin),
+            }
+        };
+        stats.calls.fetch_add(1, Relaxed);
+        stats
+            .call_time_us
+            .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+        self.after_call(plugin);
+        match result {
+            Ok(v) => Step::Done(v),
+            Err(e) => self.failed(plugin, e),
+        }
+    }
+
+    /// Ends a stream's context (on_log, on_done, on_delete) and forgets where it was.
+    pub fn close_stream(&self, plugin: usize, ctx: u32, generation: u64) {
+        self.streams.borrow_mut().remove(&(plugin, ctx));
+        let _ = self.call(plugin, generation, |vm| vm.finish_stream(ctx));
+    }
+
+    fn unavailable<T>(&self, plugin: usize) -> Step<T> {
+        match self.plugin(plugin).spec.fail_strategy {
+            FailStrategy::FailOpen => Step::Skip,
+            // Istio answers requests of a plugin that could not be loaded with 403.
+            FailStrategy::FailClose | FailStrategy::FailReload => Step::Fail(403),
+        }
+    }
+
+    fn failed<T>(&self, plugin: usize, error: CallError) -> Step<T> {
+        let p = self.plugin(plugin);
+        if matches!(error, CallError::Trap { .. }) {
+            p.stats.failures.fetch_add(1, Relaxed);
+            p.set_failed(&error.to_string());
+            tracing::error!(plugin = %p.spec.name, worker = self.id, "{error}");
+        }
+        match p.spec.fail_strategy {
+            FailStrategy::FailOpen => Step::Skip,
+            // Envoy fails the stream with 503 (wasm_fail_stream).
+            FailStrategy::FailClose | FailStrategy::FailReload => Step::Fail(503),
+        }
+    }
+
+    /// FAIL_RELOAD: a failed VM is replaced by a fresh one, at most once per backoff period.
+    fn maybe_reload(&self, plugin: usize) {
+        if self.plugin(plugin).spec.fail_strategy != FailStrategy::FailReload {
+            return;
+        }
+        let generation = match &*self.slots[plugin].borrow() {
+            Slot::Ready { vm, generation, .. } if vm.failure().is_some() => *generation,
+            _ => return,
+        };
+        let now = Instant::now();
+        let mut next = self.next_reload.borrow_mut();
+        if next.get(&plugin).is_some_and(|at| now < *at) {
+            return;
+        }
+        next.insert(plugin, now + Duration::from_secs(1));
+        drop(next);
+        tracing::warn!(plugin = %self.plugin(plugin).spec.name, worker = self.id, "replacing the failed VM (FAIL_RELOAD)");
+        let slot = build_slot(
+            &self.shared,
+            &self.commands,
+            self.id,
+            plugin,
+            generation + 1,
+        );
+        *self.slots[plugin].borrow_mut() = slot;
+        self.after_call(plugin);
+    }
+
+    /// Carries out what the plugin asked for during the call that just returned.
+    fn after_call(&self, plugin: usize) {
+        let effects = match &mut *self.slots[plugin].borrow_mut() {
+            Slot::Ready { vm, .. } => vm.take_effects(),
+            Slot::Unavailable => return,
+        };
+        self.dispatch(plugin, effects);
+    }
+
+    fn dispatch(&self, plugin: usize, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Continue { context, stream } => {
+                    let direction = match stream {
+                        StreamType::HttpResponse => Direction::Response,
+                        _ => Direction::Request,
+                    };
+                    if let Some((signals, pos)) = self.stream_signals(plugin, context) {
+                        signals.resume(pos, direction);
+                    }
+                }
+                Effect::Close { context, .. } => {
+                    if let Some((signals, _)) = self.stream_signals(plugin, context) {
+                        signals.reset();
+                    }
+                }
+                Effect::LocalResponse { context, response } => {
+                    if let Some((signals, pos)) = self.stream_signals(plugin, context) {
+                        signals.local_reply(pos, response);
+                    }
+                }
+                Effect::TickPeriod {
+                    root_context,
+                    period,
+                } => self.set_timer(plugin, root_context, period),
+                // Routes are chosen after the plugins' request headers phase, so a cleared
+                // route cache has nothing to clear.
+                Effect::ClearRouteCache { .. } => {}
+                Effect::RootDone { root_context } => {
+                    if let Slot::Ready { vm, .. } = &mut *self.slots[plugin].borrow_mut() {
+                        let _ = vm.delete_root(root_context);
+                    }
+                }
+            }
+        }
+    }
+
+    fn stream_signals(&self, plugin: usize, context: u32) -> Option<(Rc<StreamSignals>, usize)> {
+        let streams = self.streams.borrow();
+        let (weak, pos) = streams.get(&(plugin, context))?;
+        Some((weak.upgrade()?, *pos))
+    }
+
+    fn set_timer(&self, plugin: usize, root: u32, period: Option<Duration>) {
+        if let Some(old) = self.timers.borrow_mut().remove(&(plugin, root)) {
+            old.abort();
+        }
+        let Some(period) = period else { return };
+        let weak = self.me.clone();
+        let handle = tokio::task::spawn_local(async move {
+            let mut interval =
+                tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                interval.tick().await;
+                let Some(worker) = weak.upgrade() else { return };
+                worker.root_call(plugin, |vm| vm.on_tick(root));
+            }
+        });
+        self.timers.borrow_mut().insert((plugin, root), handle);
+    }
+
+    /// A call on a plugin's root context (timers, queues, callout answers).
+    fn root_call(&self, plugin: usize, f: impl FnOnce(&mut Vm) -> Result<(), CallError>) {
+        let generation = match &*self.slots[plugin].borrow() {
+            Slot::Ready { generation, .. } => *generation,
+            Slot::Unavailable => return,
+        };
+        let _ = self.call(plugin, generation, f);
+    }
+}
+
+/// Instantiates `plugin`'s VM for a worker and starts the plugin in it.
+fn build_slot(
+    shared: &Shared,
+    commands: &mpsc::UnboundedSender<Command>,
+    worker: usize,
+    plugin: usize,
+    generation: u64,
+) -> Slot {
+    let p = &shared.plugins[plugin];
+    let Ok(module) = &p.module else {
+        return Slot::Unavailable;
+    };
+    let embedder = WorkerEmbedder {
+        plugin,
+        generation,
+        name: p.spec.name.clone(),
+        commands: commands.clone(),
+        clusters: shared.cluster_names.clone(),
+        node: shared.node_properties.clone(),
+    };
+    let notifier: Arc<dyn QueueNotifier> = Arc::new(WorkerQueues {
+        plugin,
+        commands: commands.clone(),
+    });
+    let config = VmConfig {
+        vm_id: p.spec.vm_id.clone(),
+        configuration: p.spec.vm_configuration.clone(),
+        env: p.spec.env.clone(),
+        queue_notifier: Some(notifier),
+    };
+    let started = Vm::new(module, config, Box::new(embedder)).and_then(|mut vm| {
+        let root = vm.start_plugin(&PluginConfig {
+            name: p.spec.name.clone(),
+            root_id: p.spec.root_id.clone(),
+            configuration: p.spec.configuration.clone(),
+            allow_headers_stop_iteration: false,
+        })?;
+        Ok((vm, root))
+    });
+    match started {
+        Ok((vm, root)) => Slot::Ready {
+            vm,
+            root,
+            generation,
+        },
+        Err(e) => {
+            p.set_failed(&e.to_string());
+            tracing::error!(plugin = %p.spec.name, worker, "plugin failed to start: {e}");
+            Slot::Unavailable
+        }
+    }
+}
+
+async fn command_loop(worker: Weak<Worker>, mut rx: mpsc::UnboundedReceiver<Command>) {
+    while let Some(command) = rx.recv().await {
+        let Some(w) = worker.upgrade() else { return };
+        match command {
+            Command::HttpCall {
+                plugin,
+                generation,
+                request,
+            } => {
+                let weak = worker.clone();
+                tokio::task::spawn_local(async move {
+                    let Some(w) = weak.upgrade() else { return };
+                    let token = request.token;
+                    let response = http_callout(&w, request).await;
+                    w.call(plugin, generation, |vm| {
+                        vm.on_http_call_response(token, response)
+                    });
+                });
+            }
+            Command::QueueReady {
+                plugin,
+                root,
+                queue_id,
+            } => {
+                w.root_call(plugin, |vm| vm.on_queue_ready(root, queue_id));
+            }
+        }
+    }
+}
+
+/// Callout bodies are buffered whole; this caps them (Envoy's default buffer limit).
+const CALLOUT_BODY_LIMIT: usize = 1 << 20;
+
+async fn http_callout(worker: &Worker, request: HttpCallRequest) -> Option<HttpCallResponse> {
+    let (endpoint, _) = worker.upstreams.pick(&request.cluster).ok()?;
+    let req = crate::convert::upstream_request(
+        &request.headers,
+        ChannelBody::full(Bytes::from(request.body)),
+        "http",
+        Some(&endpoint),
+    )
+    .ok()?;
+    let response = match worker
+        .upstreams
+        .send(&request.cluster, req, request.timeout)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(cluster = %request.cluster, "http callout failed: {e}");
+            return None;
+        }
+    };
+    let headers = crate::convert::response_headers(&response);
+    let collected = http_body_util::Limited::new(response.into_body(), CALLOUT_BODY_LIMIT)
+        .collect()
+        .await
+        .ok()?;
+    let trailers = collected
+        .trailers()
+        .map(crate::convert::trailers)
+        .unwrap_or_default();
+    Some(HttpCallResponse {
+        headers,
+        body: collected.to_bytes().to_vec(),
+        trailers,
+    })
+}
+
+/// The embedder of one plugin's VM on one worker.
+struct WorkerEmbedder {
+    plugin: usize,
+    generation: u64,
+    name: String,
+    commands: mpsc::UnboundedSender<Command>,
+    clusters: Arc<HashSet<String>>,
+    node: Arc<HashMap<String, PropertyValue>>,
+}
+
+impl Embedder for WorkerEmbedder {
+    fn http_call(&mut self, request: HttpCallRequest) -> Result<(), CalloutError> {
+        if !self.clusters.contains(&request.cluster) {
+            return Err(CalloutError::UnknownCluster(request.cluster));
+        }
+        self.commands
+            .send(Command::HttpCall {
+                plugin: self.plugin,
+                generation: self.generation,
+                request,
+            })
+            .map_err(|_| CalloutError::Failed("worker is shutting down".into()))
+    }
+
+    fn grpc_call(&mut self, request: GrpcCallRequest) -> Result<(), CalloutError> {
+        match request.target {
+            wasp_host::GrpcTarget::Cluster(c) if !self.clusters.contains(&c) => {
+                Err(CalloutError::UnknownCluster(c))
+            }
+            _ => Err(CalloutError::Failed(
+                "gRPC callouts are not supported yet".into(),
+            )),
+        }
+    }
+
+    fn property(&self, path: &[&[u8]]) -> Option<PropertyValue> {
+        let key = path
+            .iter()
+            .map(|s| String::from_utf8_lossy(s))
+            .collect::<Vec<_>>()
+            .join(".");
+        self.node.get(&key).cloned()
+    }
+
+    fn log(&self, record: LogRecord<'_>) {
+        let plugin = if record.plugin.is_empty() {
+            self.name.as_str()
+        } else {
+            record.plugin
+        };
+        wasp_host::log::to_tracing(LogRecord { plugin, ..record });
+    }
+}
+
+struct WorkerQueues {
+    plugin: usize,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl QueueNotifier for WorkerQueues {
+    fn queue_ready(&self, root_context: u32, queue_id: u32) {
+        let _ = self.commands.send(Command::QueueReady {
+            plugin: self.plugin,
+            root: root_context,
+            queue_id,
+        });
+    }
+}
