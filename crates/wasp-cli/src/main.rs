@@ -1,7 +1,10 @@
 //! The `wasp` command line.
 
 mod inspect;
+mod logging;
+mod run;
 mod try_plugin;
+mod validate;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,12 +17,20 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "wasp", version, about = "A proxy that runs Proxy-Wasm plugins")]
 struct Cli {
+    /// Log lines as JSON objects instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the proxy: `wasp run -c wasp.yaml`, or try a plugin with
+    /// `wasp run --listen 127.0.0.1:8080 [--upstream 127.0.0.1:9000] --plugin hello.wasm`.
+    Run(run::Args),
+    /// Check a configuration file (and the plugins it names) without starting.
+    Validate(validate::Args),
     /// Work with plugin modules.
     Plugin {
         #[command(subcommand)]
@@ -37,15 +48,16 @@ enum PluginCommand {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WASP_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Run(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    logging::init(default_level, cli.log_json);
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate(args) => validate::run(args),
         Command::Plugin {
             command: PluginCommand::Inspect(args),
         } => inspect::run(args),

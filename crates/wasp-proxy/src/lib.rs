@@ -9,6 +9,7 @@ mod admin;
 mod body;
 mod chain;
 mod convert;
+mod grpc;
 mod properties;
 mod routes;
 mod runtime;

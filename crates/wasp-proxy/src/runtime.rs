@@ -27,6 +27,8 @@ pub enum StartError {
     },
     #[error("listener {name}: TLS: {reason}")]
     Tls { name: String, reason: String },
+    #[error("{0}")]
+    Cluster(String),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
 }
@@ -103,6 +105,9 @@ impl Proxy {
     /// applies to the requests they would have served.
     pub fn start(spec: ProxySpec, host: Host) -> Result<Proxy, StartError> {
         let started = Instant::now();
+        // Build every cluster once here so that bad TLS settings stop the start with a clear
+        // error instead of surfacing on a worker.
+        crate::upstream::Upstreams::new(&spec.clusters).map_err(StartError::Cluster)?;
         let plugins = spec.plugins.iter().map(|p| load_plugin(&host, p)).collect();
         let node_properties = Arc::new(node_properties(&spec));
         let cluster_names = Arc::new(spec.clusters.iter().map(|c| c.name.clone()).collect());

@@ -109,7 +109,7 @@ async fn forward(
         Some(RouteAction::Cluster { name, timeout }) => (name.clone(), *timeout),
     };
     let worker = &run.worker;
-    let (endpoint, _) = worker
+    let (endpoint, scheme) = worker
         .upstreams
         .pick(&cluster)
         .map_err(|_| Stop::proxy(503, "cluster_not_found", "", n))?;
@@ -122,7 +122,7 @@ async fn forward(
         let (tx, body) = ChannelBody::channel();
         (Some(tx), body)
     };
-    let request = convert::upstream_request(&headers, upstream_body, "http", Some(&endpoint))
+    let request = convert::upstream_request(&headers, upstream_body, scheme, Some(&endpoint))
         .map_err(|e| Stop::proxy(400, "invalid_request_headers", &e.to_string(), n))?;
     run.stream
         .lock()
@@ -193,6 +193,25 @@ async fn respond(
         .unwrap_or_else(|e| e.into_inner())
         .response_headers = Some(headers);
     run.headers(Direction::Response, end_of_stream).await?;
+    // A body known in full (a direct response) goes through the chain before anything is
+    // sent, so the client gets it with its exact length, as from Envoy.
+    if let Source::Full(bytes) = source {
+        let body = match end_of_stream {
+            true => Vec::new(),
+            false => run
+                .data(Direction::Response, 0, bytes, true)
+                .await?
+                .unwrap_or_default(),
+        };
+        let mut headers = {
+            let mut s = run.stream.lock().unwrap_or_else(|e| e.into_inner());
+            s.response_headers_sent = true;
+            s.response_headers.clone().unwrap_or_default()
+        };
+        headers.remove(b"content-length");
+        return convert::downstream_response(&headers, ChannelBody::full(body))
+            .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), run.len()));
+    }
     let headers = {
         let mut s = run.stream.lock().unwrap_or_else(|e| e.into_inner());
         s.response_headers_sent = true;
@@ -201,7 +220,9 @@ async fn respond(
     let (tx, body) = ChannelBody::channel();
     let response = convert::downstream_response(&headers, body)
         .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), run.len()))?;
-    tokio::task::spawn_local(pump_response(run.clone(), source, tx, end_of_stream));
+    if let Source::Upstream(body) = source {
+        tokio::task::spawn_local(pump_response(run.clone(), body, tx, end_of_stream));
+    }
     Ok(response)
 }
 
@@ -269,20 +290,16 @@ async fn pump_request(run: Rc<StreamRun>, mut body: Incoming, tx: BodySender) {
 
 /// Streams the response body from the upstream through the chain to the client. Owns the
 /// stream: when it ends (or the client goes away), the plugins' contexts end.
-async fn pump_response(run: Rc<StreamRun>, source: Source, tx: BodySender, end_of_stream: bool) {
+async fn pump_response(
+    run: Rc<StreamRun>,
+    mut body: Incoming,
+    tx: BodySender,
+    end_of_stream: bool,
+) {
     if end_of_stream {
         return;
     }
     let result: Result<(), Stop> = async {
-        let mut body = match source {
-            Source::Full(bytes) => {
-                if let Some(out) = run.data(Direction::Response, 0, bytes, true).await? {
-                    send_data(&tx, out).await;
-                }
-                return Ok(());
-            }
-            Source::Upstream(body) => body,
-        };
         loop {
             match body.frame().await {
                 None => {

@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 use crate::body::ChannelBody;
 use crate::spec::{ClusterSpec, UpstreamProtocol};
@@ -24,58 +27,57 @@ pub enum UpstreamError {
     Timeout,
 }
 
+type Pool = Client<HttpsConnector<HttpConnector>, ChannelBody>;
+
 struct Cluster {
     spec: ClusterSpec,
-    client: Client<HttpConnector, ChannelBody>,
+    client: Pool,
+    /// gRPC needs HTTP/2 whatever the cluster's protocol for plain requests.
+    grpc: Pool,
     next: Cell<usize>,
 }
 
 /// The clusters as one worker reaches them; each worker pools its own connections, as
 /// Envoy's workers do.
+#[derive(Default)]
 pub struct Upstreams {
     clusters: HashMap<String, Cluster>,
 }
 
 impl Upstreams {
-    pub fn new(specs: &[ClusterSpec]) -> Upstreams {
-        let clusters = specs
-            .iter()
-            .map(|spec| {
-                let mut connector = HttpConnector::new();
-                connector.set_connect_timeout(Some(spec.connect_timeout));
-                connector.set_nodelay(true);
-                connector.enforce_http(false);
-                let mut builder = Client::builder(TokioExecutor::new());
-                builder.pool_idle_timeout(Duration::from_secs(60));
-                if spec.protocol == UpstreamProtocol::Http2 {
-                    builder.http2_only(true);
-                }
-                let client = builder.build(connector);
-                (
-                    spec.name.clone(),
-                    Cluster {
-                        spec: spec.clone(),
-                        client,
-                        next: Cell::new(0),
-                    },
-                )
-            })
-            .collect();
-        Upstreams { clusters }
+    /// Builds every cluster's pools; fails on unusable TLS settings (unreadable CA file).
+    pub fn new(specs: &[ClusterSpec]) -> Result<Upstreams, String> {
+        let mut clusters = HashMap::new();
+        for spec in specs {
+            let client = pool(spec, spec.protocol == UpstreamProtocol::Http2)?;
+            let grpc = pool(spec, true)?;
+            clusters.insert(
+                spec.name.clone(),
+                Cluster {
+                    spec: spec.clone(),
+                    client,
+                    grpc,
+                    next: Cell::new(0),
+                },
+            );
+        }
+        Ok(Upstreams { clusters })
     }
 
-    /// The next endpoint of `cluster`, round-robin.
-    pub fn pick(&self, cluster: &str) -> Result<(String, UpstreamProtocol), UpstreamError> {
+    /// The next endpoint of `cluster`, round-robin, and the URI scheme to reach it with.
+    pub fn pick(&self, cluster: &str) -> Result<(String, &'static str), UpstreamError> {
         let c = self
             .clusters
             .get(cluster)
             .ok_or_else(|| UpstreamError::UnknownCluster(cluster.into()))?;
         let i = c.next.get();
         c.next.set(i.wrapping_add(1));
-        Ok((
-            c.spec.endpoints[i % c.spec.endpoints.len()].clone(),
-            c.spec.protocol,
-        ))
+        let scheme = if c.spec.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        Ok((c.spec.endpoints[i % c.spec.endpoints.len()].clone(), scheme))
     }
 
     /// Sends `req` (whose URI already names the endpoint) on `cluster`'s pool.
@@ -85,11 +87,35 @@ impl Upstreams {
         req: Request<ChannelBody>,
         timeout: Option<Duration>,
     ) -> Result<Response<Incoming>, UpstreamError> {
+        self.send_on(cluster, req, timeout, false).await
+    }
+
+    /// Sends a gRPC request (always HTTP/2).
+    pub async fn send_grpc(
+        &self,
+        cluster: &str,
+        req: Request<ChannelBody>,
+        timeout: Option<Duration>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        self.send_on(cluster, req, timeout, true).await
+    }
+
+    async fn send_on(
+        &self,
+        cluster: &str,
+        req: Request<ChannelBody>,
+        timeout: Option<Duration>,
+        grpc: bool,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         let c = self
             .clusters
             .get(cluster)
             .ok_or_else(|| UpstreamError::UnknownCluster(cluster.into()))?;
-        let fut = c.client.request(req);
+        let fut = if grpc {
+            c.grpc.request(req)
+        } else {
+            c.client.request(req)
+        };
         let result = match timeout {
             Some(t) => tokio::time::timeout(t, fut)
                 .await
@@ -98,6 +124,65 @@ impl Upstreams {
         };
         result.map_err(|e| UpstreamError::Connect(describe(&e)))
     }
+}
+
+/// A pool for one cluster: plain or TLS (rustls, the cluster's CA or the web PKI roots,
+/// its SNI), HTTP/1.1 or HTTP/2.
+fn pool(spec: &ClusterSpec, http2: bool) -> Result<Pool, String> {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(spec.connect_timeout));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let mut roots = rustls::RootCertStore::empty();
+    match spec.tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
+        Some(ca) => {
+            for cert in CertificateDer::pem_file_iter(ca)
+                .map_err(|e| format!("cluster {}: cannot read {}: {e}", spec.name, ca.display()))?
+            {
+                let cert = cert.map_err(|e| {
+                    format!(
+                        "cluster {}: bad certificate in {}: {e}",
+                        spec.name,
+                        ca.display()
+                    )
+                })?;
+                roots.add(cert).map_err(|e| {
+                    format!(
+                        "cluster {}: unusable CA in {}: {e}",
+                        spec.name,
+                        ca.display()
+                    )
+                })?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http();
+    if let Some(sni) = spec.tls.as_ref().and_then(|t| t.sni.clone()) {
+        let name = rustls_pki_types::ServerName::try_from(sni.clone())
+            .map_err(|e| format!("cluster {}: bad sni {sni:?}: {e}", spec.name))?;
+        builder =
+            builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name));
+    }
+    let connector = if http2 {
+        builder.enable_http2().wrap_connector(http)
+    } else {
+        builder.enable_http1().wrap_connector(http)
+    };
+    let mut client = Client::builder(TokioExecutor::new());
+    client.pool_idle_timeout(Duration::from_secs(60));
+    if http2 {
+        client.http2_only(true);
+    }
+    Ok(client.build(connector))
 }
 
 fn describe(e: &hyper_util::client::legacy::Error) -> String {

@@ -29,6 +29,23 @@ pub(crate) enum Command {
         generation: u64,
         request: HttpCallRequest,
     },
+    GrpcCall {
+        plugin: usize,
+        generation: u64,
+        request: GrpcCallRequest,
+    },
+    GrpcSend {
+        plugin: usize,
+        token: u32,
+        message: Vec<u8>,
+        end_stream: bool,
+    },
+    /// Cancel (`true`) or half-close (`false`) a gRPC call or stream.
+    GrpcEnd {
+        plugin: usize,
+        token: u32,
+        cancel: bool,
+    },
     QueueReady {
         plugin: usize,
         root: u32,
@@ -65,6 +82,10 @@ pub(crate) struct Worker {
     timers: RefCell<HashMap<(usize, u32), tokio::task::JoinHandle<()>>>,
     commands: mpsc::UnboundedSender<Command>,
     next_reload: RefCell<HashMap<usize, Instant>>,
+    /// Open gRPC callouts: where a stream's next message goes, and the task to cancel.
+    grpc: RefCell<
+        HashMap<(usize, u32), (Option<crate::body::BodySender>, tokio::task::JoinHandle<()>)>,
+    >,
     me: Weak<Worker>,
 }
 
@@ -77,13 +98,19 @@ impl Worker {
             .collect();
         let worker = Rc::new_cyclic(|me| Worker {
             id,
-            upstreams: Upstreams::new(&shared.spec.clusters),
+            // Proxy::start already built every cluster once, so this only fails if a CA file
+            // vanished since; the worker then serves without clusters and says why.
+            upstreams: Upstreams::new(&shared.spec.clusters).unwrap_or_else(|e| {
+                tracing::error!(worker = id, "{e}");
+                Upstreams::default()
+            }),
             shared,
             slots,
             streams: RefCell::default(),
             timers: RefCell::default(),
             commands,
             next_reload: RefCell::default(),
+            grpc: RefCell::default(),
             me: me.clone(),
         });
         tokio::task::spawn_local(command_loop(Rc::downgrade(&worker), rx));
@@ -378,6 +405,60 @@ async fn command_loop(worker: Weak<Worker>, mut rx: mpsc::UnboundedReceiver<Comm
                     });
                 });
             }
+            Command::GrpcCall {
+                plugin,
+                generation,
+                request,
+            } => {
+                let key = (plugin, request.token);
+                let (sender, body) = match &request.message {
+                    Some(message) => (None, ChannelBody::full(crate::grpc::frame(message))),
+                    None => {
+                        let (tx, body) = ChannelBody::channel();
+                        (Some(tx), body)
+                    }
+                };
+                let task = tokio::task::spawn_local(crate::grpc::exchange(
+                    w.clone(),
+                    plugin,
+                    generation,
+                    request,
+                    body,
+                ));
+                w.grpc.borrow_mut().insert(key, (sender, task));
+            }
+            Command::GrpcSend {
+                plugin,
+                token,
+                message,
+                end_stream,
+            } => {
+                let sender = w
+                    .grpc
+                    .borrow_mut()
+                    .get_mut(&(plugin, token))
+                    .and_then(|(tx, _)| if end_stream { tx.take() } else { tx.clone() });
+                if let Some(tx) = sender {
+                    let _ = tx
+                        .send(Ok(http_body::Frame::data(crate::grpc::frame(&message))))
+                        .await;
+                }
+            }
+            Command::GrpcEnd {
+                plugin,
+                token,
+                cancel,
+            } => {
+                let mut grpc = w.grpc.borrow_mut();
+                if cancel {
+                    if let Some((_, task)) = grpc.remove(&(plugin, token)) {
+                        task.abort();
+                    }
+                } else if let Some((tx, _)) = grpc.get_mut(&(plugin, token)) {
+                    // Half-close: the request body ends; answers still arrive.
+                    tx.take();
+                }
+            }
             Command::QueueReady {
                 plugin,
                 root,
@@ -393,11 +474,11 @@ async fn command_loop(worker: Weak<Worker>, mut rx: mpsc::UnboundedReceiver<Comm
 const CALLOUT_BODY_LIMIT: usize = 1 << 20;
 
 async fn http_callout(worker: &Worker, request: HttpCallRequest) -> Option<HttpCallResponse> {
-    let (endpoint, _) = worker.upstreams.pick(&request.cluster).ok()?;
+    let (endpoint, scheme) = worker.upstreams.pick(&request.cluster).ok()?;
     let req = crate::convert::upstream_request(
         &request.headers,
         ChannelBody::full(Bytes::from(request.body)),
-        "http",
+        scheme,
         Some(&endpoint),
     )
     .ok()?;
@@ -453,14 +534,46 @@ impl Embedder for WorkerEmbedder {
     }
 
     fn grpc_call(&mut self, request: GrpcCallRequest) -> Result<(), CalloutError> {
-        match request.target {
-            wasp_host::GrpcTarget::Cluster(c) if !self.clusters.contains(&c) => {
-                Err(CalloutError::UnknownCluster(c))
+        match &request.target {
+            wasp_host::GrpcTarget::Cluster(c) if self.clusters.contains(c) => {}
+            wasp_host::GrpcTarget::Cluster(c) => {
+                return Err(CalloutError::UnknownCluster(c.clone()));
             }
-            _ => Err(CalloutError::Failed(
-                "gRPC callouts are not supported yet".into(),
-            )),
+            // A serialized GrpcService naming something other than a cluster (Google gRPC).
+            wasp_host::GrpcTarget::GrpcServiceProto(_) => return Err(CalloutError::BadTarget),
         }
+        self.commands
+            .send(Command::GrpcCall {
+                plugin: self.plugin,
+                generation: self.generation,
+                request,
+            })
+            .map_err(|_| CalloutError::Failed("worker is shutting down".into()))
+    }
+
+    fn grpc_send(&mut self, token: u32, message: Vec<u8>, end_stream: bool) {
+        let _ = self.commands.send(Command::GrpcSend {
+            plugin: self.plugin,
+            token,
+            message,
+            end_stream,
+        });
+    }
+
+    fn grpc_cancel(&mut self, token: u32) {
+        let _ = self.commands.send(Command::GrpcEnd {
+            plugin: self.plugin,
+            token,
+            cancel: true,
+        });
+    }
+
+    fn grpc_close(&mut self, token: u32) {
+        let _ = self.commands.send(Command::GrpcEnd {
+            plugin: self.plugin,
+            token,
+            cancel: false,
+        });
     }
 
     fn property(&self, path: &[&[u8]]) -> Option<PropertyValue> {

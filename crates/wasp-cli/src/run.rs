@@ -1,0 +1,100 @@
+//! `wasp run`: start the proxy from a config file, or from a one-line try-out.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use wasp_host::{Host, HostConfig};
+use wasp_proxy::Proxy;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The configuration file (see docs/configuration.md).
+    #[arg(short = 'c', long = "config", conflicts_with_all = ["listen", "upstream", "plugin"])]
+    config: Option<PathBuf>,
+    /// Try-out: address to listen on.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Try-out: upstream `host:port`; without it, a built-in `200 hello from wasp` answers.
+    #[arg(long)]
+    upstream: Option<String>,
+    /// Try-out: a plugin module (repeat for a chain, in order).
+    #[arg(long)]
+    plugin: Vec<PathBuf>,
+    /// Try-out: the configuration handed to every plugin's proxy_on_configure.
+    #[arg(long)]
+    plugin_config: Option<String>,
+    /// Where compiled plugins are cached across restarts.
+    #[arg(long, env = "WASP_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let loaded = match (&args.config, args.listen) {
+        (Some(path), _) => wasp_config::load(path)?,
+        (None, Some(listen)) => wasp_config::quick(
+            listen,
+            args.upstream.as_deref(),
+            &args.plugin,
+            args.plugin_config.as_deref(),
+        )?,
+        (None, None) => bail!(
+            "give a configuration file (-c wasp.yaml) or a try-out (--listen ADDR [--plugin FILE])"
+        ),
+    };
+    let cache_dir = args.cache_dir.or_else(default_cache_dir);
+    let host = Host::new(HostConfig {
+        cache_dir,
+        ..HostConfig::default()
+    })
+    .context("cannot start the plugin host")?;
+    let proxy = Proxy::start(loaded.spec, host)?;
+    for (name, address) in proxy.addresses() {
+        tracing::info!(listener = %name, %address, "listening");
+        eprintln!("wasp: listener {name} on http://{address}");
+    }
+    if let Some(admin) = proxy.admin_address() {
+        eprintln!(
+            "wasp: admin on http://{admin} (/ready, /stats/prometheus, /plugins, /config_dump)"
+        );
+    }
+    for p in proxy.plugin_statuses() {
+        eprintln!(
+            "wasp: plugin {} ({}): {}{}",
+            p.name,
+            p.url,
+            p.state,
+            p.error.map(|e| format!(": {e}")).unwrap_or_default()
+        );
+    }
+    wait_for_signal()?;
+    eprintln!("wasp: shutting down, draining in-flight requests");
+    proxy.shutdown();
+    Ok(())
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("wasp").join("compiled"))
+}
+
+/// Blocks until SIGTERM or SIGINT.
+fn wait_for_signal() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        // Give the log line above a moment to flush before workers start draining.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok::<(), std::io::Error>(())
+    })?;
+    Ok(())
+}

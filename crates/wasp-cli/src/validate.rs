@@ -1,0 +1,145 @@
+//! `wasp validate -c FILE`: load a configuration (reading and checksumming every plugin module,
+//! without compiling them), print what it describes, and say `config OK` or why not.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use wasp_config::spec::{
+    Direction, FailStrategy, PathMatch, ProxySpec, RouteAction, UpstreamProtocol,
+};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The configuration file (YAML).
+    #[arg(short = 'c', long = "config")]
+    config: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let loaded = wasp_config::load(&args.config)?;
+    print!("{}", summary(&loaded));
+    println!("config OK");
+    Ok(())
+}
+
+fn summary(loaded: &wasp_config::Loaded) -> String {
+    let spec: &ProxySpec = &loaded.spec;
+    let mut out = String::new();
+    let _ = writeln!(out, "config {}", loaded.source.display());
+    let admin = spec
+        .admin
+        .map_or_else(|| "off".to_string(), |a| a.to_string());
+    let _ = writeln!(
+        out,
+        "workers {}, admin {admin}, buffer limit {} bytes",
+        spec.workers, spec.buffer_limit_bytes
+    );
+    if !spec.node.id.is_empty() {
+        let _ = writeln!(out, "node {} (cluster {})", spec.node.id, spec.node.cluster);
+    }
+
+    let _ = writeln!(out, "listeners:");
+    for l in &spec.listeners {
+        let direction = match l.direction {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        };
+        let scheme = if l.tls.is_some() { "https" } else { "http" };
+        let _ = writeln!(out, "  {} {scheme}://{} ({direction})", l.name, l.address);
+        if l.routes.is_empty() {
+            let _ = writeln!(out, "    (no routes: every request gets 404)");
+        }
+        for r in &l.routes {
+            let matcher = match &r.path {
+                PathMatch::Prefix(p) => format!("prefix {p}"),
+                PathMatch::Exact(p) => format!("path {p}"),
+                PathMatch::Regex(re) => format!("regex {}", re.as_str()),
+            };
+            let headers: String = r
+                .headers
+                .iter()
+                .map(|h| match &h.value {
+                    Some(v) => format!(" [{}: {v}]", h.name),
+                    None => format!(" [{}]", h.name),
+                })
+                .collect();
+            let action = match &r.action {
+                RouteAction::Cluster { name, timeout } => format!(
+                    "cluster {name}, timeout {}",
+                    timeout.map_or_else(|| "none".to_string(), wasp_config::format_duration)
+                ),
+                RouteAction::Direct { status, body } => {
+                    format!("direct response {status} ({} bytes)", body.len())
+                }
+            };
+            let _ = writeln!(out, "    {matcher}{headers} -> {action}");
+        }
+    }
+
+    let _ = writeln!(out, "clusters:");
+    if spec.clusters.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for c in &spec.clusters {
+        let protocol = match c.protocol {
+            UpstreamProtocol::Http1 => "http1",
+            UpstreamProtocol::Http2 => "http2",
+        };
+        let tls = match &c.tls {
+            None => String::new(),
+            Some(tls) => format!(
+                ", tls (sni {}, roots {})",
+                tls.sni.as_deref().unwrap_or("from endpoint"),
+                tls.ca_file
+                    .as_ref()
+                    .map_or_else(|| "web PKI".to_string(), |f| f.display().to_string())
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "  {} {protocol} [{}], connect timeout {}{tls}",
+            c.name,
+            c.endpoints.join(", "),
+            wasp_config::format_duration(c.connect_timeout)
+        );
+    }
+
+    let _ = writeln!(out, "plugins (chain order):");
+    if spec.plugins.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for (i, p) in spec.plugins.iter().enumerate() {
+        let fail = match p.fail_strategy {
+            FailStrategy::FailClose => "FAIL_CLOSE",
+            FailStrategy::FailOpen => "FAIL_OPEN",
+            FailStrategy::FailReload => "FAIL_RELOAD",
+        };
+        let _ = writeln!(
+            out,
+            "  {}. {} {} ({} bytes)",
+            i + 1,
+            p.name,
+            p.url,
+            p.wasm.len()
+        );
+        let mut details = format!("vmId {}, failStrategy {fail}", p.vm_id);
+        if p.root_id != p.name {
+            let _ = write!(details, ", pluginName {}", p.root_id);
+        }
+        if let Some(phase) = &p.phase {
+            let _ = write!(details, ", phase {phase}");
+        }
+        if let Some(priority) = p.priority {
+            let _ = write!(details, ", priority {priority}");
+        }
+        if !p.listeners.is_empty() {
+            let _ = write!(details, ", listeners {}", p.listeners.join(", "));
+        }
+        let _ = writeln!(
+            out,
+            "     {details}, configuration {} bytes",
+            p.configuration.len()
+        );
+    }
+    out
+}

@@ -1,0 +1,127 @@
+//! The one error type: where (file, line, column, field path) and what.
+
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::Location;
+
+/// A configuration error.
+///
+/// Displays as `FILE:LINE:COLUMN: FIELD.PATH: message`, for example
+/// `wasp.yaml:12:9: listeners[0].routes[1].match: exactly one of prefix, path or regex is
+/// required`. Parts that are unknown are left out: an error about the file as a whole has no
+/// line, an error in the YAML syntax has no field path, and an error in the `quick` command line
+/// has no file (its "path" is the option, such as `--plugin`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct ConfigError {
+    file: Option<PathBuf>,
+    line: Option<u64>,
+    column: Option<u64>,
+    path: String,
+    message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(
+        file: Option<&Path>,
+        location: Option<&Location>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        // Spans lost to serde buffering come back as line 0: treat them as unknown.
+        let location = location.filter(|l| l.line() > 0);
+        ConfigError {
+            file: file.map(Path::to_path_buf),
+            line: location.map(Location::line),
+            column: location.map(Location::column).filter(|c| *c > 0),
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn with_position(
+        file: Option<&Path>,
+        line: u64,
+        column: u64,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ConfigError {
+            file: file.map(Path::to_path_buf),
+            line: Some(line),
+            column: Some(column),
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The configuration file the error is in (`None` for the `quick` command line).
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// 1-based line in the file, when the error comes from a place in the YAML.
+    pub fn line(&self) -> Option<u64> {
+        self.line
+    }
+
+    /// 1-based column (in characters), when known.
+    pub fn column(&self) -> Option<u64> {
+        self.column
+    }
+
+    /// The field path, such as `listeners[0].routes[1].match`; empty for the document itself.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// What is wrong, without the location.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        if let Some(file) = &self.file {
+            out.push_str(&file.display().to_string());
+            if let Some(line) = self.line {
+                out.push_str(&format!(":{line}"));
+                if let Some(column) = self.column {
+                    out.push_str(&format!(":{column}"));
+                }
+            }
+            out.push_str(": ");
+        }
+        if !self.path.is_empty() {
+            out.push_str(&self.path);
+            out.push_str(": ");
+        }
+        out.push_str(&self.message);
+        out
+    }
+}
+
+/// Builds errors for one configuration file.
+pub(crate) struct Errors<'a> {
+    pub file: Option<&'a Path>,
+}
+
+impl Errors<'_> {
+    pub fn at(
+        &self,
+        location: &Location,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::new(self.file, Some(location), path, message)
+    }
+
+    pub fn at_opt(
+        &self,
+        location: Option<&Location>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::new(self.file, location, path, message)
+    }
+}

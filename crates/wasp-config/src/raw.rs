@@ -1,0 +1,182 @@
+//! The YAML as written: serde types, unknown fields rejected, values still unchecked.
+//!
+//! Every value a later check can reject is wrapped in [`Spanned`], which serde-saphyr fills
+//! with the line and column of the YAML node, so semantic errors point at the offending value.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub admin: Option<S<RawAdmin>>,
+    pub workers: Option<S<i64>>,
+    pub node: Option<RawNode>,
+    pub workload: Option<RawWorkload>,
+    pub buffer_limit: Option<S<String>>,
+    pub listeners: Option<S<Vec<S<RawListener>>>>,
+    pub clusters: Option<Vec<S<RawCluster>>>,
+    pub plugins: Option<RawPlugins>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub address: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub id: Option<String>,
+    pub cluster: Option<String>,
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    pub namespace: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    pub name: S<String>,
+    pub address: S<String>,
+    pub direction: Option<RawDirection>,
+    pub protocol: Option<S<RawListenerProtocol>>,
+    pub tls: Option<RawServerTls>,
+    pub routes: Option<Vec<S<RawRoute>>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawDirection {
+    Inbound,
+    Outbound,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawListenerProtocol {
+    Http,
+    Tcp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServerTls {
+    pub cert_file: S<String>,
+    pub key_file: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    #[serde(rename = "match")]
+    pub matcher: S<RawMatch>,
+    pub cluster: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub direct_response: Option<S<RawDirectResponse>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    pub prefix: Option<S<String>>,
+    pub path: Option<S<String>>,
+    pub regex: Option<S<String>>,
+    pub headers: Option<Vec<S<RawHeaderMatch>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderMatch {
+    pub name: S<String>,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDirectResponse {
+    pub status: S<u16>,
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub name: S<String>,
+    pub endpoints: S<Vec<S<String>>>,
+    pub protocol: Option<RawUpstreamProtocol>,
+    pub connect_timeout: Option<S<String>>,
+    pub tls: Option<RawClientTls>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawUpstreamProtocol {
+    Http1,
+    Http2,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientTls {
+    pub sni: Option<S<String>>,
+    pub ca_file: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugins {
+    pub sources: Option<S<Vec<String>>>,
+    pub inline: Option<Vec<S<RawPlugin>>>,
+}
+
+/// An inline plugin: the fields of Istio's WasmPlugin spec that apply to one proxy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPlugin {
+    pub name: S<String>,
+    pub url: S<String>,
+    pub sha256: Option<S<String>>,
+    pub plugin_name: Option<String>,
+    pub configuration: Option<S<String>>,
+    pub plugin_config: Option<S<serde_json::Value>>,
+    pub vm_configuration: Option<String>,
+    pub vm_id: Option<S<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub fail_strategy: Option<RawFailStrategy>,
+    pub phase: Option<RawPhase>,
+    pub priority: Option<i64>,
+    pub listeners: Option<Vec<S<String>>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub enum RawFailStrategy {
+    #[serde(rename = "FAIL_CLOSE")]
+    Close,
+    #[serde(rename = "FAIL_OPEN")]
+    Open,
+    #[serde(rename = "FAIL_RELOAD")]
+    Reload,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+pub enum RawPhase {
+    #[serde(rename = "AUTHN")]
+    Authn,
+    #[serde(rename = "AUTHZ")]
+    Authz,
+    #[serde(rename = "STATS")]
+    Stats,
+    #[serde(rename = "UNSPECIFIED_PHASE")]
+    Unspecified,
+}
