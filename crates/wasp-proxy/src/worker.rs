@@ -56,7 +56,8 @@ pub(crate) enum Command {
 /// A plugin's VM on this worker.
 pub(crate) enum Slot {
     Ready {
-        vm: Vm,
+        // Boxed: a VM's store is large and the other variant is empty.
+        vm: Box<Vm>,
         root: u32,
         generation: u64,
     },
@@ -73,19 +74,25 @@ pub(crate) enum Step<T> {
     Fail(u16),
 }
 
+/// Where a stream context's effects go: (plugin, context id) → the stream's signals and the
+/// plugin's position in its chain.
+type StreamRoutes = HashMap<(usize, u32), (Weak<StreamSignals>, usize)>;
+
+/// Open gRPC callouts by (plugin, token): the sender of a stream's messages, and the task.
+type GrpcCallouts =
+    HashMap<(usize, u32), (Option<crate::body::BodySender>, tokio::task::JoinHandle<()>)>;
+
 pub(crate) struct Worker {
     pub id: usize,
     pub shared: Arc<Shared>,
     pub upstreams: Upstreams,
     slots: Vec<RefCell<Slot>>,
-    streams: RefCell<HashMap<(usize, u32), (Weak<StreamSignals>, usize)>>,
+    streams: RefCell<StreamRoutes>,
     timers: RefCell<HashMap<(usize, u32), tokio::task::JoinHandle<()>>>,
     commands: mpsc::UnboundedSender<Command>,
     next_reload: RefCell<HashMap<usize, Instant>>,
     /// Open gRPC callouts: where a stream's next message goes, and the task to cancel.
-    grpc: RefCell<
-        HashMap<(usize, u32), (Option<crate::body::BodySender>, tokio::task::JoinHandle<()>)>,
-    >,
+    grpc: RefCell<GrpcCallouts>,
     me: Weak<Worker>,
 }
 
@@ -374,7 +381,7 @@ fn build_slot(
     });
     match started {
         Ok((vm, root)) => Slot::Ready {
-            vm,
+            vm: Box::new(vm),
             root,
             generation,
         },
