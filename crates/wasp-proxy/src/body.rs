@@ -1,6 +1,7 @@
 //! Bodies that stream through the proxy: a bounded channel of frames, so a slow reader
 //! slows the writer down (backpressure) instead of growing a buffer.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -15,6 +16,8 @@ const FRAMES_IN_FLIGHT: usize = 4;
 
 /// The receiving end of a streamed body.
 pub struct ChannelBody {
+    /// Frames taken off the channel early (to look ahead), delivered first.
+    ahead: VecDeque<Frame<Bytes>>,
     rx: mpsc::Receiver<Result<Frame<Bytes>, BoxError>>,
     /// Known length, when the whole body is known up front.
     exact: Option<u64>,
@@ -26,22 +29,46 @@ pub type BodySender = mpsc::Sender<Result<Frame<Bytes>, BoxError>>;
 impl ChannelBody {
     pub fn channel() -> (BodySender, ChannelBody) {
         let (tx, rx) = mpsc::channel(FRAMES_IN_FLIGHT);
-        (tx, ChannelBody { rx, exact: None })
+        (
+            tx,
+            ChannelBody {
+                ahead: VecDeque::new(),
+                rx,
+                exact: None,
+            },
+        )
     }
 
     /// A body with all its bytes known now.
     pub fn full(bytes: impl Into<Bytes>) -> ChannelBody {
         let bytes = bytes.into();
-        let (tx, rx) = mpsc::channel(1);
+        let (_, rx) = mpsc::channel(1);
         let exact = Some(bytes.len() as u64);
+        let mut ahead = VecDeque::new();
         if !bytes.is_empty() {
-            let _ = tx.try_send(Ok(Frame::data(bytes)));
+            ahead.push_back(Frame::data(bytes));
         }
-        ChannelBody { rx, exact }
+        ChannelBody { ahead, rx, exact }
+    }
+
+    /// This (full) body followed by trailers.
+    pub fn with_trailers(mut self, trailers: http::HeaderMap) -> ChannelBody {
+        self.ahead.push_back(Frame::trailers(trailers));
+        self
     }
 
     pub fn empty() -> ChannelBody {
         ChannelBody::full(Bytes::new())
+    }
+
+    /// The next frame from the channel (not from the look-ahead).
+    pub async fn recv(&mut self) -> Option<Result<Frame<Bytes>, BoxError>> {
+        self.rx.recv().await
+    }
+
+    /// Puts frames taken with [`ChannelBody::recv`] back, to be delivered first.
+    pub fn put_back(&mut self, frames: Vec<Frame<Bytes>>) {
+        self.ahead.extend(frames);
     }
 }
 
@@ -53,11 +80,14 @@ impl Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(frame) = self.ahead.pop_front() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
         self.rx.poll_recv(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.exact == Some(0)
+        self.exact == Some(0) && self.ahead.is_empty()
     }
 
     fn size_hint(&self) -> SizeHint {

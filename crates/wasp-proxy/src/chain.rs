@@ -237,6 +237,11 @@ impl StreamRun {
             let input = match held {
                 Some(mut held) => {
                     held.extend_from_slice(&data);
+                    // The plugin buffers: the limit applies to what it would see, as Envoy
+                    // checks its buffer when a chunk is added, also the last one.
+                    if held.len() > limit {
+                        return Err(self.too_large(direction));
+                    }
                     held
                 }
                 None => data,
@@ -261,20 +266,7 @@ impl StreamRun {
                 continue;
             }
             if output.len() > limit {
-                return Err(match direction {
-                    Direction::Request => Stop::proxy(
-                        413,
-                        "request_payload_too_large",
-                        "Payload Too Large",
-                        self.len(),
-                    ),
-                    Direction::Response => Stop::proxy(
-                        500,
-                        "response_payload_too_large",
-                        "Internal Server Error",
-                        self.len(),
-                    ),
-                });
+                return Err(self.too_large(direction));
             }
             if !end_of_stream {
                 self.held.borrow_mut()[d][pos] = Some(output);
@@ -287,6 +279,24 @@ impl StreamRun {
             data = self.take_body(direction);
         }
         Ok(Some(data))
+    }
+
+    /// The buffer limit was exceeded: 413 for requests, 500 for responses, as Envoy.
+    fn too_large(&self, direction: Direction) -> Stop {
+        match direction {
+            Direction::Request => Stop::proxy(
+                413,
+                "request_payload_too_large",
+                "Payload Too Large",
+                self.len(),
+            ),
+            Direction::Response => Stop::proxy(
+                500,
+                "response_payload_too_large",
+                "Internal Server Error",
+                self.len(),
+            ),
+        }
     }
 
     /// Trailers of `direction`. Each plugin sees them after the ones before it released the

@@ -116,31 +116,31 @@ async fn forward(
     *run.info.upstream.lock().unwrap_or_else(|e| e.into_inner()) =
         Some((cluster.clone(), endpoint.clone()));
 
-    let (sender, upstream_body) = if end_of_stream {
-        (None, ChannelBody::empty())
-    } else {
-        let (tx, body) = ChannelBody::channel();
-        (Some(tx), body)
-    };
-    let request = convert::upstream_request(&headers, upstream_body, scheme, Some(&endpoint))
-        .map_err(|e| Stop::proxy(400, "invalid_request_headers", &e.to_string(), n))?;
     run.stream
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .request_headers_sent = true;
-    if let Some(tx) = sender {
+    let mut headers = headers;
+    let upstream_body = if end_of_stream {
+        ChannelBody::empty()
+    } else {
+        let (tx, upstream_body) = ChannelBody::channel();
         tokio::task::spawn_local(pump_request(run.clone(), body, tx));
-    }
+        if n > 0 && headers.get(b"content-length").is_some() {
+            settle_length(run, &mut headers, upstream_body).await?
+        } else {
+            upstream_body
+        }
+    };
+    let request = convert::upstream_request(&headers, upstream_body, scheme, Some(&endpoint))
+        .map_err(|e| Stop::proxy(400, "invalid_request_headers", &e.to_string(), n))?;
 
     let stats = &worker.shared.stats;
     stats.upstream_requests.fetch_add(1, Relaxed);
     let started = Instant::now();
     let response = tokio::select! {
         r = worker.upstreams.send(&cluster, request, timeout) => r,
-        i = run.signals.interrupted() => return Err(match i {
-            crate::signals::Interrupt::Reset => Stop::Reset,
-            crate::signals::Interrupt::LocalReply(position, response) => Stop::Reply { response, position },
-        }),
+        i = run.signals.interrupted() => return Err(stop_for(i)),
     };
     let response = match response {
         Ok(r) => r,
@@ -169,6 +169,54 @@ async fn forward(
     let (parts, body) = response.into_parts();
     let headers = convert::response_headers(&Response::from_parts(parts, ()));
     respond(run, headers, Source::Upstream(body)).await
+}
+
+/// Plugins may change the length of a body after its headers passed them (appending, say),
+/// and the upstream connection enforces the content-length it is given: a stale one would
+/// cut or stall the body. So before the request goes upstream, the proxy looks at what left
+/// the chain: when that is the whole body (a small body, or one a plugin buffered), its real
+/// length is sent. A body still streaming keeps the client's length, as in Envoy, where a
+/// plugin that changes the length of a streamed body removes the header itself.
+async fn settle_length(
+    run: &Rc<StreamRun>,
+    headers: &mut HeaderMap,
+    mut body: ChannelBody,
+) -> Result<ChannelBody, Stop> {
+    let mut frames = Vec::new();
+    loop {
+        let next = tokio::select! {
+            next = body.recv() => next,
+            i = run.signals.interrupted() => return Err(stop_for(i)),
+        };
+        match next {
+            None => break,
+            // The client went away mid-body; a plugin's stop also raises a signal first.
+            Some(Err(_)) => return Err(run.signals.interrupt().map_or(Stop::Reset, stop_for)),
+            Some(Ok(frame)) => {
+                let data = frame.is_data();
+                frames.push(frame);
+                if !data || frames.len() > 1 {
+                    body.put_back(frames);
+                    return Ok(body);
+                }
+            }
+        }
+    }
+    let whole = frames
+        .pop()
+        .and_then(|f| f.into_data().ok())
+        .unwrap_or_default();
+    headers.replace(b"content-length", whole.len().to_string().as_bytes());
+    Ok(ChannelBody::full(whole))
+}
+
+fn stop_for(interrupt: crate::signals::Interrupt) -> Stop {
+    match interrupt {
+        crate::signals::Interrupt::Reset => Stop::Reset,
+        crate::signals::Interrupt::LocalReply(position, response) => {
+            Stop::Reply { response, position }
+        }
+    }
 }
 
 /// Where the response body comes from.

@@ -482,13 +482,13 @@ const CALLOUT_BODY_LIMIT: usize = 1 << 20;
 
 async fn http_callout(worker: &Worker, request: HttpCallRequest) -> Option<HttpCallResponse> {
     let (endpoint, scheme) = worker.upstreams.pick(&request.cluster).ok()?;
-    let req = crate::convert::upstream_request(
-        &request.headers,
-        ChannelBody::full(Bytes::from(request.body)),
-        scheme,
-        Some(&endpoint),
-    )
-    .ok()?;
+    let mut body = ChannelBody::full(Bytes::from(request.body));
+    // Sent as Envoy's async client does (an HTTP/1 upstream drops them, as Envoy's codec).
+    if !request.trailers.is_empty() {
+        body = body.with_trailers(crate::convert::to_http_headers(&request.trailers, false).ok()?);
+    }
+    let req =
+        crate::convert::upstream_request(&request.headers, body, scheme, Some(&endpoint)).ok()?;
     let response = match worker
         .upstreams
         .send(&request.cluster, req, request.timeout)
