@@ -275,58 +275,8 @@ async fn respond(
 }
 
 /// Streams the request body from the client through the chain to the upstream.
-async fn pump_request(run: Rc<StreamRun>, mut body: Incoming, tx: BodySender) {
-    let result: Result<(), Stop> = async {
-        loop {
-            match body.frame().await {
-                None => {
-                    let rest = run.finish_body(Direction::Request).await?;
-                    send_data(&tx, rest).await;
-                    return Ok(());
-                }
-                Some(Err(e)) => {
-                    // The client went away mid-body: abort the upstream request too.
-                    let _ = tx.send(Err(Box::new(e))).await;
-                    return Ok(());
-                }
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => {
-                        let end = body.is_end_stream();
-                        if let Some(out) =
-                            run.data(Direction::Request, 0, data.to_vec(), end).await?
-                        {
-                            send_data(&tx, out).await;
-                        }
-                        if end {
-                            return Ok(());
-                        }
-                    }
-                    Err(frame) => {
-                        if let Ok(trailers) = frame.into_trailers() {
-                            let out = run
-                                .trailers(Direction::Request, convert::trailers(&trailers))
-                                .await?;
-                            send_data(&tx, out).await;
-                            let trailers = run
-                                .stream
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .request_trailers
-                                .clone();
-                            if let Some(t) =
-                                trailers.and_then(|t| convert::to_http_headers(&t, false).ok())
-                            {
-                                let _ = tx.send(Ok(Frame::trailers(t))).await;
-                            }
-                        }
-                        return Ok(());
-                    }
-                },
-            }
-        }
-    }
-    .await;
-    if let Err(stop) = result {
+async fn pump_request(run: Rc<StreamRun>, body: Incoming, tx: BodySender) {
+    if let Err(stop) = pass_body(&run, Direction::Request, body, &tx).await {
         // Tell the main task (waiting for the upstream) and abort the upstream body.
         match stop {
             Stop::Reset => run.signals.reset(),
@@ -338,72 +288,78 @@ async fn pump_request(run: Rc<StreamRun>, mut body: Incoming, tx: BodySender) {
 
 /// Streams the response body from the upstream through the chain to the client. Owns the
 /// stream: when it ends (or the client goes away), the plugins' contexts end.
-async fn pump_response(
-    run: Rc<StreamRun>,
-    mut body: Incoming,
-    tx: BodySender,
-    end_of_stream: bool,
-) {
+async fn pump_response(run: Rc<StreamRun>, body: Incoming, tx: BodySender, end_of_stream: bool) {
     if end_of_stream {
         return;
     }
-    let result: Result<(), Stop> = async {
-        loop {
-            match body.frame().await {
-                None => {
-                    let rest = run.finish_body(Direction::Response).await?;
-                    send_data(&tx, rest).await;
-                    return Ok(());
-                }
-                Some(Err(e)) => {
-                    let _ = tx.send(Err(Box::new(e))).await;
-                    return Ok(());
-                }
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => {
-                        let end = body.is_end_stream();
-                        if let Some(out) =
-                            run.data(Direction::Response, 0, data.to_vec(), end).await?
-                            && !send_data(&tx, out).await
-                        {
-                            return Ok(());
-                        }
-                        if end {
-                            return Ok(());
-                        }
-                    }
-                    Err(frame) => {
-                        if let Ok(trailers) = frame.into_trailers() {
-                            let out = run
-                                .trailers(Direction::Response, convert::trailers(&trailers))
-                                .await?;
-                            send_data(&tx, out).await;
-                            let trailers = run
-                                .stream
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .response_trailers
-                                .clone();
-                            if let Some(t) =
-                                trailers.and_then(|t| convert::to_http_headers(&t, false).ok())
-                            {
-                                let _ = tx.send(Ok(Frame::trailers(t))).await;
-                            }
-                        }
-                        return Ok(());
-                    }
-                },
-            }
-        }
-    }
-    .await;
-    if result.is_err() {
+    if pass_body(&run, Direction::Response, body, &tx)
+        .await
+        .is_err()
+    {
         // Headers are gone already: all that is left is to reset the stream, as Envoy does.
         let _ = tx
             .send(Err(
                 "response stopped by a plugin after headers were sent".into()
             ))
             .await;
+    }
+}
+
+/// Passes one direction's body frames through the chain into `tx`: data chunks, then the end
+/// of the stream or the (plugin-edited) trailers. A failure of the sending side (the peer went
+/// away mid-body) is passed on as an error frame, so the other side is aborted too.
+async fn pass_body(
+    run: &StreamRun,
+    direction: Direction,
+    mut body: Incoming,
+    tx: &BodySender,
+) -> Result<(), Stop> {
+    loop {
+        match body.frame().await {
+            None => {
+                let rest = run.finish_body(direction).await?;
+                send_data(tx, rest).await;
+                return Ok(());
+            }
+            Some(Err(e)) => {
+                let _ = tx.send(Err(Box::new(e))).await;
+                return Ok(());
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    let end = body.is_end_stream();
+                    if let Some(out) = run.data(direction, 0, data.to_vec(), end).await?
+                        && !send_data(tx, out).await
+                    {
+                        return Ok(());
+                    }
+                    if end {
+                        return Ok(());
+                    }
+                }
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        let out = run
+                            .trailers(direction, convert::trailers(&trailers))
+                            .await?;
+                        send_data(tx, out).await;
+                        let trailers = {
+                            let s = run.stream.lock().unwrap_or_else(|e| e.into_inner());
+                            match direction {
+                                Direction::Request => s.request_trailers.clone(),
+                                Direction::Response => s.response_trailers.clone(),
+                            }
+                        };
+                        if let Some(t) =
+                            trailers.and_then(|t| convert::to_http_headers(&t, false).ok())
+                        {
+                            let _ = tx.send(Ok(Frame::trailers(t))).await;
+                        }
+                    }
+                    return Ok(());
+                }
+            },
+        }
     }
 }
 

@@ -151,42 +151,35 @@ pub fn render(stats: &Stats, plugins: &[(String, &PluginStats)], metrics: &Metri
         .upstream_latency
         .render("wasp_upstream_latency_seconds", "", &mut out);
 
-    let _ = writeln!(
-        out,
-        "# HELP wasp_plugin_calls_total Callbacks into each plugin.\n# TYPE wasp_plugin_calls_total counter"
+    let per_plugin =
+        |out: &mut String, name: &str, help: &str, value: &dyn Fn(&PluginStats) -> f64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}
+# TYPE {name} counter"
+            );
+            for (plugin, p) in plugins {
+                let _ = writeln!(out, "{name}{{plugin=\"{}\"}} {}", escape(plugin), value(p));
+            }
+        };
+    per_plugin(
+        &mut out,
+        "wasp_plugin_calls_total",
+        "Callbacks into each plugin.",
+        &|p| p.calls.load(Relaxed) as f64,
     );
-    for (name, p) in plugins {
-        let _ = writeln!(
-            out,
-            "wasp_plugin_calls_total{{plugin=\"{}\"}} {}",
-            escape(name),
-            p.calls.load(Relaxed)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP wasp_plugin_failures_total Callbacks that trapped or hit a limit.\n# TYPE wasp_plugin_failures_total counter"
+    per_plugin(
+        &mut out,
+        "wasp_plugin_failures_total",
+        "Callbacks that trapped or hit a limit.",
+        &|p| p.failures.load(Relaxed) as f64,
     );
-    for (name, p) in plugins {
-        let _ = writeln!(
-            out,
-            "wasp_plugin_failures_total{{plugin=\"{}\"}} {}",
-            escape(name),
-            p.failures.load(Relaxed)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP wasp_plugin_call_seconds_total Time spent in each plugin's callbacks.\n# TYPE wasp_plugin_call_seconds_total counter"
+    per_plugin(
+        &mut out,
+        "wasp_plugin_call_seconds_total",
+        "Time spent in each plugin's callbacks.",
+        &|p| p.call_time_us.load(Relaxed) as f64 / 1e6,
     );
-    for (name, p) in plugins {
-        let _ = writeln!(
-            out,
-            "wasp_plugin_call_seconds_total{{plugin=\"{}\"}} {}",
-            escape(name),
-            p.call_time_us.load(Relaxed) as f64 / 1e6
-        );
-    }
 
     // Plugin-defined metrics, named as Envoy exposes them (`wasmcustom.` prefix), sanitised
     // for Prometheus.
