@@ -30,8 +30,22 @@ pub(crate) enum Stop {
         response: LocalResponse,
         position: usize,
     },
+    /// Answer with this response straight to the client, past every plugin: the upstream's
+    /// response was already passing the chain (Envoy's `sendDirectLocalReply`), so the
+    /// plugins' response state must not see a second set of headers.
+    Direct(LocalResponse),
     /// Reset the stream without an answer.
     Reset,
+}
+
+impl Stop {
+    /// The same stop, for a reply decided while the response is passing the chain.
+    pub fn direct(self) -> Stop {
+        match self {
+            Stop::Reply { response, .. } => Stop::Direct(response),
+            other => other,
+        }
+    }
 }
 
 impl Stop {

@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     pub spec: ProxySpec,
     pub host: Host,
     pub plugins: Vec<PluginShared>,
+    /// Which plugins share a VM (on every worker).
+    pub vm_groups: Vec<crate::worker::VmGroup>,
     pub stats: Stats,
     pub cluster_names: Arc<HashSet<String>>,
     pub node_properties: Arc<HashMap<String, PropertyValue>>,
@@ -137,10 +139,13 @@ impl Proxy {
                 None => None,
             });
         }
+        let plugins: Vec<PluginShared> = plugins;
+        let vm_groups = crate::worker::group_plugins(&plugins);
         let shared = Arc::new(Shared {
             spec: ProxySpec { workers, ..spec },
             host,
             plugins,
+            vm_groups,
             stats: Stats::default(),
             cluster_names,
             node_properties,

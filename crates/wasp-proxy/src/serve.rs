@@ -172,11 +172,13 @@ async fn forward(
 }
 
 /// Plugins may change the length of a body after its headers passed them (appending, say),
-/// and the upstream connection enforces the content-length it is given: a stale one would
-/// cut or stall the body. So before the request goes upstream, the proxy looks at what left
-/// the chain: when that is the whole body (a small body, or one a plugin buffered), its real
-/// length is sent. A body still streaming keeps the client's length, as in Envoy, where a
-/// plugin that changes the length of a streamed body removes the header itself.
+/// and the connection enforces the content-length it is given: a stale one would cut or
+/// stall the body. So before headers leave (upstream for a request, to the client for a
+/// response), the proxy looks at what left the chain: when that is the whole body (a small
+/// body, or one a plugin buffered), its real length is sent. A body still streaming keeps
+/// its length, as in Envoy, where a plugin that changes the length of a streamed body
+/// removes the header itself. (Envoy sends the stale length of a buffered body too; see
+/// docs/compatibility.md.)
 async fn settle_length(
     run: &Rc<StreamRun>,
     headers: &mut HeaderMap,
@@ -240,7 +242,9 @@ async fn respond(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .response_headers = Some(headers);
-    run.headers(Direction::Response, end_of_stream).await?;
+    run.headers(Direction::Response, end_of_stream)
+        .await
+        .map_err(Stop::direct)?;
     // A body known in full (a direct response) goes through the chain before anything is
     // sent, so the client gets it with its exact length, as from Envoy.
     if let Source::Full(bytes) = source {
@@ -260,18 +264,29 @@ async fn respond(
         return convert::downstream_response(&headers, ChannelBody::full(body))
             .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), run.len()));
     }
-    let headers = {
-        let mut s = run.stream.lock().unwrap_or_else(|e| e.into_inner());
-        s.response_headers_sent = true;
-        s.response_headers.clone().unwrap_or_default()
-    };
-    let (tx, body) = ChannelBody::channel();
-    let response = convert::downstream_response(&headers, body)
-        .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), run.len()))?;
-    if let Source::Upstream(body) = source {
-        tokio::task::spawn_local(pump_response(run.clone(), body, tx, end_of_stream));
+    let mut headers = run
+        .stream
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .response_headers
+        .clone()
+        .unwrap_or_default();
+    let (tx, mut body) = ChannelBody::channel();
+    if let Source::Upstream(upstream) = source {
+        tokio::task::spawn_local(pump_response(run.clone(), upstream, tx, end_of_stream));
     }
-    Ok(response)
+    // As for requests: a whole body that left the chain goes out with its real length.
+    if !end_of_stream && run.len() > 0 && headers.get(b"content-length").is_some() {
+        body = settle_length(run, &mut headers, body)
+            .await
+            .map_err(Stop::direct)?;
+    }
+    run.stream
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .response_headers_sent = true;
+    convert::downstream_response(&headers, body)
+        .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), run.len()))
 }
 
 /// Streams the request body from the client through the chain to the upstream.
@@ -281,6 +296,8 @@ async fn pump_request(run: Rc<StreamRun>, body: Incoming, tx: BodySender) {
         match stop {
             Stop::Reset => run.signals.reset(),
             Stop::Reply { response, position } => run.signals.local_reply(position, response),
+            // Not made in the request phase.
+            Stop::Direct(_) => run.signals.reset(),
         }
         let _ = tx.send(Err("request stopped by a plugin".into())).await;
     }
@@ -375,7 +392,8 @@ async fn send_data(tx: &BodySender, data: Vec<u8>) -> bool {
 fn reply(run: &Rc<StreamRun>, stop: Stop) -> Result<Response<ChannelBody>, BoxError> {
     let (local, position) = match stop {
         Stop::Reset => return Err("stream reset by a plugin".into()),
-        Stop::Reply { response, position } => (response, position),
+        Stop::Reply { response, position } => (response, Some(position)),
+        Stop::Direct(response) => (response, None),
     };
     run.worker.shared.stats.local_replies.fetch_add(1, Relaxed);
     let mut headers = HeaderMap::from_pairs([(":status", local.status.to_string().as_str())]);
@@ -399,7 +417,9 @@ fn reply(run: &Rc<StreamRun>, stop: Stop) -> Result<Response<ChannelBody>, BoxEr
         s.response_headers = Some(headers);
         s.response_body = body.clone();
     }
-    run.encode_local_reply(position, !body.is_empty());
+    if let Some(position) = position {
+        run.encode_local_reply(position, !body.is_empty());
+    }
     let (mut headers, body) = {
         let mut s = run.stream.lock().unwrap_or_else(|e| e.into_inner());
         s.response_headers_sent = true;

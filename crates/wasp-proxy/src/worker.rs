@@ -1,5 +1,9 @@
-//! A worker: one thread, one event loop, its own VM of every plugin, its own upstream pools.
+//! A worker: one thread, one event loop, its own VMs of every plugin, its own upstream pools.
 //! Streams never leave the worker that accepted their connection.
+//!
+//! Plugins that Envoy would put in one VM share one here too: same `vm_id`, VM configuration,
+//! environment and module (Envoy's "vm key"). Each plugin has its own root context in that VM;
+//! a trap fails the VM and with it every plugin in it, as in Envoy.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -22,47 +26,76 @@ use crate::signals::{Direction, StreamSignals};
 use crate::spec::FailStrategy;
 use crate::upstream::Upstreams;
 
-/// Work a plugin asked for from inside a hostcall, carried out on the worker's loop.
+/// Work a plugin asked for from inside a hostcall, carried out on the worker's loop. `vm` is
+/// the index of the VM (see [`Worker::vms`]) whose plugin asked.
 pub(crate) enum Command {
     HttpCall {
-        plugin: usize,
+        vm: usize,
         generation: u64,
         request: HttpCallRequest,
     },
     GrpcCall {
-        plugin: usize,
+        vm: usize,
         generation: u64,
         request: GrpcCallRequest,
     },
     GrpcSend {
-        plugin: usize,
+        vm: usize,
         token: u32,
         message: Vec<u8>,
         end_stream: bool,
     },
     /// Cancel (`true`) or half-close (`false`) a gRPC call or stream.
     GrpcEnd {
-        plugin: usize,
+        vm: usize,
         token: u32,
         cancel: bool,
     },
     QueueReady {
-        plugin: usize,
+        vm: usize,
         root: u32,
         queue_id: u32,
     },
 }
 
-/// A plugin's VM on this worker.
-pub(crate) enum Slot {
+/// One VM on this worker, shared by the plugins of one [`VmGroup`].
+pub(crate) enum VmSlot {
     Ready {
         // Boxed: a VM's store is large and the other variant is empty.
         vm: Box<Vm>,
-        root: u32,
+        /// Each member plugin's root context; `None`: that plugin refused to start.
+        roots: Vec<Option<u32>>,
         generation: u64,
     },
-    /// The module could not be loaded or the plugin refused to start.
+    /// The module could not be loaded or the VM did not start.
     Unavailable,
+}
+
+/// Which plugins share a VM: indexes into `Shared::plugins`, in chain order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VmGroup {
+    pub members: Vec<usize>,
+}
+
+/// Groups plugins the way Envoy keys its VMs: equal `vm_id`, VM configuration, environment
+/// and module bytes share one VM. (Envoy leaves the environment out of its key, so the first
+/// plugin's environment would win; wasp gives differing environments their own VM.)
+pub(crate) fn group_plugins(plugins: &[PluginShared]) -> Vec<VmGroup> {
+    let mut groups: Vec<VmGroup> = Vec::new();
+    for (i, p) in plugins.iter().enumerate() {
+        let same_vm = |g: &&mut VmGroup| {
+            let first = &plugins[g.members[0]].spec;
+            first.vm_id == p.spec.vm_id
+                && first.vm_configuration == p.spec.vm_configuration
+                && first.env == p.spec.env
+                && (Arc::ptr_eq(&first.wasm, &p.spec.wasm) || first.wasm == p.spec.wasm)
+        };
+        match groups.iter_mut().find(same_vm) {
+            Some(g) => g.members.push(i),
+            None => groups.push(VmGroup { members: vec![i] }),
+        }
+    }
+    groups
 }
 
 /// How a callback into a plugin ended, from the stream's point of view.
@@ -74,11 +107,11 @@ pub(crate) enum Step<T> {
     Fail(u16),
 }
 
-/// Where a stream context's effects go: (plugin, context id) → the stream's signals and the
+/// Where a stream context's effects go: (VM, context id) → the stream's signals and the
 /// plugin's position in its chain.
 type StreamRoutes = HashMap<(usize, u32), (Weak<StreamSignals>, usize)>;
 
-/// Open gRPC callouts by (plugin, token): the sender of a stream's messages, and the task.
+/// Open gRPC callouts by (VM, token): the sender of a stream's messages, and the task.
 type GrpcCallouts =
     HashMap<(usize, u32), (Option<crate::body::BodySender>, tokio::task::JoinHandle<()>)>;
 
@@ -86,7 +119,9 @@ pub(crate) struct Worker {
     pub id: usize,
     pub shared: Arc<Shared>,
     pub upstreams: Upstreams,
-    slots: Vec<RefCell<Slot>>,
+    vms: Vec<RefCell<VmSlot>>,
+    /// Per plugin: the index of its VM and its place among that VM's members.
+    placement: Vec<(usize, usize)>,
     streams: RefCell<StreamRoutes>,
     timers: RefCell<HashMap<(usize, u32), tokio::task::JoinHandle<()>>>,
     commands: mpsc::UnboundedSender<Command>,
@@ -100,8 +135,14 @@ impl Worker {
     /// Builds the worker's VMs and starts its command loop. Runs on the worker thread.
     pub fn start(id: usize, shared: Arc<Shared>) -> Rc<Worker> {
         let (commands, rx) = mpsc::unbounded_channel();
-        let slots = (0..shared.plugins.len())
-            .map(|i| RefCell::new(build_slot(&shared, &commands, id, i, 1)))
+        let mut placement = vec![(0, 0); shared.plugins.len()];
+        for (v, group) in shared.vm_groups.iter().enumerate() {
+            for (m, &plugin) in group.members.iter().enumerate() {
+                placement[plugin] = (v, m);
+            }
+        }
+        let vms = (0..shared.vm_groups.len())
+            .map(|v| RefCell::new(build_vm(&shared, &commands, id, v, 1)))
             .collect();
         let worker = Rc::new_cyclic(|me| Worker {
             id,
@@ -112,7 +153,8 @@ impl Worker {
                 Upstreams::default()
             }),
             shared,
-            slots,
+            vms,
+            placement,
             streams: RefCell::default(),
             timers: RefCell::default(),
             commands,
@@ -122,14 +164,25 @@ impl Worker {
         });
         tokio::task::spawn_local(command_loop(Rc::downgrade(&worker), rx));
         // Timers armed during start-up (on_configure) were recorded before the worker existed.
-        for i in 0..worker.slots.len() {
-            worker.after_call(i);
+        for v in 0..worker.vms.len() {
+            worker.after_call(v);
         }
         worker
     }
 
     pub fn plugin(&self, plugin: usize) -> &PluginShared {
         &self.shared.plugins[plugin]
+    }
+
+    /// The plugin whose root context `root` is in VM `vm`.
+    fn owner(&self, vm: usize, root: u32) -> Option<usize> {
+        match &*self.vms[vm].borrow() {
+            VmSlot::Ready { roots, .. } => {
+                let member = roots.iter().position(|r| *r == Some(root))?;
+                Some(self.shared.vm_groups[vm].members[member])
+            }
+            VmSlot::Unavailable => None,
+        }
     }
 
     /// Creates a stream context in `plugin`'s VM and registers where its effects go.
@@ -141,37 +194,45 @@ impl Worker {
         position: usize,
     ) -> Step<(u32, u64)> {
         self.maybe_reload(plugin);
+        let (v, member) = self.placement[plugin];
         let result = {
-            let mut slot = self.slots[plugin].borrow_mut();
+            let mut slot = self.vms[v].borrow_mut();
             match &mut *slot {
-                Slot::Ready {
+                VmSlot::Ready {
                     vm,
-                    root,
+                    roots,
                     generation,
                 } if vm.failure().is_none() => {
+                    let Some(root) = roots[member] else {
+                        drop(slot);
+                        return self.unavailable(plugin);
+                    };
                     let generation = *generation;
-                    vm.create_http_stream(*root, stream.clone())
+                    vm.create_http_stream(root, stream.clone())
                         .map(|ctx| (ctx, generation))
                 }
-                Slot::Ready { vm, .. } => {
+                VmSlot::Ready { vm, .. } => {
                     Err(CallError::Failed(vm.failure().unwrap_or_default().into()))
                 }
-                Slot::Unavailable => return self.unavailable(plugin),
+                VmSlot::Unavailable => {
+                    drop(slot);
+                    return self.unavailable(plugin);
+                }
             }
         };
         match result {
             Ok((ctx, generation)) => {
                 self.streams
                     .borrow_mut()
-                    .insert((plugin, ctx), (Rc::downgrade(signals), position));
-                self.after_call(plugin);
+                    .insert((v, ctx), (Rc::downgrade(signals), position));
+                self.after_call(v);
                 Step::Done((ctx, generation))
             }
             Err(e) => self.failed(plugin, e),
         }
     }
 
-    /// Runs one stream callback in `plugin`'s VM.
+    /// Runs one callback of `plugin` in its VM.
     pub fn call<T>(
         &self,
         plugin: usize,
@@ -179,24 +240,30 @@ impl Worker {
         f: impl FnOnce(&mut Vm) -> Result<T, CallError>,
     ) -> Step<T> {
         let stats = &self.shared.plugins[plugin].stats;
+        let v = self.placement[plugin].0;
         let started = Instant::now();
         let result = {
-            let mut slot = self.slots[plugin].borrow_mut();
+            let mut slot = self.vms[v].borrow_mut();
             match &mut *slot {
-                Slot::Ready {
+                VmSlot::Ready {
                     vm, generation: g, ..
                 } if *g == generation => f(vm),
                 // The VM was replaced (FAIL_RELOAD) after this stream started: its contexts
                 // are gone with the old VM.
-                Slot::Ready { .. } => Err(CallError::Failed("the plugin's VM was replaced".into())),
-                Slot::Unavailable => return self.unavailable(plugin),
+                VmSlot::Ready { .. } => {
+                    Err(CallError::Failed("the plugin's VM was replaced".into()))
+                }
+                VmSlot::Unavailable => {
+                    drop(slot);
+                    return self.unavailable(plugin);
+                }
             }
         };
         stats.calls.fetch_add(1, Relaxed);
         stats
             .call_time_us
             .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
-        self.after_call(plugin);
+        self.after_call(v);
         match result {
             Ok(v) => Step::Done(v),
             Err(e) => self.failed(plugin, e),
@@ -205,7 +272,8 @@ impl Worker {
 
     /// Ends a stream's context (on_log, on_done, on_delete) and forgets where it was.
     pub fn close_stream(&self, plugin: usize, ctx: u32, generation: u64) {
-        self.streams.borrow_mut().remove(&(plugin, ctx));
+        let v = self.placement[plugin].0;
+        self.streams.borrow_mut().remove(&(v, ctx));
         let _ = self.call(plugin, generation, |vm| vm.finish_stream(ctx));
     }
 
@@ -221,7 +289,11 @@ impl Worker {
         let p = self.plugin(plugin);
         if matches!(error, CallError::Trap { .. }) {
             p.stats.failures.fetch_add(1, Relaxed);
-            p.set_failed(&error.to_string());
+            // The trap failed the VM, and so every plugin that shares it.
+            let v = self.placement[plugin].0;
+            for &member in &self.shared.vm_groups[v].members {
+                self.plugin(member).set_failed(&error.to_string());
+            }
             tracing::error!(plugin = %p.spec.name, worker = self.id, "{error}");
         }
         match p.spec.fail_strategy {
@@ -231,44 +303,40 @@ impl Worker {
         }
     }
 
-    /// FAIL_RELOAD: a failed VM is replaced by a fresh one, at most once per backoff period.
+    /// FAIL_RELOAD: a failed VM is replaced by a fresh one (with every plugin that shares it),
+    /// at most once per backoff period.
     fn maybe_reload(&self, plugin: usize) {
         if self.plugin(plugin).spec.fail_strategy != FailStrategy::FailReload {
             return;
         }
-        let generation = match &*self.slots[plugin].borrow() {
-            Slot::Ready { vm, generation, .. } if vm.failure().is_some() => *generation,
+        let v = self.placement[plugin].0;
+        let generation = match &*self.vms[v].borrow() {
+            VmSlot::Ready { vm, generation, .. } if vm.failure().is_some() => *generation,
             _ => return,
         };
         let now = Instant::now();
         let mut next = self.next_reload.borrow_mut();
-        if next.get(&plugin).is_some_and(|at| now < *at) {
+        if next.get(&v).is_some_and(|at| now < *at) {
             return;
         }
-        next.insert(plugin, now + Duration::from_secs(1));
+        next.insert(v, now + Duration::from_secs(1));
         drop(next);
         tracing::warn!(plugin = %self.plugin(plugin).spec.name, worker = self.id, "replacing the failed VM (FAIL_RELOAD)");
-        let slot = build_slot(
-            &self.shared,
-            &self.commands,
-            self.id,
-            plugin,
-            generation + 1,
-        );
-        *self.slots[plugin].borrow_mut() = slot;
-        self.after_call(plugin);
+        let slot = build_vm(&self.shared, &self.commands, self.id, v, generation + 1);
+        *self.vms[v].borrow_mut() = slot;
+        self.after_call(v);
     }
 
-    /// Carries out what the plugin asked for during the call that just returned.
-    fn after_call(&self, plugin: usize) {
-        let effects = match &mut *self.slots[plugin].borrow_mut() {
-            Slot::Ready { vm, .. } => vm.take_effects(),
-            Slot::Unavailable => return,
+    /// Carries out what the plugins of VM `v` asked for during the call that just returned.
+    fn after_call(&self, v: usize) {
+        let effects = match &mut *self.vms[v].borrow_mut() {
+            VmSlot::Ready { vm, .. } => vm.take_effects(),
+            VmSlot::Unavailable => return,
         };
-        self.dispatch(plugin, effects);
+        self.dispatch(v, effects);
     }
 
-    fn dispatch(&self, plugin: usize, effects: Vec<Effect>) {
+    fn dispatch(&self, v: usize, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
                 Effect::Continue { context, stream } => {
@@ -276,29 +344,29 @@ impl Worker {
                         StreamType::HttpResponse => Direction::Response,
                         _ => Direction::Request,
                     };
-                    if let Some((signals, pos)) = self.stream_signals(plugin, context) {
+                    if let Some((signals, pos)) = self.stream_signals(v, context) {
                         signals.resume(pos, direction);
                     }
                 }
                 Effect::Close { context, .. } => {
-                    if let Some((signals, _)) = self.stream_signals(plugin, context) {
+                    if let Some((signals, _)) = self.stream_signals(v, context) {
                         signals.reset();
                     }
                 }
                 Effect::LocalResponse { context, response } => {
-                    if let Some((signals, pos)) = self.stream_signals(plugin, context) {
+                    if let Some((signals, pos)) = self.stream_signals(v, context) {
                         signals.local_reply(pos, response);
                     }
                 }
                 Effect::TickPeriod {
                     root_context,
                     period,
-                } => self.set_timer(plugin, root_context, period),
+                } => self.set_timer(v, root_context, period),
                 // Routes are chosen after the plugins' request headers phase, so a cleared
                 // route cache has nothing to clear.
                 Effect::ClearRouteCache { .. } => {}
                 Effect::RootDone { root_context } => {
-                    if let Slot::Ready { vm, .. } = &mut *self.slots[plugin].borrow_mut() {
+                    if let VmSlot::Ready { vm, .. } = &mut *self.vms[v].borrow_mut() {
                         let _ = vm.delete_root(root_context);
                     }
                 }
@@ -306,14 +374,14 @@ impl Worker {
         }
     }
 
-    fn stream_signals(&self, plugin: usize, context: u32) -> Option<(Rc<StreamSignals>, usize)> {
+    fn stream_signals(&self, v: usize, context: u32) -> Option<(Rc<StreamSignals>, usize)> {
         let streams = self.streams.borrow();
-        let (weak, pos) = streams.get(&(plugin, context))?;
+        let (weak, pos) = streams.get(&(v, context))?;
         Some((weak.upgrade()?, *pos))
     }
 
-    fn set_timer(&self, plugin: usize, root: u32, period: Option<Duration>) {
-        if let Some(old) = self.timers.borrow_mut().remove(&(plugin, root)) {
+    fn set_timer(&self, v: usize, root: u32, period: Option<Duration>) {
+        if let Some(old) = self.timers.borrow_mut().remove(&(v, root)) {
             old.abort();
         }
         let Some(period) = period else { return };
@@ -324,72 +392,94 @@ impl Worker {
             loop {
                 interval.tick().await;
                 let Some(worker) = weak.upgrade() else { return };
-                worker.root_call(plugin, |vm| vm.on_tick(root));
+                worker.root_call(v, root, |vm| vm.on_tick(root));
             }
         });
-        self.timers.borrow_mut().insert((plugin, root), handle);
+        self.timers.borrow_mut().insert((v, root), handle);
     }
 
-    /// A call on a plugin's root context (timers, queues, callout answers).
-    fn root_call(&self, plugin: usize, f: impl FnOnce(&mut Vm) -> Result<(), CallError>) {
-        let generation = match &*self.slots[plugin].borrow() {
-            Slot::Ready { generation, .. } => *generation,
-            Slot::Unavailable => return,
+    /// A call on a root context of VM `v` (timers, queues, callout answers), counted for the
+    /// plugin that owns the root context.
+    fn root_call(&self, v: usize, root: u32, f: impl FnOnce(&mut Vm) -> Result<(), CallError>) {
+        let generation = match &*self.vms[v].borrow() {
+            VmSlot::Ready { generation, .. } => *generation,
+            VmSlot::Unavailable => return,
+        };
+        let Some(plugin) = self.owner(v, root) else {
+            return;
         };
         let _ = self.call(plugin, generation, f);
     }
 }
 
-/// Instantiates `plugin`'s VM for a worker and starts the plugin in it.
-fn build_slot(
+/// Instantiates VM `v` for a worker and starts each of its plugins in it, in chain order.
+fn build_vm(
     shared: &Shared,
     commands: &mpsc::UnboundedSender<Command>,
     worker: usize,
-    plugin: usize,
+    v: usize,
     generation: u64,
-) -> Slot {
-    let p = &shared.plugins[plugin];
-    let Ok(module) = &p.module else {
-        return Slot::Unavailable;
+) -> VmSlot {
+    let members = &shared.vm_groups[v].members;
+    let first = &shared.plugins[members[0]];
+    let fail_all = |error: &str| {
+        for &m in members {
+            shared.plugins[m].set_failed(error);
+        }
+        tracing::error!(plugin = %first.spec.name, worker, "plugin failed to start: {error}");
+        VmSlot::Unavailable
+    };
+    // A module that did not load is already reported as unavailable (Proxy::start).
+    let Ok(module) = &first.module else {
+        return VmSlot::Unavailable;
     };
     let embedder = WorkerEmbedder {
-        plugin,
+        vm: v,
         generation,
-        name: p.spec.name.clone(),
+        name: first.spec.name.clone(),
         commands: commands.clone(),
         clusters: shared.cluster_names.clone(),
         node: shared.node_properties.clone(),
     };
     let notifier: Arc<dyn QueueNotifier> = Arc::new(WorkerQueues {
-        plugin,
+        vm: v,
         commands: commands.clone(),
     });
     let config = VmConfig {
-        vm_id: p.spec.vm_id.clone(),
-        configuration: p.spec.vm_configuration.clone(),
-        env: p.spec.env.clone(),
+        vm_id: first.spec.vm_id.clone(),
+        configuration: first.spec.vm_configuration.clone(),
+        env: first.spec.env.clone(),
         queue_notifier: Some(notifier),
     };
-    let started = Vm::new(module, config, Box::new(embedder)).and_then(|mut vm| {
-        let root = vm.start_plugin(&PluginConfig {
+    let mut vm = match Vm::new(module, config, Box::new(embedder)) {
+        Ok(vm) => vm,
+        Err(e) => return fail_all(&e.to_string()),
+    };
+    let mut roots = Vec::with_capacity(members.len());
+    for &m in members {
+        let p = &shared.plugins[m];
+        let started = vm.start_plugin(&PluginConfig {
             name: p.spec.name.clone(),
             root_id: p.spec.root_id.clone(),
             configuration: p.spec.configuration.clone(),
             allow_headers_stop_iteration: false,
-        })?;
-        Ok((vm, root))
-    });
-    match started {
-        Ok((vm, root)) => Slot::Ready {
-            vm: Box::new(vm),
-            root,
-            generation,
-        },
-        Err(e) => {
-            p.set_failed(&e.to_string());
-            tracing::error!(plugin = %p.spec.name, worker, "plugin failed to start: {e}");
-            Slot::Unavailable
+        });
+        match started {
+            Ok(root) => roots.push(Some(root)),
+            // A trap fails the VM: no plugin in it can run (Envoy: the VM is failed).
+            Err(e @ CallError::Trap { .. }) => return fail_all(&e.to_string()),
+            // One plugin refusing its configuration leaves the others of the VM running.
+            Err(e) => {
+                p.set_failed(&e.to_string());
+                tracing::error!(plugin = %p.spec.name, worker, "plugin failed to start: {e}");
+                roots.push(None);
+            }
         }
+    }
+    VmSlot::Ready {
+        vm: Box::new(vm),
+        roots,
+        generation,
     }
 }
 
@@ -398,10 +488,13 @@ async fn command_loop(worker: Weak<Worker>, mut rx: mpsc::UnboundedReceiver<Comm
         let Some(w) = worker.upgrade() else { return };
         match command {
             Command::HttpCall {
-                plugin,
+                vm,
                 generation,
                 request,
             } => {
+                let Some(plugin) = w.owner(vm, request.root_context) else {
+                    continue;
+                };
                 let weak = worker.clone();
                 tokio::task::spawn_local(async move {
                     let Some(w) = weak.upgrade() else { return };
@@ -413,11 +506,14 @@ async fn command_loop(worker: Weak<Worker>, mut rx: mpsc::UnboundedReceiver<Comm
                 });
             }
             Command::GrpcCall {
-                plugin,
+                vm,
                 generation,
                 request,
             } => {
-                let key = (plugin, request.token);
+                let Some(plugin) = w.owner(vm, request.root_context) else {
+                    continue;
+                };
+                let key = (vm, request.token);
                 let (sender, body) = match &request.message {
                     Some(message) => (None, ChannelBody::full(crate::grpc::frame(message))),
                     None => {
@@ -435,7 +531,7 @@ async fn command_loop(worker: Weak<Worker>, mut rx: mpsc::UnboundedReceiver<Comm
                 w.grpc.borrow_mut().insert(key, (sender, task));
             }
             Command::GrpcSend {
-                plugin,
+                vm,
                 token,
                 message,
                 end_stream,
@@ -443,7 +539,7 @@ async fn command_loop(worker: Weak<Worker>, mut rx: mpsc::UnboundedReceiver<Comm
                 let sender = w
                     .grpc
                     .borrow_mut()
-                    .get_mut(&(plugin, token))
+                    .get_mut(&(vm, token))
                     .and_then(|(tx, _)| if end_stream { tx.take() } else { tx.clone() });
                 if let Some(tx) = sender {
                     let _ = tx
@@ -451,27 +547,19 @@ async fn command_loop(worker: Weak<Worker>, mut rx: mpsc::UnboundedReceiver<Comm
                         .await;
                 }
             }
-            Command::GrpcEnd {
-                plugin,
-                token,
-                cancel,
-            } => {
+            Command::GrpcEnd { vm, token, cancel } => {
                 let mut grpc = w.grpc.borrow_mut();
                 if cancel {
-                    if let Some((_, task)) = grpc.remove(&(plugin, token)) {
+                    if let Some((_, task)) = grpc.remove(&(vm, token)) {
                         task.abort();
                     }
-                } else if let Some((tx, _)) = grpc.get_mut(&(plugin, token)) {
+                } else if let Some((tx, _)) = grpc.get_mut(&(vm, token)) {
                     // Half-close: the request body ends; answers still arrive.
                     tx.take();
                 }
             }
-            Command::QueueReady {
-                plugin,
-                root,
-                queue_id,
-            } => {
-                w.root_call(plugin, |vm| vm.on_queue_ready(root, queue_id));
+            Command::QueueReady { vm, root, queue_id } => {
+                w.root_call(vm, root, |vm| vm.on_queue_ready(root, queue_id));
             }
         }
     }
@@ -516,9 +604,9 @@ async fn http_callout(worker: &Worker, request: HttpCallRequest) -> Option<HttpC
     })
 }
 
-/// The embedder of one plugin's VM on one worker.
+/// The embedder of one VM on one worker.
 struct WorkerEmbedder {
-    plugin: usize,
+    vm: usize,
     generation: u64,
     name: String,
     commands: mpsc::UnboundedSender<Command>,
@@ -533,7 +621,7 @@ impl Embedder for WorkerEmbedder {
         }
         self.commands
             .send(Command::HttpCall {
-                plugin: self.plugin,
+                vm: self.vm,
                 generation: self.generation,
                 request,
             })
@@ -551,7 +639,7 @@ impl Embedder for WorkerEmbedder {
         }
         self.commands
             .send(Command::GrpcCall {
-                plugin: self.plugin,
+                vm: self.vm,
                 generation: self.generation,
                 request,
             })
@@ -560,7 +648,7 @@ impl Embedder for WorkerEmbedder {
 
     fn grpc_send(&mut self, token: u32, message: Vec<u8>, end_stream: bool) {
         let _ = self.commands.send(Command::GrpcSend {
-            plugin: self.plugin,
+            vm: self.vm,
             token,
             message,
             end_stream,
@@ -569,7 +657,7 @@ impl Embedder for WorkerEmbedder {
 
     fn grpc_cancel(&mut self, token: u32) {
         let _ = self.commands.send(Command::GrpcEnd {
-            plugin: self.plugin,
+            vm: self.vm,
             token,
             cancel: true,
         });
@@ -577,7 +665,7 @@ impl Embedder for WorkerEmbedder {
 
     fn grpc_close(&mut self, token: u32) {
         let _ = self.commands.send(Command::GrpcEnd {
-            plugin: self.plugin,
+            vm: self.vm,
             token,
             cancel: false,
         });
@@ -603,14 +691,14 @@ impl Embedder for WorkerEmbedder {
 }
 
 struct WorkerQueues {
-    plugin: usize,
+    vm: usize,
     commands: mpsc::UnboundedSender<Command>,
 }
 
 impl QueueNotifier for WorkerQueues {
     fn queue_ready(&self, root_context: u32, queue_id: u32) {
         let _ = self.commands.send(Command::QueueReady {
-            plugin: self.plugin,
+            vm: self.vm,
             root: root_context,
             queue_id,
         });

@@ -115,6 +115,33 @@ fn buffer_response_uppercases_the_response_with_a_matching_length() {
 }
 
 #[test]
+fn a_response_body_that_grows_is_sent_with_its_real_length() {
+    let _g = shared();
+    let up = upstream();
+    let proxy = start(spec(up.address, vec![plugin("hostcalls", "")]));
+    let addr = proxy.address("main").unwrap();
+    for proto in [Proto::H1, Proto::H2] {
+        // The echo answers "payload" with `content-length: 7`; the plugin buffers it and
+        // appends, leaving the header as it was.
+        let a = exchange(
+            addr,
+            proto,
+            "POST",
+            "/",
+            &[("x-scenario", "response-append")],
+            full("payload"),
+        );
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(a.body, "payload-appended", "{proto:?}");
+        assert_eq!(a.header("content-length"), Some("16"), "{proto:?}");
+    }
+    // The connection is still usable: the length was exact, nothing was left over.
+    let a = get(addr, "/", &[]);
+    assert_eq!(a.status, 200);
+    proxy.shutdown();
+}
+
+#[test]
 fn body_append_and_prepend_change_the_length_of_the_request_body() {
     let _g = shared();
     let up = upstream();

@@ -1,11 +1,10 @@
 //! Answers that do not come from the upstream: plugin local replies (HTTP and gRPC), resets,
 //! and the proxy's own 404, 503 and 504.
 //!
-//! Not covered: a local reply sent by a plugin from a request-body or response-headers
-//! callback. None of the test plugins does that (hostcalls answers from
-//! on_http_request_headers only), so those phases are exercised here through the replies
-//! the proxy itself makes there: 413 from the request body phase (bodies.rs) and the 503
-//! of a plugin that fails in on_http_response_headers (below).
+//! A plugin answers from three phases here: request headers, request body (end of stream)
+//! and response headers. Envoy's rule decides which plugins see the reply on its way out:
+//! while no response headers exist yet it is encoded through the chain; once the upstream's
+//! headers are being processed it goes straight to the client.
 
 mod support;
 
@@ -56,6 +55,59 @@ fn local_reply_from_request_headers() {
     let text = stats(&proxy);
     assert_eq!(metric(&text, "wasp_upstream_requests_total"), Some(0.0));
     assert_eq!(metric(&text, "wasp_local_replies_total"), Some(3.0));
+    proxy.shutdown();
+}
+
+#[test]
+fn local_reply_from_the_request_body_phase() {
+    let up = upstream();
+    let proxy = start(spec(up.address, vec![plugin("hostcalls", "")]));
+    let addr = proxy.address("main").unwrap();
+    for proto in [Proto::H1, Proto::H2] {
+        let a = exchange(
+            addr,
+            proto,
+            "POST",
+            "/upload",
+            &[("x-scenario", "local-reply-body")],
+            chunked(&["part one,", "part two"]),
+        );
+        assert_eq!(a.status, 418, "{a:?}");
+        assert_eq!(a.body, "from body");
+        assert_eq!(a.header("x-local"), Some("body"));
+        // No response existed yet, so the reply is encoded through the chain.
+        assert_eq!(a.header("x-hostcalls-response"), Some("1"));
+    }
+    // The headers had passed the chain, so (as in Envoy) the upstream request may have
+    // started; its answer never reaches the client.
+    let text = stats(&proxy);
+    assert_eq!(metric(&text, "wasp_local_replies_total"), Some(2.0));
+    proxy.shutdown();
+}
+
+#[test]
+fn local_reply_from_the_response_headers_phase_replaces_the_upstream_answer() {
+    let up = upstream();
+    let proxy = start(spec(up.address, vec![plugin("hostcalls", "")]));
+    let addr = proxy.address("main").unwrap();
+    for proto in [Proto::H1, Proto::H2] {
+        let a = exchange(
+            addr,
+            proto,
+            "GET",
+            "/",
+            &[("x-scenario", "local-reply-response")],
+            empty(),
+        );
+        assert_eq!(a.status, 418, "{a:?}");
+        assert_eq!(a.body, "from response");
+        assert_eq!(a.header("x-local"), Some("response"));
+        // Nothing of the upstream's answer leaks, and the reply goes straight to the
+        // client (Envoy's sendDirectLocalReply): the plugin's own response edits are gone.
+        assert_eq!(a.header("x-echo-method"), None);
+        assert_eq!(a.header("x-hostcalls-response"), None);
+    }
+    assert_eq!(up.seen().len(), 2, "the upstream was asked both times");
     proxy.shutdown();
 }
 

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use support::*;
+use wasp_proxy::spec::PluginSpec;
 
 #[test]
 fn tick_pause_is_resumed_by_the_timer() {
@@ -118,6 +119,103 @@ fn queue_messages_are_delivered_once_to_on_queue_ready() {
     }
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(logs::count("queued", "queue_ready"), N, "delivered twice");
+    proxy.shutdown();
+}
+
+#[test]
+fn a_queue_carries_messages_from_one_plugin_to_another() {
+    logs::capture();
+    let up = upstream();
+    // Two plugins in two VMs (their VM configurations differ) with one vm_id, so one queue
+    // namespace: only the receiver registers `hostcalls_queue`, only the sender enqueues.
+    let sender = PluginSpec {
+        vm_id: "queue-pair".into(),
+        vm_configuration: b"sender".to_vec(),
+        configuration: b"no-queue".to_vec(),
+        ..hostcalls_named("q-sender")
+    };
+    let receiver = PluginSpec {
+        vm_id: "queue-pair".into(),
+        vm_configuration: b"receiver".to_vec(),
+        ..hostcalls_named("q-receiver")
+    };
+    let proxy = start(spec(up.address, vec![sender, receiver]));
+    let addr = proxy.address("main").unwrap();
+    const N: usize = 6;
+    for _ in 0..N {
+        // Both plugins run the scenario (each sets `x-queue` to its enqueue's outcome).
+        let a = get(addr, "/", &[("x-scenario", "queue")]);
+        assert_eq!(a.header("x-echo-h-x-queue"), Some("ok"), "{a:?}");
+    }
+    // Both plugins enqueue (the scenario runs in each), and every message reaches the
+    // receiver's root context: none is lost, none goes to the sender.
+    assert!(
+        eventually(Duration::from_secs(2), || logs::count(
+            "q-receiver",
+            "queue_ready"
+        ) == 2 * N),
+        "{:?}",
+        logs::lines("q-receiver", "queue_ready")
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(logs::count("q-receiver", "queue_ready"), 2 * N);
+    assert_eq!(logs::count("q-sender", "queue_ready"), 0);
+    assert_eq!(logs::count("q-sender", "queue registered"), 0);
+    proxy.shutdown();
+}
+
+#[test]
+fn plugins_with_one_vm_key_share_a_vm_on_each_worker() {
+    let up = upstream();
+    // a and b: same module, vm_id, VM configuration and environment: one VM, two root
+    // contexts. c: another vm_id, so a VM of its own.
+    let c = PluginSpec {
+        vm_id: "other".into(),
+        ..hostcalls_named("vm-c")
+    };
+    let mut spec = spec(
+        up.address,
+        vec![hostcalls_named("vm-a"), hostcalls_named("vm-b"), c],
+    );
+    spec.workers = 1;
+    let proxy = start(spec);
+    let addr = proxy.address("main").unwrap();
+    // Each plugin appends the count of requests its VM has seen so far.
+    let first = get(addr, "/", &[("x-scenario", "vm-shared")]);
+    assert_eq!(
+        first.all("x-echo-h-x-vm-requests"),
+        ["1", "2", "1"],
+        "{first:?}"
+    );
+    let second = get(addr, "/", &[("x-scenario", "vm-shared")]);
+    assert_eq!(second.all("x-echo-h-x-vm-requests"), ["3", "4", "2"]);
+    // Each plugin still started with its own configuration in its own root context.
+    let plugins = admin(&proxy, "/plugins").body;
+    for name in ["vm-a", "vm-b", "vm-c"] {
+        assert!(plugins.contains(&format!("\"{name}\"")), "{plugins}");
+    }
+    assert!(!plugins.contains("failed"), "{plugins}");
+    proxy.shutdown();
+}
+
+#[test]
+fn a_trap_fails_every_plugin_of_the_shared_vm() {
+    let up = upstream();
+    let mut spec = spec(
+        up.address,
+        vec![hostcalls_named("trap-a"), hostcalls_named("trap-b")],
+    );
+    spec.workers = 1;
+    let proxy = start(spec);
+    let addr = proxy.address("main").unwrap();
+    let a = get(addr, "/", &[("x-scenario", "panic-request-headers")]);
+    assert_eq!(a.status, 503, "{a:?}");
+    // The VM is gone for both plugins (FAIL_CLOSE): the next request fails too, whichever
+    // plugin would run first.
+    let b = get(addr, "/", &[]);
+    assert_eq!(b.status, 503, "{b:?}");
+    let plugins = admin(&proxy, "/plugins").body;
+    assert_eq!(plugins.matches("\"failed\"").count(), 2, "{plugins}");
     proxy.shutdown();
 }
 

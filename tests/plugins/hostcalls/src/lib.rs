@@ -9,6 +9,9 @@ use proxy_wasm::types::{Action, Bytes, ContextType, GrpcStatusCode, LogLevel, Me
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, UNIX_EPOCH};
 
+// Scenarios added for the Envoy conformance suite (tests/conformance).
+mod conformance;
+
 proxy_wasm::main! {{
     // Trace: the host does the filtering. This also installs the SDK's panic hook, which
     // logs the panic message at critical level before the `unreachable` trap.
@@ -30,6 +33,8 @@ thread_local! {
     static METRICS: Cell<Metrics> = Cell::new(Metrics::default());
     // Contexts paused by the `tick-pause` scenario; the root's next on_tick resumes them.
     static TICK_PAUSED: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    // Requests seen by every plugin of this VM (`vm-shared`): plugins that share a VM share it.
+    static VM_REQUESTS: Cell<u32> = const { Cell::new(0) };
 }
 
 fn metrics() -> Metrics {
@@ -40,7 +45,7 @@ fn lossy(bytes: Option<Bytes>) -> String {
     String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -93,8 +98,12 @@ impl RootContext for HostcallsRoot {
             })
         });
 
-        let queue_id = self.register_shared_queue("hostcalls_queue");
-        info!("queue registered id={queue_id}");
+        // `no-queue`: leave the queue to another plugin (the last to register it gets its
+        // on_queue_ready, as in Envoy).
+        if config != "no-queue" {
+            let queue_id = self.register_shared_queue("hostcalls_queue");
+            info!("queue registered id={queue_id}");
+        }
         true
     }
 
@@ -136,6 +145,7 @@ impl RootContext for HostcallsRoot {
             scenario: String::new(),
             grpc_messages: Vec::new(),
             callout_token: None,
+            log_properties: String::new(),
         }))
     }
 }
@@ -144,7 +154,7 @@ impl RootContext for HostcallsRoot {
 // HTTP context
 // ---------------------------------------------------------------------------------------
 
-struct HostcallsHttp {
+pub(crate) struct HostcallsHttp {
     context_id: u32,
     /// Value of `x-scenario`, remembered for the later callbacks.
     scenario: String,
@@ -152,6 +162,8 @@ struct HostcallsHttp {
     grpc_messages: Vec<String>,
     /// Token of the pending `http-call` callout.
     callout_token: Option<u32>,
+    /// `x-log-properties`: attributes read again in on_log (response.*, upstream.*).
+    log_properties: String,
 }
 
 const CALLOUT_BODY: &[u8] = b"ping";
@@ -168,12 +180,20 @@ impl HostcallsHttp {
     }
 
     fn dispatch_callout(&mut self, cluster: &str, headers: Vec<(&str, &str)>) -> Action {
+        // The conformance suite points callouts at other clusters (timeouts, resets).
+        let cluster = self
+            .get_http_request_header("x-callout-cluster")
+            .unwrap_or_else(|| cluster.to_string());
+        let timeout = self
+            .get_http_request_header("x-callout-timeout-ms")
+            .and_then(|ms| ms.parse().ok())
+            .map_or(Duration::from_secs(5), Duration::from_millis);
         match self.dispatch_http_call(
-            cluster,
+            &cluster,
             headers,
             Some(CALLOUT_BODY),
             vec![("x-call-trailer", "t")],
-            Duration::from_secs(5),
+            timeout,
         ) {
             Ok(token) => {
                 self.callout_token = Some(token);
@@ -399,6 +419,9 @@ impl Context for HostcallsHttp {
         if self.callout_token.take() != Some(token_id) {
             warn!("http_call_response for unexpected token={token_id}");
         }
+        if self.is("panic-callout-response") {
+            panic!("boom in http call response");
+        }
         // No headers means the callout failed (timeout, reset, ...).
         if num_headers == 0 {
             self.send_http_response(503, vec![("x-callout-failed", "1")], None);
@@ -465,6 +488,12 @@ impl HttpContext for HostcallsHttp {
         self.scenario = self
             .get_http_request_header("x-scenario")
             .unwrap_or_default();
+        self.log_properties = self
+            .get_http_request_header("x-log-properties")
+            .unwrap_or_default();
+        if let Some(action) = self.conformance_request_headers() {
+            return action;
+        }
 
         match self.scenario.as_str() {
             "headers" => self.headers(),
@@ -491,7 +520,7 @@ impl HttpContext for HostcallsHttp {
                 self.send_grpc_response(GrpcStatusCode::PermissionDenied, Some("nope"), vec![]);
                 Action::Pause
             }
-            "http-call" => self.dispatch_callout(
+            "http-call" | "panic-callout-response" => self.dispatch_callout(
                 "callout",
                 vec![
                     (":method", "POST"),
@@ -570,14 +599,30 @@ impl HttpContext for HostcallsHttp {
                 Action::Pause
             }
             "pause-headers" => Action::Pause,
+            "vm-shared" => {
+                let n = VM_REQUESTS.with(|c| {
+                    c.set(c.get() + 1);
+                    c.get()
+                });
+                self.add_http_request_header("x-vm-requests", &n.to_string());
+                Action::Continue
+            }
             _ => Action::Continue,
         }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         debug!("request_body size={body_size} eos={end_of_stream}");
+        if let Some(action) = self.conformance_request_body(body_size, end_of_stream) {
+            return action;
+        }
         match self.scenario.as_str() {
             "panic-request-body" => panic!("boom in request body"),
+            "local-reply-body" if end_of_stream => {
+                self.send_http_response(418, vec![("x-local", "body")], Some(b"from body"));
+                Action::Pause
+            }
+            "local-reply-body" => Action::Pause,
             "buffer-request" | "body-append" | "body-prepend" | "body-splice" => {
                 self.edit_request_body(body_size, end_of_stream)
             }
@@ -587,6 +632,9 @@ impl HttpContext for HostcallsHttp {
 
     fn on_http_request_trailers(&mut self, num_trailers: usize) -> Action {
         debug!("request_trailers n={num_trailers}");
+        if self.is("panic-request-trailers") {
+            panic!("boom in request trailers");
+        }
         if self.is("trailers") {
             self.add_http_request_trailer("x-trailer-added", "1");
         }
@@ -598,6 +646,13 @@ impl HttpContext for HostcallsHttp {
         if self.is("panic-response-headers") {
             panic!("boom in response headers");
         }
+        if self.is("local-reply-response") {
+            self.send_http_response(418, vec![("x-local", "response")], Some(b"from response"));
+            return Action::Pause;
+        }
+        if let Some(action) = self.conformance_response_headers() {
+            return action;
+        }
         self.add_http_response_header("x-hostcalls-response", "1");
         Action::Continue
     }
@@ -606,6 +661,17 @@ impl HttpContext for HostcallsHttp {
         debug!("response_body size={body_size} eos={end_of_stream}");
         if self.is("panic-response-body") {
             panic!("boom in response body");
+        }
+        if let Some(action) = self.conformance_response_body(body_size, end_of_stream) {
+            return action;
+        }
+        // The length changes while the upstream's content-length is left in place: the host
+        // must not send a stale length.
+        if self.is("response-append") {
+            if !end_of_stream {
+                return Action::Pause;
+            }
+            self.set_http_response_body(body_size, 0, b"-appended");
         }
         if self.is("buffer-response") {
             if !end_of_stream {
@@ -621,6 +687,9 @@ impl HttpContext for HostcallsHttp {
 
     fn on_http_response_trailers(&mut self, num_trailers: usize) -> Action {
         debug!("response_trailers n={num_trailers}");
+        if self.is("panic-response-trailers") {
+            panic!("boom in response trailers");
+        }
         if self.is("trailers") {
             self.add_http_response_trailer("x-resp-trailer-added", "1");
         }
@@ -629,6 +698,7 @@ impl HttpContext for HostcallsHttp {
 
     fn on_log(&mut self) {
         info!("on_log ctx={}", self.context_id);
+        self.log_properties();
         if self.is("panic-log") {
             panic!("boom in log");
         }
