@@ -1,0 +1,159 @@
+//! What the proxies report besides the traffic: plugin log lines (from their log files) and
+//! plugin-defined metrics (from their admin endpoints), in one shape for both.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::process::get;
+
+/// One plugin log line: the level as the plugin gave it and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub level: String,
+    pub message: String,
+}
+
+/// Plugin log lines written after byte `from` of the log, grouped by `<root_id> <vm_id>`
+/// (what both proxies tag plugin lines with).
+pub type PluginLogs = BTreeMap<String, Vec<LogLine>>;
+
+pub fn log_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+fn read_from(path: &Path, from: u64) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let from = (from as usize).min(bytes.len());
+    Ok(String::from_utf8_lossy(&bytes[from..]).into_owned())
+}
+
+/// Envoy, run with `--log-format '@@%l|%n|%v'`: records start with `@@`; plugin lines come
+/// from the `wasm` logger as `wasm log [<name>] <root_id> <vm_id>: <message>`.
+pub fn envoy_logs(path: &Path, from: u64) -> anyhow::Result<PluginLogs> {
+    let text = read_from(path, from)?;
+    let mut records: Vec<(String, String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("@@") {
+            let mut parts = rest.splitn(3, '|');
+            let level = parts.next().unwrap_or_default().to_owned();
+            let logger = parts.next().unwrap_or_default().to_owned();
+            let message = parts.next().unwrap_or_default().to_owned();
+            records.push((level, logger, message));
+        } else if let Some(last) = records.last_mut() {
+            last.2.push('\n');
+            last.2.push_str(line);
+        }
+    }
+    let mut logs = PluginLogs::new();
+    for (level, logger, message) in records {
+        let Some(rest) = message.strip_prefix("wasm log ") else {
+            continue;
+        };
+        if logger != "wasm" {
+            continue;
+        }
+        let Some((prefix, message)) = rest.split_once(": ") else {
+            continue;
+        };
+        // Stream contexts log `<name> <root_id> <vm_id>`, root contexts `<root_id> <vm_id>`.
+        let words: Vec<&str> = prefix.split(' ').collect();
+        let plugin = words[words.len().saturating_sub(2)..].join(" ");
+        let level = match level.as_str() {
+            "warning" => "warn".to_owned(),
+            other => other.to_owned(),
+        };
+        logs.entry(plugin).or_default().push(LogLine {
+            level,
+            message: message.to_owned(),
+        });
+    }
+    Ok(logs)
+}
+
+/// wasp, run with `--log-json`: plugin lines have the target `wasp::plugin` and `plugin`
+/// (the root id) and `vm` fields.
+pub fn wasp_logs(path: &Path, from: u64) -> anyhow::Result<PluginLogs> {
+    let text = read_from(path, from)?;
+    let mut logs = PluginLogs::new();
+    for line in text.lines() {
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if record["target"] != "wasp::plugin" {
+            continue;
+        }
+        let fields = &record["fields"];
+        let plugin = format!(
+            "{} {}",
+            fields["plugin"].as_str().unwrap_or_default(),
+            fields["vm"].as_str().unwrap_or_default()
+        );
+        logs.entry(plugin).or_default().push(LogLine {
+            level: record["level"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+            message: fields["message"].as_str().unwrap_or_default().to_owned(),
+        });
+    }
+    Ok(logs)
+}
+
+/// Plugin-defined counters and gauges by the name the plugin gave them. Histograms are left
+/// out: Envoy only computes them on its periodic stats flush.
+pub type Metrics = BTreeMap<String, i64>;
+
+/// Envoy's `/stats?format=json`, `wasmcustom.<name>` entries.
+pub fn envoy_metrics(admin: SocketAddr) -> anyhow::Result<Metrics> {
+    let (_, body) = get(admin, "/stats?format=json&filter=%5Ewasmcustom%5C.")?;
+    let json: serde_json::Value = serde_json::from_str(&body).context("Envoy /stats json")?;
+    let mut metrics = Metrics::new();
+    for stat in json["stats"].as_array().into_iter().flatten() {
+        if let (Some(name), Some(value)) = (stat["name"].as_str(), stat["value"].as_i64())
+            && let Some(name) = name.strip_prefix("wasmcustom.")
+        {
+            metrics.insert(name.to_owned(), value);
+        }
+    }
+    Ok(metrics)
+}
+
+/// wasp's `/stats/prometheus`, `wasmcustom_<name>` counters and gauges.
+pub fn wasp_metrics(admin: SocketAddr) -> anyhow::Result<Metrics> {
+    let (_, body) = get(admin, "/stats/prometheus")?;
+    let mut types: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut metrics = Metrics::new();
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split_whitespace();
+            if let (Some(name), Some(kind)) = (parts.next(), parts.next()) {
+                types.insert(name, kind);
+            }
+            continue;
+        }
+        let Some((name, value)) = line.split_once(' ') else {
+            continue;
+        };
+        if !matches!(types.get(name), Some(&"counter") | Some(&"gauge")) {
+            continue;
+        }
+        if let (Some(short), Ok(value)) = (name.strip_prefix("wasmcustom_"), value.parse::<f64>()) {
+            metrics.insert(short.to_owned(), value as i64);
+        }
+    }
+    Ok(metrics)
+}
+
+/// What changed between two snapshots (new metrics count from zero).
+pub fn delta(before: &Metrics, after: &Metrics) -> Metrics {
+    after
+        .iter()
+        .filter_map(|(name, value)| {
+            let change = value - before.get(name).copied().unwrap_or(0);
+            (change != 0 || !before.contains_key(name)).then(|| (name.clone(), change))
+        })
+        .collect()
+}

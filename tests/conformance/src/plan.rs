@@ -1,0 +1,33 @@
+//! What one proxy process is configured with for a scenario file: a listener per case (so
+//! every case has its own plugin chain, VMs and failure state), the case's upstream cluster,
+//! and the file's extra clusters. Envoy and wasp get the same plan with their own ports and
+//! their own upstream instances.
+
+use std::net::SocketAddr;
+
+use crate::scenario::CaseLayout;
+
+/// The node both proxies announce (`node.id`, `xds.node.id` properties).
+pub const NODE_ID: &str = "conformance-node";
+pub const NODE_CLUSTER: &str = "conformance";
+
+pub struct Plan {
+    pub admin: SocketAddr,
+    pub cases: Vec<CasePlan>,
+    /// Extra clusters by name.
+    pub clusters: Vec<(String, SocketAddr)>,
+}
+
+pub struct CasePlan {
+    pub layout: CaseLayout,
+    pub listener: SocketAddr,
+    /// The route's cluster (named like the case) points here.
+    pub upstream: SocketAddr,
+}
+
+/// A port nobody listens on right now. Both proxies get fixed ports rather than port 0 so
+/// the harness knows where to send without asking them; the window for a clash is tiny.
+pub fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}

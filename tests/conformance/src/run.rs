@@ -1,0 +1,227 @@
+//! Runs one scenario file: starts the upstreams, one Envoy and one wasp configured from the
+//! same plan, sends every case's requests to both, and compares what came back, what the
+//! upstreams and callout clusters received, the plugins' log lines and their metrics.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::client::{self, Seen};
+use crate::compare::{self, Mismatch, Normalizer};
+use crate::observe::{self, Metrics};
+use crate::plan::{CasePlan, Plan, free_port};
+use crate::process::{self, Proxy};
+use crate::report::Outcome;
+use crate::scenario::{Aspect, CaseLayout, ClusterKind, ScenarioFile, UpstreamReply};
+use crate::upstream::Upstream;
+use crate::{envoy, wasp};
+
+/// Time for callbacks that run after the response (on_log, on_done) before reading metrics.
+const SETTLE: Duration = Duration::from_millis(100);
+
+pub struct Binaries {
+    pub envoy: PathBuf,
+    pub wasp: PathBuf,
+}
+
+/// One side (Envoy or wasp) of a scenario file: its upstreams and its plan.
+struct Side {
+    case_upstreams: Vec<Upstream>,
+    clusters: Vec<(String, Upstream)>,
+    plan: Plan,
+}
+
+async fn side(file: &ScenarioFile, layouts: &[CaseLayout]) -> anyhow::Result<Side> {
+    let mut case_upstreams = Vec::new();
+    let mut cases = Vec::new();
+    for (case, layout) in file.cases.iter().zip(layouts) {
+        let upstream = Upstream::start(ClusterKind::Echo, case.upstream.clone()).await?;
+        cases.push(CasePlan {
+            layout: layout.clone(),
+            listener: free_port()?,
+            upstream: upstream.address,
+        });
+        case_upstreams.push(upstream);
+    }
+    let mut clusters = Vec::new();
+    for (name, kind) in &file.clusters {
+        let upstream = Upstream::start(*kind, UpstreamReply::default()).await?;
+        clusters.push((name.clone(), upstream));
+    }
+    let plan = Plan {
+        admin: free_port()?,
+        cases,
+        clusters: clusters
+            .iter()
+            .map(|(n, u)| (n.clone(), u.address))
+            .collect(),
+    };
+    Ok(Side {
+        case_upstreams,
+        clusters,
+        plan,
+    })
+}
+
+/// Everything one case produced on one side, kept until the logs are read at the end.
+#[derive(Default)]
+struct CaseRun {
+    responses: Vec<Seen>,
+    metrics: Metrics,
+}
+
+pub fn run_file(
+    rt: &tokio::runtime::Runtime,
+    file: &ScenarioFile,
+    bins: &Binaries,
+    work: &Path,
+) -> anyhow::Result<Vec<Outcome>> {
+    let layouts: Vec<CaseLayout> = file
+        .cases
+        .iter()
+        .enumerate()
+        .map(|(i, case)| CaseLayout::new(i, file.plugins_of(case)))
+        .collect::<anyhow::Result<_>>()?;
+    let (e_side, w_side) = rt.block_on(async {
+        anyhow::Ok((side(file, &layouts).await?, side(file, &layouts).await?))
+    })?;
+
+    std::fs::create_dir_all(work)?;
+    let bootstrap = work.join("envoy.json");
+    std::fs::write(
+        &bootstrap,
+        serde_json::to_string_pretty(&envoy::bootstrap(&e_side.plan))?,
+    )?;
+    let config = work.join("wasp.yaml");
+    std::fs::write(
+        &config,
+        serde_json::to_string_pretty(&wasp::config(&w_side.plan))?,
+    )?;
+    // Both start at once: Envoy compiles with V8 while wasp compiles with wasmtime.
+    let (e_proxy, w_proxy) = std::thread::scope(|s| {
+        let e = s.spawn(|| process::start_envoy(&bins.envoy, &bootstrap, e_side.plan.admin));
+        let w = process::start_wasp(&bins.wasp, &config, w_side.plan.admin);
+        (e.join().expect("envoy start thread"), w)
+    });
+    let (e_proxy, w_proxy) = (e_proxy?, w_proxy?);
+    let (e_log_from, w_log_from) = (
+        observe::log_size(&e_proxy.log),
+        observe::log_size(&w_proxy.log),
+    );
+
+    let mut e_metrics = Metrics::new();
+    let mut w_metrics = Metrics::new();
+    let mut runs = Vec::new();
+    for (i, case) in file.cases.iter().enumerate() {
+        let (e_at, w_at) = (e_side.plan.cases[i].listener, w_side.plan.cases[i].listener);
+        let mut e_run = CaseRun::default();
+        let mut w_run = CaseRun::default();
+        for request in &case.requests {
+            let (e, w) = rt.block_on(async {
+                tokio::join!(client::send(e_at, request), client::send(w_at, request))
+            });
+            e_run.responses.push(e);
+            w_run.responses.push(w);
+        }
+        std::thread::sleep(SETTLE);
+        // The first case's delta includes the metrics plugins defined while starting.
+        let (e_now, w_now) = (metrics(&e_proxy)?, metrics(&w_proxy)?);
+        e_run.metrics = observe::delta(&e_metrics, &e_now);
+        w_run.metrics = observe::delta(&w_metrics, &w_now);
+        (e_metrics, w_metrics) = (e_now, w_now);
+        runs.push((e_run, w_run));
+    }
+    std::thread::sleep(SETTLE * 3);
+    let e_logs = observe::envoy_logs(&e_proxy.log, e_log_from)?;
+    let w_logs = observe::wasp_logs(&w_proxy.log, w_log_from)?;
+    drop((e_proxy, w_proxy));
+
+    let mut outcomes = Vec::new();
+    for (i, (case, (e_run, w_run))) in file.cases.iter().zip(runs).enumerate() {
+        let norm = Normalizer {
+            presence_only: &case.presence_only,
+        };
+        let mut found: Vec<Mismatch> = Vec::new();
+        for (n, (e, w)) in e_run.responses.iter().zip(&w_run.responses).enumerate() {
+            norm.response(&format!("request {n}"), e, w, &mut found);
+        }
+        norm.upstream(
+            Aspect::Upstream,
+            "the case's upstream",
+            &e_side.case_upstreams[i].received(),
+            &w_side.case_upstreams[i].received(),
+            &mut found,
+        );
+        for ((name, e_up), (_, w_up)) in e_side.clusters.iter().zip(&w_side.clusters) {
+            norm.upstream(
+                Aspect::Callouts,
+                &format!("cluster {name}"),
+                &e_up.received(),
+                &w_up.received(),
+                &mut found,
+            );
+        }
+        let empty = Vec::new();
+        let mut keys: Vec<String> = layouts[i]
+            .plugins
+            .iter()
+            .map(|p| format!("{} {}", p.root_id, p.vm_id))
+            .collect();
+        keys.dedup();
+        for key in keys {
+            compare::logs(
+                &format!("plugin {key}"),
+                e_logs.get(&key).unwrap_or(&empty),
+                w_logs.get(&key).unwrap_or(&empty),
+                &mut found,
+            );
+        }
+        compare::metrics("plugin metrics", &e_run.metrics, &w_run.metrics, &mut found);
+        outcomes.push(classify(case.differences.clone(), found));
+    }
+    Ok(outcomes)
+}
+
+fn metrics(proxy: &Proxy) -> anyhow::Result<Metrics> {
+    let read = match proxy.name {
+        "envoy" => observe::envoy_metrics,
+        _ => observe::wasp_metrics,
+    };
+    read(proxy.admin).with_context(|| format!("reading {}'s metrics", proxy.name))
+}
+
+/// Identical, documented (every mismatch in an aspect the case documents), or failed.
+fn classify(documented: BTreeMap<Aspect, String>, found: Vec<Mismatch>) -> Outcome {
+    if found.is_empty() {
+        return Outcome::Identical;
+    }
+    if found.iter().all(|m| documented.contains_key(&m.aspect)) {
+        let list = found
+            .into_iter()
+            .map(|m| {
+                let id = documented[&m.aspect].clone();
+                (m, id)
+            })
+            .collect();
+        return Outcome::Documented(list);
+    }
+    Outcome::Failed(
+        found
+            .into_iter()
+            .filter(|m| !documented.contains_key(&m.aspect))
+            .collect(),
+    )
+}
+
+/// Where a file's generated configurations and proxy logs go (kept for reading after a run):
+/// `<target>/conformance/<file>`, found from the test binary (`<target>/<profile>/deps/...`).
+pub fn work_dir(file: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("conformance")
+        .join(file)
+}

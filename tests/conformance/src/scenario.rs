@@ -1,0 +1,250 @@
+//! The scenario files (`tests/conformance/scenarios/*.yaml`): one file per feature group, each
+//! with cases that name the plugin chain, what the upstream answers, the requests to send, and
+//! the documented differences the comparison tolerates.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+
+/// One header (or trailer) as `[name, value]`; a list keeps order and repetitions.
+pub type Pair = (String, String);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// What the file covers (printed in the report).
+    pub description: String,
+    /// The chain of cases that do not give their own `plugins`.
+    #[serde(default)]
+    pub plugins: Vec<PluginDef>,
+    /// Extra clusters (for callouts), by name; each proxy gets its own instance of each.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterKind>,
+    pub cases: Vec<Case>,
+    /// Set after loading: the file's stem (`headers` for headers.yaml).
+    #[serde(skip)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginDef {
+    /// A test plugin name for `wasp_test_plugins::path` (`hostcalls`, `as_hostcalls`, ...).
+    pub module: String,
+    /// The root id; defaults to the module name (the AssemblyScript SDK matches on it).
+    pub root_id: Option<String>,
+    /// Shared by plugins that must share a VM (and its shared data); defaults to one per plugin.
+    pub vm_id: Option<String>,
+    #[serde(default)]
+    pub config: String,
+    #[serde(default)]
+    pub vm_config: String,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub fail: FailStrategy,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum FailStrategy {
+    #[default]
+    #[serde(rename = "FAIL_CLOSE")]
+    Close,
+    #[serde(rename = "FAIL_OPEN")]
+    Open,
+    #[serde(rename = "FAIL_RELOAD")]
+    Reload,
+}
+
+/// How a cluster's upstream behaves.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterKind {
+    /// Records the request and answers 200 with the request body.
+    Echo,
+    /// Accepts connections and never answers (callout timeouts).
+    Blackhole,
+    /// Reads the request, then closes the connection without a response.
+    Reset,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub name: String,
+    /// Overrides the file's chain.
+    pub plugins: Option<Vec<PluginDef>>,
+    /// What this case's upstream answers (default: 200 echoing the request body).
+    #[serde(default)]
+    pub upstream: UpstreamReply,
+    pub requests: Vec<RequestDef>,
+    /// Headers whose values depend on the proxy's sockets (ports): compared by presence.
+    #[serde(default)]
+    pub presence_only: Vec<String>,
+    /// Documented differences this case shows, by aspect (`logs: log-critical-level`); the id
+    /// must be a section of docs/compatibility.md. Any other mismatch fails the case.
+    #[serde(default)]
+    pub differences: BTreeMap<Aspect, String>,
+}
+
+/// The parts of an exchange the comparison looks at.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Aspect {
+    Status,
+    ResponseHeaders,
+    ResponseBody,
+    ResponseTrailers,
+    Upstream,
+    Callouts,
+    Logs,
+    Metrics,
+}
+
+impl Aspect {
+    pub fn label(self) -> &'static str {
+        match self {
+            Aspect::Status => "status",
+            Aspect::ResponseHeaders => "response_headers",
+            Aspect::ResponseBody => "response_body",
+            Aspect::ResponseTrailers => "response_trailers",
+            Aspect::Upstream => "upstream",
+            Aspect::Callouts => "callouts",
+            Aspect::Logs => "logs",
+            Aspect::Metrics => "metrics",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamReply {
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub headers: Vec<Pair>,
+    /// The body; without it the request body is echoed.
+    pub body: Option<String>,
+    /// Send the body in these pieces, 50 ms apart, without a content-length.
+    #[serde(default)]
+    pub chunks: Vec<String>,
+    #[serde(default)]
+    pub trailers: Vec<Pair>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestDef {
+    #[serde(default = "get")]
+    pub method: String,
+    #[serde(default = "root")]
+    pub path: String,
+    #[serde(default)]
+    pub headers: Vec<Pair>,
+    #[serde(default)]
+    pub body: String,
+    /// Send the body in these pieces, 50 ms apart (chunked on HTTP/1.1); replaces `body`.
+    #[serde(default)]
+    pub chunks: Vec<String>,
+    #[serde(default)]
+    pub trailers: Vec<Pair>,
+    /// HTTP/2 with prior knowledge instead of HTTP/1.1.
+    #[serde(default)]
+    pub http2: bool,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+fn root() -> String {
+    "/".into()
+}
+
+impl ScenarioFile {
+    pub fn load(path: &Path) -> anyhow::Result<ScenarioFile> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut file: ScenarioFile =
+            serde_saphyr::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        file.name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for case in &file.cases {
+            if case.plugins.as_ref().unwrap_or(&file.plugins).is_empty() {
+                bail!("{}: case {}: no plugins", path.display(), case.name);
+            }
+            if case.requests.is_empty() {
+                bail!("{}: case {}: no requests", path.display(), case.name);
+            }
+        }
+        Ok(file)
+    }
+
+    pub fn plugins_of<'a>(&'a self, case: &'a Case) -> &'a [PluginDef] {
+        case.plugins.as_deref().unwrap_or(&self.plugins)
+    }
+}
+
+/// Every scenario file, sorted by name.
+pub fn all(dir: &Path) -> anyhow::Result<Vec<ScenarioFile>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| ScenarioFile::load(p)).collect()
+}
+
+/// A plugin as both proxies are configured with it: the names are unique in the process.
+#[derive(Debug, Clone)]
+pub struct PluginInstance {
+    pub name: String,
+    pub root_id: String,
+    pub vm_id: String,
+    pub wasm: PathBuf,
+    pub def: PluginDef,
+}
+
+/// One case's listener, upstream cluster and plugins (identical names in both proxies).
+#[derive(Debug, Clone)]
+pub struct CaseLayout {
+    /// `c03`: the listener, route cluster and plugin-name prefix of the case.
+    pub id: String,
+    pub plugins: Vec<PluginInstance>,
+}
+
+impl CaseLayout {
+    pub fn new(index: usize, plugins: &[PluginDef]) -> anyhow::Result<CaseLayout> {
+        let id = format!("c{index:02}");
+        let plugins = plugins
+            .iter()
+            .enumerate()
+            .map(|(i, def)| {
+                let wasm = wasp_test_plugins::path(&def.module);
+                if !wasm.exists() {
+                    bail!(
+                        "test plugin {} is missing ({}); run scripts/build-foreign-plugins.sh or ./scripts/test",
+                        def.module,
+                        wasm.display()
+                    );
+                }
+                let name = format!("{id}-p{i}-{}", def.module);
+                Ok(PluginInstance {
+                    root_id: def.root_id.clone().unwrap_or_else(|| def.module.clone()),
+                    vm_id: def
+                        .vm_id
+                        .as_ref()
+                        .map_or_else(|| format!("{id}-vm{i}"), |v| format!("{id}-{v}")),
+                    name,
+                    wasm,
+                    def: def.clone(),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(CaseLayout { id, plugins })
+    }
+}

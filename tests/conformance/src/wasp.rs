@@ -1,0 +1,55 @@
+//! wasp's configuration for a plan, in the format of docs/configuration.md. It is written as
+//! JSON, which is YAML too: no quoting rules to get wrong for plugin configurations.
+
+use serde_json::{Value, json};
+
+use crate::plan::{NODE_CLUSTER, NODE_ID, Plan};
+use crate::scenario::FailStrategy;
+
+pub fn config(plan: &Plan) -> Value {
+    let mut listeners = Vec::new();
+    let mut clusters = Vec::new();
+    let mut plugins = Vec::new();
+    for case in &plan.cases {
+        let id = &case.layout.id;
+        listeners.push(json!({
+            "name": id,
+            "address": case.listener.to_string(),
+            "routes": [{"match": {"prefix": "/"}, "cluster": id, "timeout": "15s"}]
+        }));
+        clusters.push(
+            json!({"name": id, "endpoints": [case.upstream.to_string()], "connect_timeout": "1s"}),
+        );
+        for p in &case.layout.plugins {
+            plugins.push(json!({
+                "name": p.name,
+                "url": p.wasm.display().to_string(),
+                "pluginName": p.root_id,
+                "configuration": p.def.config,
+                "vmConfiguration": p.def.vm_config,
+                "vmId": p.vm_id,
+                "env": p.def.env,
+                "failStrategy": match p.def.fail {
+                    FailStrategy::Close => "FAIL_CLOSE",
+                    FailStrategy::Open => "FAIL_OPEN",
+                    FailStrategy::Reload => "FAIL_RELOAD",
+                },
+                "listeners": [id],
+            }));
+        }
+    }
+    for (name, address) in &plan.clusters {
+        clusters.push(
+            json!({"name": name, "endpoints": [address.to_string()], "connect_timeout": "1s"}),
+        );
+    }
+    json!({
+        "admin": {"address": plan.admin.to_string()},
+        // One worker, as Envoy runs with --concurrency 1: one VM per plugin on both sides.
+        "workers": 1,
+        "node": {"id": NODE_ID, "cluster": NODE_CLUSTER, "metadata": {}},
+        "listeners": listeners,
+        "clusters": clusters,
+        "plugins": {"inline": plugins}
+    })
+}
