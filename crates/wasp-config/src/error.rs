@@ -6,7 +6,8 @@ use serde_saphyr::Location;
 
 /// A configuration error.
 ///
-/// Displays as `FILE:LINE:COLUMN: FIELD.PATH: message`, for example
+/// Displays as `FILE:LINE:COLUMN: [RESOURCE: ]FIELD.PATH: message` (the resource only for
+/// WasmPlugin resource files: `WasmPlugin istio-system/auth`), for example
 /// `wasp.yaml:12:9: listeners[0].routes[1].match: exactly one of prefix, path or regex is
 /// required`. Parts that are unknown are left out: an error about the file as a whole has no
 /// line, an error in the YAML syntax has no field path, and an error in the `quick` command line
@@ -15,8 +16,12 @@ use serde_saphyr::Location;
 #[error("{}", self.render())]
 pub struct ConfigError {
     file: Option<PathBuf>,
-    line: Option<u64>,
-    column: Option<u64>,
+    // u32 keeps the error small (clippy's result_large_err); serde-saphyr counts in u32 too.
+    line: Option<u32>,
+    column: Option<u32>,
+    /// The Kubernetes resource the error is in (`WasmPlugin istio-system/auth`), for errors in
+    /// WasmPlugin resource files.
+    resource: Option<String>,
     path: String,
     message: String,
 }
@@ -32,8 +37,9 @@ impl ConfigError {
         let location = location.filter(|l| l.line() > 0);
         ConfigError {
             file: file.map(Path::to_path_buf),
-            line: location.map(Location::line),
-            column: location.map(Location::column).filter(|c| *c > 0),
+            line: location.map(|l| narrow(l.line())),
+            column: location.map(|l| narrow(l.column())).filter(|c| *c > 0),
+            resource: None,
             path: path.into(),
             message: message.into(),
         }
@@ -48,11 +54,30 @@ impl ConfigError {
     ) -> Self {
         ConfigError {
             file: file.map(Path::to_path_buf),
-            line: Some(line),
-            column: Some(column),
+            line: Some(narrow(line)),
+            column: Some(narrow(column)),
+            resource: None,
             path: path.into(),
             message: message.into(),
         }
+    }
+
+    /// Names the resource the error is in (`WasmPlugin istio-system/auth`).
+    pub(crate) fn in_resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// Puts `prefix` (such as `items[2]`) in front of the field path.
+    pub(crate) fn under(mut self, prefix: &str) -> Self {
+        if !prefix.is_empty() {
+            self.path = if self.path.is_empty() {
+                prefix.to_string()
+            } else {
+                format!("{prefix}.{}", self.path)
+            };
+        }
+        self
     }
 
     /// The configuration file the error is in (`None` for the `quick` command line).
@@ -62,12 +87,18 @@ impl ConfigError {
 
     /// 1-based line in the file, when the error comes from a place in the YAML.
     pub fn line(&self) -> Option<u64> {
-        self.line
+        self.line.map(u64::from)
     }
 
     /// 1-based column (in characters), when known.
     pub fn column(&self) -> Option<u64> {
-        self.column
+        self.column.map(u64::from)
+    }
+
+    /// The resource the error is in, such as `WasmPlugin istio-system/auth` (errors in
+    /// WasmPlugin resource files only).
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
     }
 
     /// The field path, such as `listeners[0].routes[1].match`; empty for the document itself.
@@ -92,6 +123,10 @@ impl ConfigError {
             }
             out.push_str(": ");
         }
+        if let Some(resource) = &self.resource {
+            out.push_str(resource);
+            out.push_str(": ");
+        }
         if !self.path.is_empty() {
             out.push_str(&self.path);
             out.push_str(": ");
@@ -99,6 +134,10 @@ impl ConfigError {
         out.push_str(&self.message);
         out
     }
+}
+
+fn narrow(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Builds errors for one configuration file.

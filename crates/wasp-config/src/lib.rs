@@ -16,6 +16,7 @@ mod error;
 mod locate;
 mod raw;
 mod values;
+pub mod wasmplugin;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -100,7 +101,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Loaded, ConfigError> {
 
 /// A serde-saphyr error as a [`ConfigError`]: its location, plus the field path found by
 /// replaying the document up to that location.
-fn yaml_error(err: &serde_saphyr::Error, text: &str, file: &Path) -> ConfigError {
+pub(crate) fn yaml_error(err: &serde_saphyr::Error, text: &str, file: &Path) -> ConfigError {
     let mut inner = err;
     while let serde_saphyr::Error::WithSnippet { error, .. }
     | serde_saphyr::Error::AliasError { error, .. } = inner

@@ -1,0 +1,479 @@
+//! Istio `WasmPlugin` and `TrafficExtension` resources (`extensions.istio.io/v1alpha1`), read
+//! from YAML files and folders as users keep them, validated as Istio validates them, and turned
+//! into the ordered list of plugin declarations one workload gets.
+//!
+//! Pure functions: nothing here fetches a module or opens a socket.
+//!
+//! - [`load_resources`] / [`parse_resources`]: files and folders → a [`ResourceSet`] (every
+//!   resource validated; errors name the file, line, resource and field).
+//! - [`ResourceSet::plugins_for`]: the [`PluginDecl`]s that apply to a [`Workload`], in chain
+//!   order (selection in `select.rs`, ordering in `order.rs`).
+//!
+//! The behaviour follows `/work/shared/reference/istio-wasmplugin.md` (§1.2 fields, §1.4
+//! validation, §1.5 selection and ordering, §1.9 TrafficExtension, §3.4 field mapping).
+
+mod load;
+mod order;
+mod resource;
+mod select;
+mod url;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use wasp_proxy::spec::{Direction, FailStrategy};
+
+pub use self::load::{load_resources, parse_resources};
+use crate::Workload;
+
+/// The namespace whose resources apply to every workload when no other is configured: Istio's
+/// MeshConfig `rootNamespace` default.
+pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
+
+/// Every resource read from the plugin sources, validated; and the Secrets found next to them
+/// (for `imagePullSecret`).
+#[derive(Debug, Clone, Default)]
+pub struct ResourceSet {
+    pub(crate) resources: Vec<Resource>,
+    pub(crate) secrets: Vec<SecretDoc>,
+}
+
+impl ResourceSet {
+    /// The WasmPlugin and TrafficExtension resources, in the order they were read.
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    /// The plugins that apply to `workload`, in chain order (requests pass them first to last).
+    ///
+    /// `root_namespace` is Istio's root namespace ([`DEFAULT_ROOT_NAMESPACE`] usually): its
+    /// resources apply to workloads of every namespace. `host_env` answers `valueFrom: HOST`
+    /// environment variables from wasp's own environment (`|k| std::env::var(k).ok()`); a
+    /// variable it does not know is left out, as Envoy does.
+    ///
+    /// `match` is not applied here (it depends on the listener): see [`PluginDecl::matcher`].
+    /// NETWORK plugins are returned too (see [`PluginDecl::plugin_type`]).
+    pub fn plugins_for(
+        &self,
+        workload: &Workload,
+        root_namespace: &str,
+        host_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<PluginDecl> {
+        let selected = select::select(&self.resources, workload, root_namespace);
+        order::order(selected)
+            .into_iter()
+            .map(|r| r.declare(&self.secrets, host_env))
+            .collect()
+    }
+}
+
+/// Which resource type a declaration came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    WasmPlugin,
+    TrafficExtension,
+}
+
+impl ResourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::WasmPlugin => "WasmPlugin",
+            ResourceKind::TrafficExtension => "TrafficExtension",
+        }
+    }
+}
+
+impl std::fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where in the chain a plugin goes. The variants are in chain order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Before Istio's authentication filters.
+    Authn,
+    /// After authentication, before authorization (RBAC).
+    Authz,
+    /// After authorization, before Istio's stats.
+    Stats,
+    /// No phase (`UNSPECIFIED_PHASE`, or nothing): after the STATS plugins, near the router.
+    Unspecified,
+}
+
+impl Phase {
+    /// The WasmPlugin spelling (`AUTHN`, ..., `UNSPECIFIED_PHASE`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Authn => "AUTHN",
+            Phase::Authz => "AUTHZ",
+            Phase::Stats => "STATS",
+            Phase::Unspecified => "UNSPECIFIED_PHASE",
+        }
+    }
+}
+
+/// `imagePullPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PullPolicy {
+    /// `UNSPECIFIED_POLICY` or nothing: `IfNotPresent`, except `Always` for an OCI reference
+    /// ending in `:latest` (see [`WasmDecl::effective_pull_policy`]).
+    Unspecified,
+    IfNotPresent,
+    Always,
+}
+
+/// `type`: which chain the plugin belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PluginType {
+    /// `HTTP` or `UNSPECIFIED_PLUGIN_TYPE`: an HTTP filter.
+    Http,
+    /// `NETWORK`: an L4 filter, for TCP listeners (which wasp does not have yet).
+    Network,
+}
+
+/// `match[].mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkloadMode {
+    /// `UNDEFINED` or nothing: all traffic.
+    Undefined,
+    /// Outbound traffic (and gateways).
+    Client,
+    /// Inbound traffic.
+    Server,
+    /// All traffic.
+    ClientAndServer,
+}
+
+impl WorkloadMode {
+    fn matches(self, direction: Direction) -> bool {
+        match self {
+            WorkloadMode::Undefined | WorkloadMode::ClientAndServer => true,
+            WorkloadMode::Client => direction == Direction::Outbound,
+            WorkloadMode::Server => direction == Direction::Inbound,
+        }
+    }
+}
+
+/// One `match` entry: a mode and ports (empty: any port).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TrafficSelector {
+    pub mode: WorkloadMode,
+    pub ports: Vec<u16>,
+}
+
+/// A plugin's `match`: which listeners it applies to, evaluated per listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TrafficMatcher {
+    /// Empty: every listener.
+    pub selectors: Vec<TrafficSelector>,
+}
+
+impl TrafficMatcher {
+    /// Whether the plugin applies to a listener with this direction and port: with no `match`,
+    /// always; otherwise when any entry matches both the direction (SERVER = inbound, CLIENT =
+    /// outbound, CLIENT_AND_SERVER/UNDEFINED = both) and the port (no ports = any port).
+    pub fn applies_to(&self, direction: Direction, port: u16) -> bool {
+        self.selectors.is_empty()
+            || self.selectors.iter().any(|s| {
+                s.mode.matches(direction) && (s.ports.is_empty() || s.ports.contains(&port))
+            })
+    }
+}
+
+/// Which workloads a resource attaches to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attachment {
+    /// No `selector` and no `targetRefs`: every workload of its namespace (of every namespace
+    /// for the root namespace).
+    All,
+    /// `selector.matchLabels`: workloads carrying all these labels (an empty map selects all).
+    Selector(BTreeMap<String, String>),
+    /// `targetRefs` (or the legacy `targetRef`).
+    TargetRefs(Vec<TargetRef>),
+}
+
+/// A `targetRefs` entry. `group` is canonical: `""` is written `core`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRef {
+    pub group: String,
+    pub kind: String,
+    pub name: String,
+}
+
+/// `creationTimestamp`, as seconds and nanoseconds since the Unix epoch (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    pub seconds: i64,
+    pub nanos: u32,
+}
+
+/// Where a resource was read: the file and the line its document (or List item) starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub file: PathBuf,
+    pub line: u64,
+}
+
+/// Where a Wasm module comes from (`url`, with Istio's default scheme applied).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ModuleRef {
+    /// `file:///abs/path.wasm`: read locally; `sha256` and the pull policy do not apply.
+    File(PathBuf),
+    /// `http://` or `https://`: the URL as written.
+    Http(String),
+    /// `oci://` or no scheme: the image reference without `oci://`.
+    Oci(String),
+}
+
+/// A `vmConfig.env` entry as declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvVar {
+    /// `valueFrom: INLINE` (the default): this value.
+    Inline { name: String, value: String },
+    /// `valueFrom: HOST`: the value of wasp's own environment variable of that name.
+    Host { name: String },
+}
+
+/// The Wasm part of a resource (a WasmPlugin's spec, a TrafficExtension's `wasm`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WasmSpec {
+    /// The URL with Istio's default scheme: `oci://` added when there is none.
+    pub url: String,
+    pub module: ModuleRef,
+    /// Lowercase hex; `None` when empty or absent.
+    pub sha256: Option<String>,
+    pub pull_policy: PullPolicy,
+    pub pull_secret: Option<String>,
+    /// `pluginConfig` as compact JSON with sorted keys; empty when absent or `{}`.
+    pub configuration: Vec<u8>,
+    /// `pluginName`; empty when absent.
+    pub root_id: String,
+    pub fail_strategy: FailStrategy,
+    /// Declared order; `ISTIO_META_*` inline entries are already removed (istio-agent strips
+    /// them before Envoy sees them).
+    pub env: Vec<EnvVar>,
+    pub plugin_type: PluginType,
+}
+
+/// What a resource runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceBody {
+    Wasm(WasmSpec),
+    Lua(LuaDecl),
+}
+
+/// A validated WasmPlugin or TrafficExtension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub kind: ResourceKind,
+    /// `metadata.namespace`; `default` when absent (as `kubectl apply` would do).
+    pub namespace: String,
+    pub name: String,
+    pub creation_timestamp: Option<Timestamp>,
+    pub resource_version: Option<String>,
+    pub attachment: Attachment,
+    pub phase: Phase,
+    pub priority: Option<i32>,
+    pub matcher: TrafficMatcher,
+    pub body: ResourceBody,
+    pub source: Source,
+}
+
+impl Resource {
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    fn declare(
+        &self,
+        secrets: &[SecretDoc],
+        host_env: &dyn Fn(&str) -> Option<String>,
+    ) -> PluginDecl {
+        let body = match &self.body {
+            ResourceBody::Lua(lua) => PluginBody::Lua(lua.clone()),
+            ResourceBody::Wasm(w) => PluginBody::Wasm(WasmDecl {
+                url: w.url.clone(),
+                module: w.module.clone(),
+                sha256: w.sha256.clone(),
+                pull_policy: w.pull_policy,
+                pull_secret: w
+                    .pull_secret
+                    .as_ref()
+                    .map(|name| resolve_secret(secrets, &self.namespace, name)),
+                root_id: w.root_id.clone(),
+                configuration: w.configuration.clone(),
+                env: w
+                    .env
+                    .iter()
+                    .filter_map(|e| match e {
+                        EnvVar::Inline { name, value } => Some((name.clone(), value.clone())),
+                        EnvVar::Host { name } => host_env(name).map(|v| (name.clone(), v)),
+                    })
+                    .collect(),
+                fail_strategy: w.fail_strategy,
+                plugin_type: w.plugin_type,
+            }),
+        };
+        PluginDecl {
+            key: self.key(),
+            name: format!("{}.{}", self.namespace, self.name),
+            kind: self.kind,
+            phase: self.phase,
+            priority: self.priority,
+            matcher: self.matcher.clone(),
+            resource_version: self.resource_version.clone(),
+            source: self.source.clone(),
+            body,
+        }
+    }
+}
+
+/// One plugin as a workload runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginDecl {
+    /// `namespace/name`: unique in a [`ResourceSet`], stable across reloads.
+    pub key: String,
+    /// `namespace.name`: the plugin's name (Envoy `PluginConfig.name`, the `plugin_name`
+    /// property).
+    pub name: String,
+    pub kind: ResourceKind,
+    pub phase: Phase,
+    /// `None` when unset (ordered after every explicit priority).
+    pub priority: Option<i32>,
+    /// Which listeners the plugin applies to: [`TrafficMatcher::applies_to`].
+    pub matcher: TrafficMatcher,
+    /// `metadata.resourceVersion`, if the file has one: with `imagePullPolicy: Always`, a
+    /// changed value means "re-resolve the module".
+    pub resource_version: Option<String>,
+    pub source: Source,
+    pub body: PluginBody,
+}
+
+impl PluginDecl {
+    /// HTTP or NETWORK (Lua is always HTTP).
+    pub fn plugin_type(&self) -> PluginType {
+        match &self.body {
+            PluginBody::Wasm(w) => w.plugin_type,
+            PluginBody::Lua(_) => PluginType::Http,
+        }
+    }
+
+    pub fn wasm(&self) -> Option<&WasmDecl> {
+        match &self.body {
+            PluginBody::Wasm(w) => Some(w),
+            PluginBody::Lua(_) => None,
+        }
+    }
+}
+
+/// What a plugin runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginBody {
+    Wasm(WasmDecl),
+    /// A TrafficExtension with a `lua:` body.
+    Lua(LuaDecl),
+}
+
+/// A Lua TrafficExtension's script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LuaDecl {
+    /// `lua.inlineCode`, 1 to 65536 bytes.
+    pub inline_code: String,
+}
+
+/// A Wasm plugin, with everything resolved for one workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WasmDecl {
+    pub url: String,
+    pub module: ModuleRef,
+    pub sha256: Option<String>,
+    pub pull_policy: PullPolicy,
+    /// `imagePullSecret`, looked up among the loaded Secrets of the plugin's namespace.
+    pub pull_secret: Option<PullSecret>,
+    /// `pluginName`, or empty.
+    pub root_id: String,
+    /// Handed to `proxy_on_configure`: `pluginConfig` as compact JSON with sorted keys, or
+    /// nothing.
+    pub configuration: Vec<u8>,
+    /// The environment the module sees: inline values, and host values wasp's environment has.
+    pub env: Vec<(String, String)>,
+    pub fail_strategy: FailStrategy,
+    pub plugin_type: PluginType,
+}
+
+impl WasmDecl {
+    /// The pull policy as istio-agent applies it: a checksum (`sha256`, or an OCI `@sha256:`
+    /// digest) makes the module content-addressed (`IfNotPresent`); an unspecified policy is
+    /// `Always` for an OCI reference whose text ends in `:latest` and `IfNotPresent` otherwise
+    /// (an untagged reference is not treated as `:latest`). Meaningless for files.
+    pub fn effective_pull_policy(&self) -> PullPolicy {
+        let digest_in_url = matches!(&self.module, ModuleRef::Oci(r) if r.contains("@sha256:"));
+        if self.sha256.is_some() || digest_in_url {
+            return PullPolicy::IfNotPresent;
+        }
+        match self.pull_policy {
+            PullPolicy::Unspecified => match &self.module {
+                ModuleRef::Oci(r) if r.ends_with(":latest") => PullPolicy::Always,
+                _ => PullPolicy::IfNotPresent,
+            },
+            p => p,
+        }
+    }
+}
+
+/// A resolved `imagePullSecret`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullSecret {
+    /// The Secret's `.dockerconfigjson`, decoded: `{"auths": {"host": {...}}}`.
+    Found {
+        name: String,
+        dockerconfigjson: Vec<u8>,
+    },
+    /// The Secret is not among the loaded documents, or is not usable. Istio then fails the
+    /// fetch (it does not pull anonymously): the plugin's `failStrategy` decides.
+    Unresolved { name: String, reason: String },
+}
+
+/// A `kind: Secret` document found in the sources.
+#[derive(Debug, Clone)]
+pub(crate) struct SecretDoc {
+    pub namespace: String,
+    pub name: String,
+    /// The decoded `.dockerconfigjson`, or why it cannot be used.
+    pub dockerconfigjson: Result<Vec<u8>, String>,
+    pub source: Source,
+}
+
+/// Istio resolves `imagePullSecret` in the plugin's namespace; `kubernetes://[ns/]name` is
+/// accepted with the namespace forced to the plugin's (reference §1.2, `imagePullSecret`).
+fn resolve_secret(secrets: &[SecretDoc], namespace: &str, name: &str) -> PullSecret {
+    let bare = name.strip_prefix("kubernetes://").unwrap_or(name);
+    let bare = bare.rsplit('/').next().unwrap_or(bare);
+    let found = secrets
+        .iter()
+        .rev()
+        .find(|s| s.namespace == namespace && s.name == bare);
+    match found {
+        Some(secret) => match &secret.dockerconfigjson {
+            Ok(bytes) => PullSecret::Found {
+                name: name.to_string(),
+                dockerconfigjson: bytes.clone(),
+            },
+            Err(reason) => PullSecret::Unresolved {
+                name: name.to_string(),
+                reason: format!(
+                    "Secret {namespace}/{bare} ({}:{}) {reason}",
+                    secret.source.file.display(),
+                    secret.source.line
+                ),
+            },
+        },
+        None => PullSecret::Unresolved {
+            name: name.to_string(),
+            reason: format!("Secret {namespace}/{bare} is not among the plugin sources"),
+        },
+    }
+}

@@ -1,0 +1,65 @@
+//! Which resources apply to a workload (reference §1.2 `selector`/`targetRefs`, §1.5 steps
+//! 1–3; Istio's `WorkloadPolicyMatcher.ShouldAttachPolicy`).
+
+use super::{Attachment, Resource};
+use crate::Workload;
+
+/// The label Gateway API deployments put on their pods.
+pub const GATEWAY_NAME_LABEL: &str = "gateway.networking.k8s.io/gateway-name";
+
+/// The resources that apply to `workload`, in Istio's candidate order: the workload's namespace
+/// first, then the root namespace; inside a namespace by `creationTimestamp` (oldest first,
+/// none before any), then name (`sortConfigByCreationTime`). Ordering by phase and priority
+/// comes after (`order.rs`) and is stable, so this order breaks its ties.
+pub fn select<'a>(
+    resources: &'a [Resource],
+    workload: &Workload,
+    root_namespace: &str,
+) -> Vec<&'a Resource> {
+    let mut namespaces = vec![workload.namespace.as_str()];
+    if root_namespace != workload.namespace {
+        namespaces.push(root_namespace);
+    }
+    let mut out = Vec::new();
+    for namespace in namespaces {
+        let mut candidates: Vec<&Resource> = resources
+            .iter()
+            .filter(|r| r.namespace == namespace)
+            .collect();
+        candidates.sort_by(|a, b| {
+            a.creation_timestamp
+                .cmp(&b.creation_timestamp)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        out.extend(candidates.into_iter().filter(|r| attaches(r, workload)));
+    }
+    out
+}
+
+/// `ShouldAttachPolicy` for a workload that is not a waypoint:
+/// - `targetRefs`: only Gateway API gateway workloads (labelled
+///   `gateway.networking.k8s.io/gateway-name`), in the resource's own namespace, through a
+///   `gateway.networking.k8s.io/Gateway` ref naming that gateway. `Service`, `ServiceEntry` and
+///   `GatewayClass` refs attach to waypoints only, which wasp is not: they never match. On any
+///   other workload a resource with targetRefs is ignored (no fallback to a selector).
+/// - otherwise the selector: every `matchLabels` entry present with the same value (also on
+///   Gateway API gateways, as with Istio's default `ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY`).
+pub fn attaches(resource: &Resource, workload: &Workload) -> bool {
+    match &resource.attachment {
+        Attachment::All => true,
+        Attachment::Selector(labels) => labels
+            .iter()
+            .all(|(k, v)| workload.labels.get(k) == Some(v)),
+        Attachment::TargetRefs(refs) => {
+            let Some(gateway) = workload.labels.get(GATEWAY_NAME_LABEL) else {
+                return false;
+            };
+            resource.namespace == workload.namespace
+                && refs.iter().any(|r| {
+                    r.group == "gateway.networking.k8s.io"
+                        && r.kind == "Gateway"
+                        && &r.name == gateway
+                })
+        }
+    }
+}
