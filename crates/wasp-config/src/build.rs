@@ -490,11 +490,8 @@ impl<'a> Builder<'a> {
         listeners: &[ListenerSpec],
     ) -> Result<Vec<PluginSpec>> {
         let mut names: HashMap<String, usize> = HashMap::new();
-        // vm id -> the first plugin using it, for the sharing check.
-        let mut vms: HashMap<String, (usize, String)> = HashMap::new();
         let mut ranked: Vec<(u8, Option<i64>, PluginSpec)> = Vec::with_capacity(raw.len());
         for (i, p) in raw.iter().enumerate() {
-            let at = &p.referenced;
             let p = &p.value;
             let path = format!("plugins.inline[{i}]");
             let name = self.name(&p.name, &format!("{path}.name"))?;
@@ -602,38 +599,9 @@ impl<'a> Builder<'a> {
                 phase: phase.map(str::to_string),
                 priority: p.priority,
                 listeners: plugin_listeners,
+                load_error: None,
+                origin: Default::default(),
             };
-            // Plugins sharing a VM must agree on what the VM is.
-            let vm_at = p.vm_id.as_ref().map_or(*at, |v| v.referenced);
-            if let Some((first, first_name)) = vms.get(&vm_id) {
-                let other = ranked
-                    .iter()
-                    .find(|(_, _, s)| &s.name == first_name)
-                    .map(|(_, _, s)| s);
-                if let Some(other) = other {
-                    let differs = if other.wasm != spec.wasm {
-                        Some("module")
-                    } else if other.vm_configuration != spec.vm_configuration {
-                        Some("vmConfiguration")
-                    } else if other.env != spec.env {
-                        Some("env")
-                    } else {
-                        None
-                    };
-                    if let Some(what) = differs {
-                        return Err(self.errs.at(
-                            &vm_at,
-                            format!("{path}.vmId"),
-                            format!(
-                                "plugins `{first_name}` (plugins.inline[{first}]) and `{name}` \
-                                 share VM `{vm_id}` but their {what} differs"
-                            ),
-                        ));
-                    }
-                }
-            } else {
-                vms.insert(vm_id, (i, name));
-            }
             ranked.push((rank, p.priority, spec));
         }
         // Istio's order: by phase, then higher priority first, unset priority last; the sort is

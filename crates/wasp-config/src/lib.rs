@@ -226,6 +226,8 @@ pub fn quick(
             phase: None,
             priority: None,
             listeners: Vec::new(),
+            load_error: None,
+            origin: Default::default(),
         });
     }
     let spec = ProxySpec {

@@ -745,13 +745,6 @@ fn plugin_field_errors() {
         ),
         "{e}"
     );
-    let e = dir.error(&plugin(
-        "      url: hello.wasm\n      vmId: v\n    - name: q\n      url: other.wasm\n      vmId: v\n",
-    ));
-    assert_eq!(
-        e,
-        "wasp.yaml:17:13: plugins.inline[1].vmId: plugins `p` (plugins.inline[0]) and `q` share VM `v` but their module differs"
-    );
 }
 
 #[test]
@@ -769,6 +762,17 @@ fn shared_vm() {
         std::sync::Arc::ptr_eq(&spec.plugins[0].wasm, &spec.plugins[1].wasm),
         "one module read once"
     );
+    // One vmId over different modules is accepted, as by Envoy: the data plane gives each
+    // module its own VM, and the vmId still names their common shared data and queues.
+    std::fs::copy(dir.path().join("hello.wasm"), dir.path().join("other.wasm")).unwrap();
+    let spec = dir
+        .load(&plugin(
+            "      url: hello.wasm\n      vmId: v\n    - name: q\n      url: other.wasm\n      vmId: v\n      vmConfiguration: other\n",
+        ))
+        .unwrap()
+        .spec;
+    assert_eq!(spec.plugins[1].vm_id, "v");
+    assert_eq!(spec.plugins[1].vm_configuration, b"other");
 }
 
 // ----- pluginConfig bytes -----

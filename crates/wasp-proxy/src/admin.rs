@@ -86,8 +86,9 @@ fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
             }
         }
         (&Method::GET, "/stats/prometheus") => {
+            let set = shared.plugins.current();
             let plugins: Vec<(String, &crate::stats::PluginStats)> =
-                shared.plugins.iter().map(|p| (p.spec.name.clone(), &p.stats)).collect();
+                set.plugins.iter().map(|p| (p.spec.name.clone(), &p.stats)).collect();
             let body = crate::stats::render(&shared.stats, &plugins, &shared.host.shared().metrics);
             text(StatusCode::OK, "text/plain; version=0.0.4", body)
         }

@@ -20,7 +20,8 @@ use wasp_host::{
 
 use crate::properties::StreamInfo;
 use crate::signals::{Direction, Interrupt, StreamSignals};
-use crate::worker::{Step, Worker};
+use crate::vms::{Step, WorkerVms};
+use crate::worker::Worker;
 
 /// Why a stream stops flowing normally.
 #[derive(Debug)]
@@ -78,7 +79,9 @@ enum Ctx {
 /// The chain state of one stream.
 pub(crate) struct StreamRun {
     pub worker: Rc<Worker>,
-    pub chain: Rc<[usize]>,
+    /// The VMs of the plugin set the stream started with.
+    pub vms: Rc<WorkerVms>,
+    pub chain: Arc<[usize]>,
     pub stream: SharedHttpStream,
     pub signals: Rc<StreamSignals>,
     pub info: Arc<StreamInfo>,
@@ -95,7 +98,7 @@ impl Drop for StreamRun {
                 ctx, generation, ..
             } = c
             {
-                self.worker.close_stream(self.chain[pos], ctx, generation);
+                self.vms.close_stream(self.chain[pos], ctx, generation);
             }
         }
     }
@@ -111,13 +114,15 @@ fn index(direction: Direction) -> usize {
 impl StreamRun {
     pub fn new(
         worker: Rc<Worker>,
-        chain: Rc<[usize]>,
+        vms: Rc<WorkerVms>,
+        chain: Arc<[usize]>,
         stream: SharedHttpStream,
         info: Arc<StreamInfo>,
     ) -> StreamRun {
         let n = chain.len();
         StreamRun {
             worker,
+            vms,
             chain,
             stream,
             signals: Rc::new(StreamSignals::default()),
@@ -153,7 +158,7 @@ impl StreamRun {
                 ctx, generation, ..
             } => (ctx, generation),
             Ctx::NotYet => match self
-                .worker
+                .vms
                 .open_stream(plugin, &self.stream, &self.signals, pos)
             {
                 Step::Done((ctx, generation)) => {
@@ -171,7 +176,7 @@ impl StreamRun {
                 Step::Fail(code) => return Step::Fail(code),
             },
         };
-        let step = self.worker.call(plugin, generation, |vm| f(vm, ctx));
+        let step = self.vms.call(plugin, generation, |vm| f(vm, ctx));
         if matches!(step, Step::Skip) {
             // Fail open: this stream goes on without the plugin.
             self.contexts.borrow_mut()[pos] = Ctx::Open {

@@ -11,6 +11,7 @@ use wasp_host::{GrpcCallRequest, HeaderMap};
 
 use crate::body::ChannelBody;
 use crate::upstream::UpstreamError;
+use crate::vms::WorkerVms;
 use crate::worker::Worker;
 
 /// gRPC status codes wasp itself reports.
@@ -53,6 +54,7 @@ impl Decoder {
 /// Runs one call or stream to its end, delivering every event to the plugin.
 pub(crate) async fn exchange(
     worker: Rc<Worker>,
+    vms: Rc<WorkerVms>,
     plugin: usize,
     generation: u64,
     request: GrpcCallRequest,
@@ -60,7 +62,7 @@ pub(crate) async fn exchange(
 ) {
     let token = request.token;
     let deliver_close = |status: u32, message: String| {
-        worker.call(plugin, generation, |vm| {
+        vms.call(plugin, generation, |vm| {
             vm.on_grpc_close(token, status, &message)
         });
     };
@@ -104,7 +106,7 @@ pub(crate) async fn exchange(
     if let Some(status) = grpc_status(&headers) {
         return deliver_close(status, grpc_message(&headers));
     }
-    worker.call(plugin, generation, |vm| {
+    vms.call(plugin, generation, |vm| {
         vm.on_grpc_initial_metadata(token, headers)
     });
     let mut decoder = Decoder::default();
@@ -116,7 +118,7 @@ pub(crate) async fn exchange(
         match frame.into_data() {
             Ok(data) => {
                 for message in decoder.push(&data) {
-                    worker.call(plugin, generation, |vm| vm.on_grpc_message(token, message));
+                    vms.call(plugin, generation, |vm| vm.on_grpc_message(token, message));
                 }
             }
             Err(frame) => {
@@ -124,7 +126,7 @@ pub(crate) async fn exchange(
                     let trailers = crate::convert::trailers(&trailers);
                     let status = grpc_status(&trailers).unwrap_or(INTERNAL);
                     let message = grpc_message(&trailers);
-                    worker.call(plugin, generation, |vm| {
+                    vms.call(plugin, generation, |vm| {
                         vm.on_grpc_trailing_metadata(token, trailers)
                     });
                     return deliver_close(status, message);

@@ -10,6 +10,7 @@ mod body;
 mod chain;
 mod convert;
 mod grpc;
+mod plugins;
 mod properties;
 mod routes;
 mod runtime;
@@ -20,7 +21,9 @@ pub mod spec;
 mod stats;
 mod tls;
 mod upstream;
+mod vms;
 mod worker;
 
 pub use admin::{LogLevelSetter, set_log_level_setter};
-pub use runtime::{PluginStatus, Proxy, StartError};
+pub use plugins::PluginStatus;
+pub use runtime::{Proxy, StartError};

@@ -1,15 +1,13 @@
 //! Listeners as a worker sees them: the plugin chain and the route table.
 
-use std::rc::Rc;
-
 use wasp_host::HeaderMap;
 
 use crate::spec::{ListenerSpec, PathMatch, RouteAction, RouteSpec};
 
 pub(crate) struct Listener {
     pub spec: ListenerSpec,
-    /// Indices of the plugins that apply, in chain order.
-    pub chain: Rc<[usize]>,
+    /// The listener's place in the spec (its chain in each plugin set).
+    pub index: usize,
 }
 
 impl Listener {

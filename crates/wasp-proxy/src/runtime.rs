@@ -4,16 +4,17 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use tokio::sync::watch;
-use wasp_host::{Host, PluginModule, PropertyValue};
+use wasp_host::{Host, PropertyValue};
 
+use crate::plugins::{PluginSet, PluginStatus, Published};
 use crate::routes::Listener;
 use crate::spec::{ListenerSpec, PluginSpec, ProxySpec};
-use crate::stats::{PluginStats, Stats};
+use crate::stats::Stats;
 use crate::worker::Worker;
 
 /// Why the proxy could not start.
@@ -33,46 +34,12 @@ pub enum StartError {
     Thread(std::io::Error),
 }
 
-/// What /plugins reports about a plugin.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PluginStatus {
-    pub name: String,
-    pub root_id: String,
-    pub url: String,
-    pub sha256: Option<String>,
-    pub phase: Option<String>,
-    pub priority: Option<i64>,
-    pub fail_strategy: String,
-    /// `ready`, `failed` (trapped or refused to start on some worker) or `unavailable`
-    /// (could not be loaded).
-    pub state: String,
-    pub error: Option<String>,
-    pub loaded_at: u64,
-}
-
-/// A plugin as every worker shares it: the compiled module and its status.
-pub(crate) struct PluginShared {
-    pub spec: PluginSpec,
-    pub module: Result<Arc<PluginModule>, String>,
-    pub stats: PluginStats,
-    pub status: Mutex<PluginStatus>,
-}
-
-impl PluginShared {
-    pub fn set_failed(&self, error: &str) {
-        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        status.state = "failed".into();
-        status.error = Some(error.to_owned());
-    }
-}
-
 /// Everything workers and the admin endpoint share.
 pub(crate) struct Shared {
     pub spec: ProxySpec,
     pub host: Host,
-    pub plugins: Vec<PluginShared>,
-    /// Which plugins share a VM (on every worker).
-    pub vm_groups: Vec<crate::worker::VmGroup>,
+    /// The current plugin set, and news of the next.
+    pub plugins: Published,
     pub stats: Stats,
     pub cluster_names: Arc<HashSet<String>>,
     pub node_properties: Arc<HashMap<String, PropertyValue>>,
@@ -85,10 +52,7 @@ impl Shared {
     }
 
     pub fn plugin_statuses(&self) -> Vec<PluginStatus> {
-        self.plugins
-            .iter()
-            .map(|p| p.status.lock().unwrap_or_else(|e| e.into_inner()).clone())
-            .collect()
+        self.plugins.current().statuses()
     }
 }
 
@@ -110,7 +74,13 @@ impl Proxy {
         // Build every cluster once here so that bad TLS settings stop the start with a clear
         // error instead of surfacing on a worker.
         crate::upstream::Upstreams::new(&spec.clusters).map_err(StartError::Cluster)?;
-        let plugins = spec.plugins.iter().map(|p| load_plugin(&host, p)).collect();
+        let plugins = Published::new(PluginSet::build(
+            &host,
+            &spec.plugins,
+            &spec.listeners,
+            None,
+            1,
+        ));
         let node_properties = Arc::new(node_properties(&spec));
         let cluster_names = Arc::new(spec.clusters.iter().map(|c| c.name.clone()).collect());
         let workers = spec.workers.max(1);
@@ -139,13 +109,10 @@ impl Proxy {
                 None => None,
             });
         }
-        let plugins: Vec<PluginShared> = plugins;
-        let vm_groups = crate::worker::group_plugins(&plugins);
         let shared = Arc::new(Shared {
             spec: ProxySpec { workers, ..spec },
             host,
             plugins,
-            vm_groups,
             stats: Stats::default(),
             cluster_names,
             node_properties,
@@ -174,7 +141,7 @@ impl Proxy {
         };
         tracing::info!(
             workers,
-            plugins = shared.plugins.len(),
+            plugins = shared.plugins.current().plugins.len(),
             took_ms = started.elapsed().as_millis() as u64,
             "wasp started"
         );
@@ -212,44 +179,33 @@ impl Proxy {
         self.shared.plugin_statuses()
     }
 
+    /// Replaces the plugins (a configuration reload). Modules are compiled here, on the
+    /// caller's thread, reusing those of plugins that did not change; then every worker
+    /// instantiates the new set and gives it to new streams, while streams in flight finish
+    /// on the plugins they started with. Returns the new set's plugin statuses.
+    pub fn update_plugins(&self, plugins: &[PluginSpec]) -> Vec<PluginStatus> {
+        let old = self.shared.plugins.current();
+        let new =
+            self.shared
+                .plugins
+                .publish(&self.shared.host, plugins, &self.shared.spec.listeners);
+        let (added, changed, removed) = crate::plugins::diff(&old, &new);
+        tracing::info!(
+            version = new.version,
+            ?added,
+            ?changed,
+            ?removed,
+            "publishing a new plugin set"
+        );
+        new.statuses()
+    }
+
     /// Stops accepting, lets in-flight requests finish, and joins every thread.
     pub fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for thread in self.threads {
             let _ = thread.join();
         }
-    }
-}
-
-fn load_plugin(host: &Host, spec: &PluginSpec) -> PluginShared {
-    let module = host.load_module(&spec.wasm).map_err(|e| e.to_string());
-    let (state, error, sha256) = match &module {
-        Ok(m) => ("ready", None, Some(m.info().sha256.clone())),
-        Err(e) => {
-            tracing::error!(plugin = %spec.name, url = %spec.url, "plugin cannot be loaded: {e}");
-            ("unavailable", Some(e.clone()), None)
-        }
-    };
-    let loaded_at = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    PluginShared {
-        status: Mutex::new(PluginStatus {
-            name: spec.name.clone(),
-            root_id: spec.root_id.clone(),
-            url: spec.url.clone(),
-            sha256,
-            phase: spec.phase.clone(),
-            priority: spec.priority,
-            fail_strategy: format!("{:?}", spec.fail_strategy),
-            state: state.into(),
-            error,
-            loaded_at,
-        }),
-        spec: spec.clone(),
-        module,
-        stats: PluginStats::default(),
     }
 }
 
@@ -336,16 +292,7 @@ fn run_worker(
         let mut loops = Vec::new();
         for (i, socket) in sockets.into_iter().enumerate() {
             let spec = shared.spec.listeners[i].clone();
-            let chain: Rc<[usize]> = shared
-                .plugins
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| {
-                    p.spec.listeners.is_empty() || p.spec.listeners.contains(&spec.name)
-                })
-                .map(|(i, _)| i)
-                .collect();
-            let listener = Rc::new(Listener { spec, chain });
+            let listener = Rc::new(Listener { spec, index: i });
             let socket = match socket
                 .set_nonblocking(true)
                 .and_then(|()| tokio::net::TcpListener::from_std(socket))

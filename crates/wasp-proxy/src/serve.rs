@@ -54,7 +54,11 @@ pub(crate) async fn handle(
         upstream: Default::default(),
     });
     stream.lock().unwrap_or_else(|e| e.into_inner()).properties = Some(info.clone());
-    let run = Rc::new(StreamRun::new(worker, listener.chain.clone(), stream, info));
+    // The plugin set current now serves this stream to its end, whatever is published
+    // meanwhile.
+    let vms = worker.vms();
+    let chain = vms.chain(listener.index);
+    let run = Rc::new(StreamRun::new(worker, vms, chain, stream, info));
     let result = match forward(&run, &listener, body, end_of_stream).await {
         Ok(response) => Ok(response),
         Err(stop) => reply(&run, stop),

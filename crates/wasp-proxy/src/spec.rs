@@ -145,7 +145,15 @@ pub struct PluginSpec {
     pub priority: Option<i64>,
     /// Which listeners the plugin applies to; empty = all.
     pub listeners: Vec<String>,
+    /// Why the module could not be obtained (fetch failed, ...): the plugin is then
+    /// unavailable and its failure strategy applies. `wasm` is empty.
+    pub load_error: Option<String>,
+    /// Facts about the module's delivery (digest, fetched at, ...), shown by /plugins.
+    pub origin: Origin,
 }
+
+/// Free-form facts about where a plugin's module came from, shown by /plugins as they are.
+pub type Origin = BTreeMap<String, serde_json::Value>;
 
 impl std::fmt::Debug for PluginSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

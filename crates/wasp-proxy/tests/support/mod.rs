@@ -386,6 +386,8 @@ pub fn plugin(module: &str, configuration: &str) -> PluginSpec {
         phase: None,
         priority: None,
         listeners: Vec::new(),
+        load_error: None,
+        origin: Default::default(),
     }
 }
 

@@ -1,0 +1,418 @@
+//! The VMs of one plugin set on one worker, and every call into them.
+//!
+//! Plugins that Envoy would put in one VM share one here too (see `plugins::VmGroup`): each
+//! has its own root context in that VM, and a trap fails the VM and with it every plugin in
+//! it, as in Envoy. Streams hold the `WorkerVms` they started with, so a new plugin set
+//! never pulls VMs from under a running stream; the old VMs go when their last stream ends.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use wasp_host::{CallError, Effect, PluginConfig, QueueNotifier, StreamType, Vm, VmConfig};
+
+use crate::plugins::{PluginSet, PluginShared};
+use crate::signals::{Direction, StreamSignals};
+use crate::spec::FailStrategy;
+use crate::worker::{Worker, WorkerEmbedder, WorkerQueues};
+
+/// One VM, shared by the plugins of one `VmGroup`.
+enum VmSlot {
+    Ready {
+        // Boxed: a VM's store is large and the other variant is empty.
+        vm: Box<Vm>,
+        /// Each member plugin's root context; `None`: that plugin refused to start.
+        roots: Vec<Option<u32>>,
+        generation: u64,
+    },
+    /// The module could not be loaded or the VM did not start.
+    Unavailable,
+}
+
+/// How a callback into a plugin ended, from the stream's point of view.
+pub(crate) enum Step<T> {
+    Done(T),
+    /// The plugin is skipped for this stream (fail open).
+    Skip,
+    /// The stream must be answered with this status (fail closed).
+    Fail(u16),
+}
+
+/// Where a VM's effects for stream contexts go: context id → the stream's signals and the
+/// plugin's position in its chain.
+type StreamRoutes = HashMap<(usize, u32), (Weak<StreamSignals>, usize)>;
+
+/// The VMs of one plugin set on one worker.
+pub(crate) struct WorkerVms {
+    pub set: Arc<PluginSet>,
+    worker: Weak<Worker>,
+    worker_id: usize,
+    vms: Vec<RefCell<VmSlot>>,
+    /// Per plugin: the index of its VM and its place among that VM's members.
+    placement: Vec<(usize, usize)>,
+    streams: RefCell<StreamRoutes>,
+    timers: RefCell<HashMap<(usize, u32), tokio::task::JoinHandle<()>>>,
+    next_reload: RefCell<HashMap<usize, Instant>>,
+    me: Weak<WorkerVms>,
+}
+
+impl WorkerVms {
+    /// Instantiates every VM of `set` and starts its plugins. Runs on the worker thread.
+    pub fn start(worker: &Rc<Worker>, set: Arc<PluginSet>) -> Rc<WorkerVms> {
+        let mut placement = vec![(0, 0); set.plugins.len()];
+        for (v, group) in set.vm_groups.iter().enumerate() {
+            for (m, &plugin) in group.members.iter().enumerate() {
+                placement[plugin] = (v, m);
+            }
+        }
+        let vms = Rc::new_cyclic(|me| WorkerVms {
+            vms: (0..set.vm_groups.len())
+                .map(|_| RefCell::new(VmSlot::Unavailable))
+                .collect(),
+            set,
+            worker: Rc::downgrade(worker),
+            worker_id: worker.id,
+            placement,
+            streams: RefCell::default(),
+            timers: RefCell::default(),
+            next_reload: RefCell::default(),
+            me: me.clone(),
+        });
+        for v in 0..vms.vms.len() {
+            let slot = vms.build_vm(worker, v, 1);
+            *vms.vms[v].borrow_mut() = slot;
+            // Timers armed during start-up (on_configure) are applied now.
+            vms.after_call(v);
+        }
+        vms
+    }
+
+    pub fn plugin(&self, plugin: usize) -> &PluginShared {
+        &self.set.plugins[plugin]
+    }
+
+    /// The plugins of `listener` (its index in the spec), in chain order.
+    pub fn chain(&self, listener: usize) -> Arc<[usize]> {
+        self.set.chains[listener].clone()
+    }
+
+    /// The plugin whose root context `root` is in VM `v`.
+    pub fn owner(&self, v: usize, root: u32) -> Option<usize> {
+        match &*self.vms.get(v)?.borrow() {
+            VmSlot::Ready { roots, .. } => {
+                let member = roots.iter().position(|r| *r == Some(root))?;
+                Some(self.set.vm_groups[v].members[member])
+            }
+            VmSlot::Unavailable => None,
+        }
+    }
+
+    /// Creates a stream context in `plugin`'s VM and registers where its effects go.
+    pub fn open_stream(
+        &self,
+        plugin: usize,
+        stream: &wasp_host::SharedHttpStream,
+        signals: &Rc<StreamSignals>,
+        position: usize,
+    ) -> Step<(u32, u64)> {
+        self.maybe_reload(plugin);
+        let (v, member) = self.placement[plugin];
+        let result = {
+            let mut slot = self.vms[v].borrow_mut();
+            match &mut *slot {
+                VmSlot::Ready {
+                    vm,
+                    roots,
+                    generation,
+                } if vm.failure().is_none() => match roots[member] {
+                    Some(root) => {
+                        let generation = *generation;
+                        vm.create_http_stream(root, stream.clone())
+                            .map(|ctx| (ctx, generation))
+                    }
+                    None => Err(CallError::Failed("the plugin did not start".into())),
+                },
+                VmSlot::Ready { vm, .. } => {
+                    Err(CallError::Failed(vm.failure().unwrap_or_default().into()))
+                }
+                VmSlot::Unavailable => Err(CallError::Failed("no VM".into())),
+            }
+        };
+        match result {
+            Ok((ctx, generation)) => {
+                self.streams
+                    .borrow_mut()
+                    .insert((v, ctx), (Rc::downgrade(signals), position));
+                self.after_call(v);
+                Step::Done((ctx, generation))
+            }
+            Err(_) if !self.can_run(plugin) => self.unavailable(plugin),
+            Err(e) => self.failed(plugin, e),
+        }
+    }
+
+    /// Runs one callback of `plugin` in its VM.
+    pub fn call<T>(
+        &self,
+        plugin: usize,
+        generation: u64,
+        f: impl FnOnce(&mut Vm) -> Result<T, CallError>,
+    ) -> Step<T> {
+        let stats = &self.set.plugins[plugin].stats;
+        let v = self.placement[plugin].0;
+        let started = Instant::now();
+        let result = {
+            let mut slot = self.vms[v].borrow_mut();
+            match &mut *slot {
+                VmSlot::Ready {
+                    vm, generation: g, ..
+                } if *g == generation => f(vm),
+                // The VM was replaced (FAIL_RELOAD) after this stream started: its contexts
+                // are gone with the old VM.
+                VmSlot::Ready { .. } => {
+                    Err(CallError::Failed("the plugin's VM was replaced".into()))
+                }
+                VmSlot::Unavailable => Err(CallError::Failed("no VM".into())),
+            }
+        };
+        stats.calls.fetch_add(1, Relaxed);
+        stats
+            .call_time_us
+            .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+        self.after_call(v);
+        match result {
+            Ok(v) => Step::Done(v),
+            Err(_) if !self.can_run(plugin) => self.unavailable(plugin),
+            Err(e) => self.failed(plugin, e),
+        }
+    }
+
+    /// Ends a stream's context (on_log, on_done, on_delete) and forgets where it was.
+    pub fn close_stream(&self, plugin: usize, ctx: u32, generation: u64) {
+        let v = self.placement[plugin].0;
+        self.streams.borrow_mut().remove(&(v, ctx));
+        let _ = self.call(plugin, generation, |vm| vm.finish_stream(ctx));
+    }
+
+    /// A call on a root context of VM `v` (timers, queues, callout answers), counted for the
+    /// plugin that owns the root context.
+    pub fn root_call(&self, v: usize, root: u32, f: impl FnOnce(&mut Vm) -> Result<(), CallError>) {
+        let generation = match &*self.vms[v].borrow() {
+            VmSlot::Ready { generation, .. } => *generation,
+            VmSlot::Unavailable => return,
+        };
+        if let Some(plugin) = self.owner(v, root) {
+            let _ = self.call(plugin, generation, f);
+        }
+    }
+
+    /// Whether `plugin` ever started here: false when its module did not load, its VM did
+    /// not start, or it refused its configuration.
+    fn can_run(&self, plugin: usize) -> bool {
+        let (v, member) = self.placement[plugin];
+        matches!(&*self.vms[v].borrow(), VmSlot::Ready { roots, .. } if roots[member].is_some())
+    }
+
+    fn unavailable<T>(&self, plugin: usize) -> Step<T> {
+        match self.plugin(plugin).spec.fail_strategy {
+            FailStrategy::FailOpen => Step::Skip,
+            // Istio answers requests of a plugin that could not be loaded with 403.
+            FailStrategy::FailClose | FailStrategy::FailReload => Step::Fail(403),
+        }
+    }
+
+    fn failed<T>(&self, plugin: usize, error: CallError) -> Step<T> {
+        let p = self.plugin(plugin);
+        if matches!(error, CallError::Trap { .. }) {
+            p.stats.failures.fetch_add(1, Relaxed);
+            // The trap failed the VM, and so every plugin that shares it.
+            let v = self.placement[plugin].0;
+            for &member in &self.set.vm_groups[v].members {
+                self.plugin(member).set_failed(&error.to_string());
+            }
+            tracing::error!(plugin = %p.spec.name, worker = self.worker_id, "{error}");
+        }
+        match p.spec.fail_strategy {
+            FailStrategy::FailOpen => Step::Skip,
+            // Envoy fails the stream with 503 (wasm_fail_stream).
+            FailStrategy::FailClose | FailStrategy::FailReload => Step::Fail(503),
+        }
+    }
+
+    /// FAIL_RELOAD: a failed VM is replaced by a fresh one (with every plugin that shares it),
+    /// at most once per backoff period.
+    fn maybe_reload(&self, plugin: usize) {
+        if self.plugin(plugin).spec.fail_strategy != FailStrategy::FailReload {
+            return;
+        }
+        let v = self.placement[plugin].0;
+        let generation = match &*self.vms[v].borrow() {
+            VmSlot::Ready { vm, generation, .. } if vm.failure().is_some() => *generation,
+            _ => return,
+        };
+        let Some(worker) = self.worker.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        let mut next = self.next_reload.borrow_mut();
+        if next.get(&v).is_some_and(|at| now < *at) {
+            return;
+        }
+        next.insert(v, now + Duration::from_secs(1));
+        drop(next);
+        tracing::warn!(plugin = %self.plugin(plugin).spec.name, worker = self.worker_id, "replacing the failed VM (FAIL_RELOAD)");
+        let slot = self.build_vm(&worker, v, generation + 1);
+        *self.vms[v].borrow_mut() = slot;
+        self.after_call(v);
+    }
+
+    /// Carries out what the plugins of VM `v` asked for during the call that just returned.
+    fn after_call(&self, v: usize) {
+        let effects = match &mut *self.vms[v].borrow_mut() {
+            VmSlot::Ready { vm, .. } => vm.take_effects(),
+            VmSlot::Unavailable => return,
+        };
+        for effect in effects {
+            self.apply(v, effect);
+        }
+    }
+
+    fn apply(&self, v: usize, effect: Effect) {
+        match effect {
+            Effect::Continue { context, stream } => {
+                let direction = match stream {
+                    StreamType::HttpResponse => Direction::Response,
+                    _ => Direction::Request,
+                };
+                if let Some((signals, pos)) = self.stream_signals(v, context) {
+                    signals.resume(pos, direction);
+                }
+            }
+            Effect::Close { context, .. } => {
+                if let Some((signals, _)) = self.stream_signals(v, context) {
+                    signals.reset();
+                }
+            }
+            Effect::LocalResponse { context, response } => {
+                if let Some((signals, pos)) = self.stream_signals(v, context) {
+                    signals.local_reply(pos, response);
+                }
+            }
+            Effect::TickPeriod {
+                root_context,
+                period,
+            } => self.set_timer(v, root_context, period),
+            // Routes are chosen after the plugins' request headers phase, so a cleared route
+            // cache has nothing to clear.
+            Effect::ClearRouteCache { .. } => {}
+            Effect::RootDone { root_context } => {
+                if let VmSlot::Ready { vm, .. } = &mut *self.vms[v].borrow_mut() {
+                    let _ = vm.delete_root(root_context);
+                }
+            }
+        }
+    }
+
+    fn stream_signals(&self, v: usize, context: u32) -> Option<(Rc<StreamSignals>, usize)> {
+        let streams = self.streams.borrow();
+        let (weak, pos) = streams.get(&(v, context))?;
+        Some((weak.upgrade()?, *pos))
+    }
+
+    fn set_timer(&self, v: usize, root: u32, period: Option<Duration>) {
+        if let Some(old) = self.timers.borrow_mut().remove(&(v, root)) {
+            old.abort();
+        }
+        let Some(period) = period else { return };
+        let weak = self.me.clone();
+        let handle = tokio::task::spawn_local(async move {
+            let mut interval =
+                tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                interval.tick().await;
+                // The set was retired and its last stream ended: the timer goes with it.
+                let Some(vms) = weak.upgrade() else { return };
+                vms.root_call(v, root, |vm| vm.on_tick(root));
+            }
+        });
+        self.timers.borrow_mut().insert((v, root), handle);
+    }
+
+    /// Instantiates VM `v` and starts each of its plugins in it, in chain order.
+    fn build_vm(&self, worker: &Rc<Worker>, v: usize, generation: u64) -> VmSlot {
+        let members = &self.set.vm_groups[v].members;
+        let first = &self.set.plugins[members[0]];
+        // A module that did not load is already reported as unavailable (PluginShared::load).
+        let Ok(module) = &first.module else {
+            return VmSlot::Unavailable;
+        };
+        let embedder = WorkerEmbedder::new(worker, self.set.version, v, generation, first);
+        let notifier: Arc<dyn QueueNotifier> =
+            Arc::new(WorkerQueues::new(worker, self.set.version, v));
+        let config = VmConfig {
+            vm_id: first.spec.vm_id.clone(),
+            configuration: first.spec.vm_configuration.clone(),
+            env: first.spec.env.clone(),
+            queue_notifier: Some(notifier),
+        };
+        let fail_all = |error: &str| {
+            for &m in members {
+                self.set.plugins[m].set_failed(error);
+            }
+            tracing::error!(plugin = %first.spec.name, worker = worker.id, "plugin failed to start: {error}");
+            VmSlot::Unavailable
+        };
+        let mut vm = match Vm::new(module, config, Box::new(embedder)) {
+            Ok(vm) => vm,
+            Err(e) => return fail_all(&e.to_string()),
+        };
+        let mut roots = Vec::with_capacity(members.len());
+        for &m in members {
+            let p = &self.set.plugins[m];
+            let started = vm.start_plugin(&PluginConfig {
+                name: p.spec.name.clone(),
+                root_id: p.spec.root_id.clone(),
+                configuration: p.spec.configuration.clone(),
+                allow_headers_stop_iteration: false,
+            });
+            match started {
+                Ok(root) => roots.push(Some(root)),
+                // A trap fails the VM: no plugin in it can run.
+                Err(e @ CallError::Trap { .. }) => return fail_all(&e.to_string()),
+                // One plugin refusing its configuration leaves the others of the VM running.
+                Err(e) => {
+                    p.set_failed(&e.to_string());
+                    tracing::error!(plugin = %p.spec.name, worker = worker.id, "plugin failed to start: {e}");
+                    roots.push(None);
+                }
+            }
+        }
+        VmSlot::Ready {
+            vm: Box::new(vm),
+            roots,
+            generation,
+        }
+    }
+}
+
+impl Drop for WorkerVms {
+    /// The set was replaced and its last stream ended: its root contexts end as Envoy ends
+    /// a removed plugin's (`on_done`, then `on_delete`), and its timers stop.
+    fn drop(&mut self) {
+        for (_, timer) in self.timers.get_mut().drain() {
+            timer.abort();
+        }
+        for slot in &mut self.vms {
+            if let VmSlot::Ready { vm, roots, .. } = slot.get_mut()
+                && vm.failure().is_none()
+            {
+                for root in roots.iter().flatten() {
+                    let _ = vm.shutdown_plugin(*root);
+                }
+            }
+        }
+    }
+}
