@@ -1,7 +1,9 @@
 //! The `wasp` command line.
 
+mod delivery;
 mod inspect;
 mod logging;
+mod registry;
 mod run;
 mod try_plugin;
 mod validate;
@@ -45,6 +47,10 @@ enum PluginCommand {
     Inspect(inspect::Args),
     /// Run a plugin in front of a built-in response (no sockets) and show what it did.
     Try(try_plugin::Args),
+    /// Fetch a module into the cache (OCI, http(s) or file) and print its digests.
+    Pull(registry::PullArgs),
+    /// Publish a module to an OCI registry.
+    Push(registry::PushArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +70,12 @@ fn main() -> ExitCode {
         Command::Plugin {
             command: PluginCommand::Try(args),
         } => try_plugin::run(args),
+        Command::Plugin {
+            command: PluginCommand::Pull(args),
+        } => registry::pull(args),
+        Command::Plugin {
+            command: PluginCommand::Push(args),
+        } => registry::push(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,11 +2,15 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use wasp_host::{Host, HostConfig};
 use wasp_proxy::Proxy;
+
+use crate::delivery;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,7 +29,8 @@ pub struct Args {
     /// Try-out: the configuration handed to every plugin's proxy_on_configure.
     #[arg(long)]
     plugin_config: Option<String>,
-    /// Where compiled plugins are cached across restarts.
+    /// Where plugins are cached across restarts: fetched modules in `modules/`, compiled
+    /// ones in `compiled/` (default: ~/.cache/wasp).
     #[arg(long, env = "WASP_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
 }
@@ -43,13 +48,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "give a configuration file (-c wasp.yaml) or a try-out (--listen ADDR [--plugin FILE])"
         ),
     };
-    let cache_dir = args.cache_dir.or_else(default_cache_dir);
+    let cache_root = args.cache_dir.or_else(default_cache_dir);
     let host = Host::new(HostConfig {
-        cache_dir,
+        cache_dir: cache_root.as_ref().map(|root| root.join("compiled")),
         ..HostConfig::default()
     })
     .context("cannot start the plugin host")?;
-    let proxy = Proxy::start(loaded.spec, host)?;
+    // Fetching and reloading run here, off the workers.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut spec = loaded.spec.clone();
+    let delivery = match &loaded.plugin_sources {
+        Some(sources) => {
+            let root = cache_root
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("wasp"));
+            let fetcher = delivery::fetcher(&root, &sources.insecure_registries)?;
+            let (plugins, resolved) = delivery::initial_plugins(&rt, &loaded, sources, &fetcher);
+            spec.plugins = plugins;
+            Some((sources, fetcher, resolved))
+        }
+        None => None,
+    };
+    let proxy = Proxy::start(spec, host)?;
     for (name, address) in proxy.addresses() {
         tracing::info!(listener = %name, %address, "listening");
         eprintln!("wasp: listener {name} on http://{address}");
@@ -68,17 +90,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             p.error.map(|e| format!(": {e}")).unwrap_or_default()
         );
     }
-    wait_for_signal()?;
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        if let Some((sources, fetcher, resolved)) = delivery {
+            let stats_of = fetcher.clone();
+            proxy.add_metric_source(Arc::new(move || {
+                delivery::render_metrics(&stats_of.stats())
+            }));
+            let (rt, loaded, proxy, stop) = (&rt, &loaded, &proxy, &stop);
+            scope.spawn(move || {
+                delivery::follow_changes(rt, loaded, sources, &fetcher, proxy, resolved, stop)
+            });
+        }
+        let waited = wait_for_signal();
+        stop.store(true, Ordering::Relaxed);
+        waited
+    })?;
     eprintln!("wasp: shutting down, draining in-flight requests");
     proxy.shutdown();
     Ok(())
 }
 
-fn default_cache_dir() -> Option<PathBuf> {
+pub fn default_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("wasp").join("compiled"))
+    Some(base.join("wasp"))
 }
 
 /// Blocks until SIGTERM or SIGINT.

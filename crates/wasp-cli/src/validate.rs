@@ -141,5 +141,55 @@ fn summary(loaded: &wasp_config::Loaded) -> String {
             p.configuration.len()
         );
     }
+    if let (Some(sources), Some(resources)) = (&loaded.plugin_sources, &loaded.resources) {
+        resource_summary(&mut out, loaded, sources, resources);
+    }
     out
+}
+
+/// The WasmPlugin resources read, and which of them this workload gets (their modules are
+/// fetched only by `wasp run` and `wasp plugin pull`).
+fn resource_summary(
+    out: &mut String,
+    loaded: &wasp_config::Loaded,
+    sources: &wasp_config::PluginSources,
+    resources: &wasp_config::wasmplugin::ResourceSet,
+) {
+    let _ = writeln!(
+        out,
+        "WasmPlugin resources ({} read, root namespace {}):",
+        resources.resources().len(),
+        sources.root_namespace
+    );
+    let selected = resources.plugins_for(&loaded.workload, &sources.root_namespace, &|name| {
+        std::env::var(name).ok()
+    });
+    for r in resources.resources() {
+        let key = r.key();
+        let state = match selected.iter().position(|d| d.key == key) {
+            Some(i) => format!("selected, #{} of the resource chain", i + 1),
+            None => "not selected for this workload".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {} {key} ({}:{}): {state}",
+            r.kind.as_str(),
+            r.source.file.display(),
+            r.source.line
+        );
+    }
+    for d in &selected {
+        if let Some(w) = d.wasm() {
+            let _ = writeln!(
+                out,
+                "     {}: {} phase {}, priority {}, pull {:?}",
+                d.key,
+                w.url,
+                d.phase.as_str(),
+                d.priority
+                    .map_or_else(|| "unset".to_string(), |p| p.to_string()),
+                w.effective_pull_policy()
+            );
+        }
+    }
 }

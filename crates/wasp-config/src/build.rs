@@ -16,8 +16,9 @@ use wasp_proxy::spec::{
 use crate::error::{ConfigError, Errors};
 use crate::raw::{
     RawCluster, RawConfig, RawDirection, RawFailStrategy, RawListener, RawListenerProtocol,
-    RawPhase, RawPlugin, RawRoute, RawUpstreamProtocol,
+    RawPhase, RawPlugin, RawPlugins, RawRoute, RawUpstreamProtocol,
 };
+use crate::sources::PluginSources;
 use crate::values::{
     ModuleSource, canonical_json, check_endpoint, check_header_name, check_server_name, file_url,
     parse_byte_size, parse_duration, parse_module_url, parse_socket_addr, regex_error_message,
@@ -44,7 +45,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    pub fn build(mut self, raw: RawConfig) -> Result<(ProxySpec, Workload)> {
+    pub fn build(mut self, raw: RawConfig) -> Result<(ProxySpec, Workload, Option<PluginSources>)> {
         let admin = match &raw.admin {
             Some(admin) => Some(self.socket_addr(&admin.value.address, "admin.address")?),
             None => None,
@@ -90,17 +91,9 @@ impl<'a> Builder<'a> {
         let listeners = self.listeners(raw.listeners.as_ref(), &clusters)?;
 
         let mut plugins = Vec::new();
+        let mut sources = None;
         if let Some(raw_plugins) = &raw.plugins {
-            if let Some(sources) = &raw_plugins.sources
-                && !sources.value.is_empty()
-            {
-                return Err(self.errs.at(
-                    &sources.referenced,
-                    "plugins.sources",
-                    "WasmPlugin resources are not supported yet; declare the plugins under \
-                     plugins.inline",
-                ));
-            }
+            sources = self.plugin_sources(raw_plugins)?;
             if let Some(inline) = &raw_plugins.inline {
                 plugins = self.plugins(inline, &listeners)?;
             }
@@ -115,7 +108,7 @@ impl<'a> Builder<'a> {
             plugins,
             buffer_limit_bytes,
         };
-        Ok((spec, workload))
+        Ok((spec, workload, sources))
     }
 
     fn socket_addr(&self, text: &Spanned<String>, path: &str) -> Result<std::net::SocketAddr> {
@@ -164,6 +157,77 @@ impl<'a> Builder<'a> {
                 format!("cannot read {}: {e}", file.display()),
             )),
         }
+    }
+
+    /// `plugins.sources`, `secrets`, `rootNamespace` and `insecureRegistries`: where the
+    /// WasmPlugin resources are and how to fetch their modules. `None` without sources.
+    fn plugin_sources(&self, raw: &RawPlugins) -> Result<Option<PluginSources>> {
+        let paths = |list: &Option<Spanned<Vec<String>>>, field: &str| -> Result<Vec<PathBuf>> {
+            let Some(list) = list else {
+                return Ok(Vec::new());
+            };
+            let mut out = Vec::new();
+            for (i, text) in list.value.iter().enumerate() {
+                let text = text.trim();
+                if text.is_empty() {
+                    return Err(self.errs.at(
+                        &list.referenced,
+                        format!("plugins.{field}[{i}]"),
+                        "empty path",
+                    ));
+                }
+                let path = resolve(&self.base, text);
+                if let Err(e) = std::fs::metadata(&path) {
+                    return Err(self.errs.at(
+                        &list.referenced,
+                        format!("plugins.{field}[{i}]"),
+                        format!("cannot read {}: {e}", path.display()),
+                    ));
+                }
+                out.push(path);
+            }
+            Ok(out)
+        };
+        let sources = paths(&raw.sources, "sources")?;
+        let secrets = paths(&raw.secrets, "secrets")?;
+        let root_namespace = match &raw.root_namespace {
+            Some(ns) if ns.value.trim().is_empty() => {
+                return Err(self.errs.at(
+                    &ns.referenced,
+                    "plugins.rootNamespace",
+                    "must not be empty",
+                ));
+            }
+            Some(ns) => ns.value.trim().to_string(),
+            None => crate::wasmplugin::DEFAULT_ROOT_NAMESPACE.to_string(),
+        };
+        let mut insecure_registries = Vec::new();
+        for (i, host) in raw
+            .insecure_registries
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let value = host.value.trim();
+            if value.is_empty() || value.contains('/') || value.chars().any(char::is_whitespace) {
+                return Err(self.errs.at(
+                    &host.referenced,
+                    format!("plugins.insecureRegistries[{i}]"),
+                    format!("`{value}` is not a registry host[:port] (or *)"),
+                ));
+            }
+            insecure_registries.push(value.to_string());
+        }
+        if sources.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(PluginSources {
+            sources,
+            secrets,
+            root_namespace,
+            insecure_registries,
+        }))
     }
 
     fn clusters(&self, raw: &[Spanned<RawCluster>]) -> Result<Vec<ClusterSpec>> {

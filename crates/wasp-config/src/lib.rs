@@ -15,6 +15,7 @@ mod build;
 mod error;
 mod locate;
 mod raw;
+mod sources;
 mod values;
 pub mod wasmplugin;
 
@@ -33,6 +34,7 @@ use wasp_proxy::spec::{
 
 pub use crate::error::ConfigError;
 use crate::error::Errors;
+pub use crate::sources::{PluginSources, Resolved, resolve};
 pub use crate::values::format_duration;
 
 /// Per-stream body buffer limit when `buffer_limit` is not set: Envoy's default, 1 MiB.
@@ -65,10 +67,16 @@ impl Default for Workload {
 /// A loaded configuration: what the data plane runs, and where it came from.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// With the inline plugins only: WasmPlugin resources are added by [`resolve`], which
+    /// fetches their modules.
     pub spec: ProxySpec,
     pub workload: Workload,
     /// The configuration file, absolute; empty for [`quick`].
     pub source: PathBuf,
+    /// `plugins.sources` and how to fetch their modules, if the file names any.
+    pub plugin_sources: Option<PluginSources>,
+    /// The resources as read (and validated) by [`load`].
+    pub resources: Option<wasmplugin::ResourceSet>,
 }
 
 /// Reads and validates the configuration file `path`, and reads (and checks the sha256 of) every
@@ -91,11 +99,17 @@ pub fn parse(text: &str, file: &Path) -> Result<Loaded, ConfigError> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let errs = Errors { file: Some(file) };
-    let (spec, workload) = build::Builder::new(errs, base).build(raw)?;
+    let (spec, workload, plugin_sources) = build::Builder::new(errs, base).build(raw)?;
+    let resources = plugin_sources
+        .as_ref()
+        .map(PluginSources::read)
+        .transpose()?;
     Ok(Loaded {
         spec,
         workload,
         source,
+        plugin_sources,
+        resources,
     })
 }
 
@@ -253,5 +267,7 @@ pub fn quick(
         spec,
         workload: Workload::default(),
         source: PathBuf::new(),
+        plugin_sources: None,
+        resources: None,
     })
 }

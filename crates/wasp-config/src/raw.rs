@@ -134,9 +134,12 @@ pub struct RawClientTls {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawPlugins {
     pub sources: Option<S<Vec<String>>>,
+    pub secrets: Option<S<Vec<String>>>,
+    pub root_namespace: Option<S<String>>,
+    pub insecure_registries: Option<Vec<S<String>>>,
     pub inline: Option<Vec<S<RawPlugin>>>,
 }
 

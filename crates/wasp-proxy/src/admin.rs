@@ -89,7 +89,10 @@ fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
             let set = shared.plugins.current();
             let plugins: Vec<(String, &crate::stats::PluginStats)> =
                 set.plugins.iter().map(|p| (p.spec.name.clone(), &p.stats)).collect();
-            let body = crate::stats::render(&shared.stats, &plugins, &shared.host.shared().metrics);
+            let mut body = crate::stats::render(&shared.stats, &plugins, &shared.host.shared().metrics);
+            for source in shared.metric_sources.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                body.push_str(&source());
+            }
             text(StatusCode::OK, "text/plain; version=0.0.4", body)
         }
         (&Method::GET, "/plugins") => {

@@ -26,4 +26,4 @@ mod worker;
 
 pub use admin::{LogLevelSetter, set_log_level_setter};
 pub use plugins::PluginStatus;
-pub use runtime::{Proxy, StartError};
+pub use runtime::{MetricSource, Proxy, StartError};

@@ -44,7 +44,12 @@ pub(crate) struct Shared {
     pub cluster_names: Arc<HashSet<String>>,
     pub node_properties: Arc<HashMap<String, PropertyValue>>,
     pub workers_started: AtomicUsize,
+    /// Metrics of other layers (plugin fetching, ...), appended to /stats/prometheus.
+    pub metric_sources: std::sync::Mutex<Vec<MetricSource>>,
 }
+
+/// Renders metrics in the Prometheus text format.
+pub type MetricSource = Arc<dyn Fn() -> String + Send + Sync>;
 
 impl Shared {
     pub fn ready(&self) -> bool {
@@ -117,6 +122,7 @@ impl Proxy {
             cluster_names,
             node_properties,
             workers_started: AtomicUsize::new(0),
+            metric_sources: Default::default(),
         });
         let (shutdown, _) = watch::channel(false);
         let mut threads = Vec::new();
@@ -198,6 +204,15 @@ impl Proxy {
             "publishing a new plugin set"
         );
         new.statuses()
+    }
+
+    /// Adds metrics of another layer (e.g. plugin fetches) to /stats/prometheus.
+    pub fn add_metric_source(&self, source: MetricSource) {
+        self.shared
+            .metric_sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(source);
     }
 
     /// Stops accepting, lets in-flight requests finish, and joins every thread.

@@ -1,0 +1,374 @@
+//! The whole delivery path with real parts: a real registry (Debian's `docker-registry`), a
+//! module published with `wasp plugin push`, a WasmPlugin file naming it, `wasp run` serving
+//! it; then the file edited, broken and removed while wasp runs, and a registry that is down.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WASP: &str = env!("CARGO_BIN_EXE_wasp");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Debian's docker-registry on plain HTTP, storage in `dir`.
+fn registry(dir: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let config = dir.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog: {{ level: error }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp: {{ addr: 127.0.0.1:{port} }}\n",
+            dir.join("storage").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("docker-registry")
+        .args(["serve", config.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker-registry must be installed: apt-get install docker-registry");
+    let proc = Proc(child);
+    assert!(
+        wait(Duration::from_secs(10), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "registry did not start"
+    );
+    (proc, port)
+}
+
+fn wait(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+fn get(address: SocketAddr, path: &str) -> Option<Answer> {
+    let mut tcp = TcpStream::connect(address).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    tcp.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some(Answer {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    })
+}
+
+fn push(reference: &str, file: &Path, format: &str) -> String {
+    let out = Command::new(WASP)
+        .args([
+            "plugin",
+            "push",
+            file.to_str().unwrap(),
+            reference,
+            "--insecure",
+        ])
+        .args(["--format", format])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "push failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+struct Wasp {
+    _proc: Proc,
+    listener: SocketAddr,
+    admin: SocketAddr,
+}
+
+/// `wasp run` on a config whose plugins come from `plugins/` under `dir`.
+fn wasp(dir: &Path, registry_port: u16) -> Wasp {
+    let listener: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    std::fs::write(
+        dir.join("wasp.yaml"),
+        format!(
+            r#"admin: {{ address: "{admin}" }}
+workers: 2
+workload: {{ namespace: shop, labels: {{ app: cart }} }}
+listeners:
+  - name: inbound
+    address: "{listener}"
+    routes:
+      - match: {{ prefix: / }}
+        direct_response: {{ status: 200, body: "from wasp\n" }}
+plugins:
+  sources: [./plugins/]
+  insecureRegistries: ["127.0.0.1:{registry_port}"]
+"#
+        ),
+    )
+    .unwrap();
+    let child = Command::new(WASP)
+        .args(["run", "-c", dir.join("wasp.yaml").to_str().unwrap()])
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("wasp.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let w = Wasp {
+        _proc: Proc(child),
+        listener,
+        admin,
+    };
+    assert!(
+        wait(Duration::from_secs(20), || get(admin, "/ready")
+            .is_some_and(|a| a.status == 200)),
+        "wasp did not become ready: {}",
+        std::fs::read_to_string(dir.join("wasp.log")).unwrap_or_default()
+    );
+    w
+}
+
+fn plugin_file(dir: &Path, name: &str, url: &str, extra: &str) -> PathBuf {
+    let path = dir.join("plugins").join(format!("{name}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata:\n  name: {name}\n  namespace: shop\nspec:\n  selector:\n    matchLabels: {{ app: cart }}\n  url: {url}\n{extra}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn module() -> PathBuf {
+    wasp_test_plugins::path("headers")
+}
+
+#[test]
+fn a_wasmplugin_from_a_registry_is_served_and_follows_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::create_dir(dir.join("plugins")).unwrap();
+    let (_registry, port) = registry(dir);
+    let pushed = push(
+        &format!("oci://127.0.0.1:{port}/plugins/headers:v1"),
+        &module(),
+        "oci",
+    );
+    assert!(pushed.contains("manifest sha256:"), "{pushed}");
+    // Istio's other common layout, a Docker image with plugin.wasm, for the second plugin.
+    push(
+        &format!("127.0.0.1:{port}/plugins/headers-docker:v1"),
+        &module(),
+        "docker",
+    );
+    plugin_file(
+        dir,
+        "headers",
+        &format!("oci://127.0.0.1:{port}/plugins/headers:v1"),
+        "  pluginConfig:\n    b: 2\n    a: 1\n",
+    );
+    let w = wasp(dir, port);
+
+    let a = get(w.listener, "/").unwrap();
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body, "from wasp\n");
+    assert_eq!(
+        a.header("x-powered-by").as_deref(),
+        Some("wasp"),
+        "{}",
+        a.head
+    );
+    // pluginConfig arrives as compact JSON with sorted keys.
+    assert_eq!(
+        a.header("x-plugin-config").as_deref(),
+        Some(r#"{"a":1,"b":2}"#)
+    );
+    let plugins = get(w.admin, "/plugins").unwrap().body;
+    assert!(plugins.contains("\"shop.headers\""), "{plugins}");
+    assert!(
+        plugins.contains("\"manifest_digest\": \"sha256:"),
+        "{plugins}"
+    );
+    assert!(plugins.contains("\"state\": \"ready\""), "{plugins}");
+    let stats = get(w.admin, "/stats/prometheus").unwrap().body;
+    assert!(
+        stats.contains("wasp_plugin_fetches_total{result=\"success\"} 1"),
+        "{stats}"
+    );
+
+    // Edited: another image (the Docker layout) and another configuration.
+    plugin_file(
+        dir,
+        "headers",
+        &format!("127.0.0.1:{port}/plugins/headers-docker:v1"),
+        "  pluginConfig: { v: 2 }\n",
+    );
+    assert!(
+        wait(Duration::from_secs(10), || get(w.listener, "/")
+            .and_then(|a| a.header("x-plugin-config"))
+            .as_deref()
+            == Some(r#"{"v":2}"#)),
+        "the edit was not applied"
+    );
+
+    // Broken YAML: the running plugins stay.
+    std::fs::write(
+        dir.join("plugins/broken.yaml"),
+        "kind: WasmPlugin\n  bad: [",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        get(w.listener, "/")
+            .unwrap()
+            .header("x-plugin-config")
+            .as_deref(),
+        Some(r#"{"v":2}"#)
+    );
+    std::fs::remove_file(dir.join("plugins/broken.yaml")).unwrap();
+
+    // An image that does not exist, FAIL_OPEN: wasp serves without it and says why.
+    plugin_file(
+        dir,
+        "headers",
+        &format!("oci://127.0.0.1:{port}/plugins/missing:v1"),
+        "  failStrategy: FAIL_OPEN\n",
+    );
+    assert!(wait(Duration::from_secs(10), || {
+        get(w.admin, "/plugins").is_some_and(|a| a.body.contains("unavailable"))
+    }));
+    let a = get(w.listener, "/").unwrap();
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("x-powered-by"), None);
+    // The same with FAIL_CLOSE: 403, Istio's answer for a plugin that could not be loaded.
+    plugin_file(
+        dir,
+        "headers",
+        &format!("oci://127.0.0.1:{port}/plugins/missing:v1"),
+        "  failStrategy: FAIL_CLOSE\n",
+    );
+    assert!(wait(Duration::from_secs(10), || {
+        get(w.listener, "/").is_some_and(|a| a.status == 403)
+    }));
+
+    // Removed: no plugins at all.
+    std::fs::remove_file(dir.join("plugins/headers.yaml")).unwrap();
+    assert!(wait(Duration::from_secs(10), || {
+        get(w.listener, "/").is_some_and(|a| a.status == 200 && a.header("x-powered-by").is_none())
+    }));
+    assert!(wait(Duration::from_secs(5), || {
+        get(w.admin, "/plugins").is_some_and(|a| a.body.trim() == "[]")
+    }));
+}
+
+#[test]
+fn registry_down_at_start_still_becomes_ready_and_applies_the_failure_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::create_dir(dir.join("plugins")).unwrap();
+    let port = free_port(); // nothing listens there
+    plugin_file(
+        dir,
+        "closed",
+        &format!("oci://127.0.0.1:{port}/plugins/headers:v1"),
+        "  failStrategy: FAIL_CLOSE\n",
+    );
+    let w = wasp(dir, port);
+    assert_eq!(get(w.listener, "/").unwrap().status, 403);
+    let plugins = get(w.admin, "/plugins").unwrap().body;
+    assert!(plugins.contains("unavailable"), "{plugins}");
+    assert!(plugins.contains(&format!("127.0.0.1:{port}")), "{plugins}");
+    let stats = get(w.admin, "/stats/prometheus").unwrap().body;
+    assert!(
+        stats.contains("wasp_plugin_fetches_total{result=\"download_failure\"} 1")
+            || stats.contains("wasp_plugin_fetches_total{result=\"manifest_failure\"} 1"),
+        "{stats}"
+    );
+}
+
+#[test]
+fn plugin_pull_fills_the_cache_and_prints_the_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (_registry, port) = registry(dir);
+    let reference = format!("oci://127.0.0.1:{port}/plugins/headers:v1");
+    let pushed = push(&reference, &module(), "oci");
+    let manifest = pushed
+        .lines()
+        .find_map(|l| l.strip_prefix("manifest "))
+        .unwrap()
+        .to_string();
+    let pull = |extra: &[&str]| {
+        Command::new(WASP)
+            .args(["plugin", "pull", &reference, "--insecure", "--cache-dir"])
+            .arg(dir.join("cache"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = pull(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("manifest {manifest}")), "{stdout}");
+    assert!(stdout.contains("downloaded into the cache"), "{stdout}");
+    let out = pull(&[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already cached"));
+    // A wrong pinned digest is a failure that says so.
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let out = pull(&["--sha256", &wrong]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&"0".repeat(64)), "{stderr}");
+}

@@ -1,0 +1,260 @@
+//! WasmPlugin resources as a running proxy uses them: read from `plugins.sources`, selected
+//! for this workload, their modules fetched (`wasp-delivery`), and turned into the
+//! [`PluginSpec`]s of the data plane, merged with the inline plugins in chain order.
+//!
+//! A plugin whose module cannot be fetched is kept, with the error: the data plane then
+//! applies its failure strategy (FAIL_CLOSE: 403, FAIL_OPEN: skipped), as Istio does, and the
+//! proxy still becomes ready.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use wasp_delivery::{Credentials, FetchRequest, Fetcher, PullPolicy as FetchPolicy};
+use wasp_proxy::spec::{ListenerSpec, PluginSpec};
+
+use crate::error::ConfigError;
+use crate::wasmplugin::{
+    self, ModuleRef, Phase, PluginBody, PluginDecl, PluginType, PullPolicy, PullSecret, ResourceSet,
+};
+use crate::{Loaded, Workload};
+
+/// Where the WasmPlugin resources are, and how their modules are fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginSources {
+    /// Files and folders of WasmPlugin / TrafficExtension YAML.
+    pub sources: Vec<PathBuf>,
+    /// Files and folders of `kubernetes.io/dockerconfigjson` Secrets (pull secrets).
+    pub secrets: Vec<PathBuf>,
+    /// Plugins in this namespace apply to every workload (Istio's root namespace).
+    pub root_namespace: String,
+    /// Registries reached over plain HTTP (`host[:port]`, or `*`).
+    pub insecure_registries: Vec<String>,
+}
+
+impl PluginSources {
+    /// Reads and validates every resource (and Secret).
+    pub fn read(&self) -> Result<ResourceSet, ConfigError> {
+        wasmplugin::load_resources(&self.all_paths())
+    }
+
+    /// A hash of the names and contents of every file the sources hold: it changes when a
+    /// resource file is added, edited or removed (also through Kubernetes' ConfigMap
+    /// symlink swaps, which keep modification times).
+    pub fn fingerprint(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        for path in self.all_paths() {
+            for file in yaml_files(&path) {
+                file.hash(&mut hasher);
+                std::fs::read(&file).ok().hash(&mut hasher);
+            }
+        }
+        hasher.finish()
+    }
+
+    fn all_paths(&self) -> Vec<PathBuf> {
+        self.sources.iter().chain(&self.secrets).cloned().collect()
+    }
+}
+
+/// The files a source path stands for: itself, or a folder's `*.yaml` / `*.yml` (sorted, not
+/// hidden), as `wasmplugin::load_resources` reads them.
+fn yaml_files(path: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return vec![path.to_path_buf()];
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// One resource plugin as last resolved: its declaration and what it became. A reload
+/// reuses the result for declarations that did not change, so an unchanged `Always` plugin
+/// is not pulled again (istio-agent re-pulls only when the resource changes).
+#[derive(Clone)]
+pub struct Resolved {
+    pub decl: PluginDecl,
+    pub spec: Option<PluginSpec>,
+}
+
+/// The plugins of `resources` that apply to `loaded`'s workload and listeners, with their
+/// modules fetched, merged with `loaded`'s inline plugins in chain order. `previous` is the
+/// last resolution (for reuse); the new one is returned alongside.
+pub async fn resolve(
+    loaded: &Loaded,
+    sources: &PluginSources,
+    resources: &ResourceSet,
+    fetcher: &Fetcher,
+    previous: &[Resolved],
+) -> (Vec<PluginSpec>, Vec<Resolved>) {
+    let decls = resources.plugins_for(&loaded.workload, &sources.root_namespace, &|name| {
+        std::env::var(name).ok()
+    });
+    let mut resolved = Vec::with_capacity(decls.len());
+    for decl in decls {
+        if let Some(old) = previous.iter().find(|r| r.decl == decl) {
+            resolved.push(old.clone());
+            continue;
+        }
+        let spec = plugin_spec(&decl, &loaded.spec.listeners, &loaded.workload, fetcher).await;
+        resolved.push(Resolved { decl, spec });
+    }
+    let specs = merge(
+        &loaded.spec.plugins,
+        resolved.iter().filter_map(|r| r.spec.clone()),
+    );
+    (specs, resolved)
+}
+
+/// Inline and resource plugins in one chain: by phase (AUTHN, AUTHZ, STATS, none), then
+/// higher priority first, unset last; inline plugins first among equals.
+fn merge(inline: &[PluginSpec], resources: impl Iterator<Item = PluginSpec>) -> Vec<PluginSpec> {
+    let rank = |p: &PluginSpec| {
+        let phase = match p.phase.as_deref() {
+            Some("AUTHN") => 0,
+            Some("AUTHZ") => 1,
+            Some("STATS") => 2,
+            _ => 3,
+        };
+        (phase, std::cmp::Reverse(p.priority.unwrap_or(i64::MIN)))
+    };
+    let mut all: Vec<PluginSpec> = inline.iter().cloned().chain(resources).collect();
+    // Stable: each list keeps its own order among equals.
+    all.sort_by_key(rank);
+    all
+}
+
+/// One declaration as a PluginSpec, or `None` when it attaches to no listener of this proxy
+/// (its `match` excludes them all, it is a NETWORK plugin, or a Lua script).
+async fn plugin_spec(
+    decl: &PluginDecl,
+    listeners: &[ListenerSpec],
+    workload: &Workload,
+    fetcher: &Fetcher,
+) -> Option<PluginSpec> {
+    let PluginBody::Wasm(wasm) = &decl.body else {
+        tracing::warn!(plugin = %decl.key, "Lua TrafficExtensions are not supported yet; skipped");
+        return None;
+    };
+    if decl.plugin_type() != PluginType::Http {
+        tracing::warn!(plugin = %decl.key, "NETWORK plugins need TCP listeners, which wasp does not have yet; skipped");
+        return None;
+    }
+    let attached: Vec<String> = listeners
+        .iter()
+        .filter(|l| decl.matcher.applies_to(l.direction, l.address.port()))
+        .map(|l| l.name.clone())
+        .collect();
+    if attached.is_empty() {
+        return None;
+    }
+    let mut origin = BTreeMap::new();
+    origin.insert(
+        "resource".into(),
+        format!("{} {}", decl.kind.as_str(), decl.key).into(),
+    );
+    origin.insert(
+        "source".into(),
+        format!("{}:{}", decl.source.file.display(), decl.source.line).into(),
+    );
+    let (wasm_bytes, load_error) = match fetch(decl, wasm, workload, fetcher).await {
+        Ok(fetched) => {
+            origin.insert("digest".into(), format!("sha256:{}", fetched.digest).into());
+            if let Some(m) = &fetched.manifest_digest {
+                origin.insert("manifest_digest".into(), m.clone().into());
+            }
+            let at = fetched
+                .fetched_at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            origin.insert("fetched_at".into(), at.into());
+            origin.insert("cache_hit".into(), fetched.cache_hit.into());
+            (fetched.bytes, None)
+        }
+        Err(e) => {
+            tracing::error!(plugin = %decl.key, url = %wasm.url, "cannot fetch the module: {e}");
+            (Arc::from(Vec::new()), Some(e))
+        }
+    };
+    Some(PluginSpec {
+        name: decl.name.clone(),
+        root_id: wasm.root_id.clone(),
+        url: wasm.url.clone(),
+        wasm: wasm_bytes,
+        configuration: wasm.configuration.clone(),
+        vm_configuration: Vec::new(),
+        // Istio sets no vm_id: Envoy then shares a VM between plugins with the same module
+        // and VM configuration. The plugin's own name keeps plugins apart, as inline plugins.
+        vm_id: decl.name.clone(),
+        env: wasm.env.clone(),
+        fail_strategy: wasm.fail_strategy,
+        phase: match decl.phase {
+            Phase::Unspecified => None,
+            p => Some(p.as_str().to_string()),
+        },
+        priority: decl.priority.map(i64::from),
+        // Every listener when it applies to all of them, so the chain reads as before.
+        listeners: if attached.len() == listeners.len() {
+            Vec::new()
+        } else {
+            attached
+        },
+        load_error,
+        origin,
+    })
+}
+
+async fn fetch(
+    decl: &PluginDecl,
+    wasm: &wasmplugin::WasmDecl,
+    workload: &Workload,
+    fetcher: &Fetcher,
+) -> Result<wasp_delivery::Fetched, String> {
+    let pull_secret = match &wasm.pull_secret {
+        None => None,
+        Some(PullSecret::Found {
+            name,
+            dockerconfigjson,
+        }) => {
+            let text = String::from_utf8_lossy(dockerconfigjson);
+            Some(
+                Credentials::from_docker_config_json(&text)
+                    .map_err(|e| format!("imagePullSecret {name}: {e}"))?,
+            )
+        }
+        // Never an anonymous pull instead (Istio fails the fetch too).
+        Some(PullSecret::Unresolved { name, reason }) => {
+            return Err(format!("imagePullSecret {name}: {reason}"));
+        }
+    };
+    let url = match &wasm.module {
+        ModuleRef::File(path) => path.display().to_string(),
+        ModuleRef::Http(url) => url.clone(),
+        ModuleRef::Oci(reference) => format!("oci://{reference}"),
+    };
+    let request = FetchRequest {
+        url,
+        sha256: wasm.sha256.clone(),
+        pull_policy: match wasm.effective_pull_policy() {
+            PullPolicy::Always => FetchPolicy::Always,
+            PullPolicy::IfNotPresent => FetchPolicy::IfNotPresent,
+            PullPolicy::Unspecified => FetchPolicy::Unspecified,
+        },
+        pull_secret,
+        resource: format!(
+            "{} {} (workload {})",
+            decl.kind.as_str(),
+            decl.key,
+            workload.namespace
+        ),
+    };
+    fetcher.fetch(&request).await.map_err(|e| e.to_string())
+}
