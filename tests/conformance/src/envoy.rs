@@ -23,6 +23,8 @@ pub fn bootstrap(plan: &Plan) -> Value {
         listeners.push(json!({
             "name": id,
             "address": socket(case.listener),
+            // wasp listeners are inbound by default (listener_direction 1).
+            "traffic_direction": "INBOUND",
             // wasp answers xds.filter_chain_name with the listener's name: name the chain alike.
             "filter_chains": [{
                 "name": id,

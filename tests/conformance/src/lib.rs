@@ -31,7 +31,12 @@ pub fn run_all() -> anyhow::Result<Summary> {
         .context("reading docs/compatibility.md")?;
     for file in &files {
         for case in &file.cases {
-            for id in case.differences.values() {
+            for id in case
+                .differences
+                .values()
+                .flat_map(|ids| ids.split(','))
+                .map(str::trim)
+            {
                 if !documented.lines().any(|l| l.trim() == format!("### {id}")) {
                     bail!(
                         "{}.yaml: case {}: difference `{id}` has no `### {id}` section in docs/compatibility.md",

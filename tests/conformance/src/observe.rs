@@ -24,16 +24,36 @@ pub fn log_size(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
-fn read_from(path: &Path, from: u64) -> anyhow::Result<String> {
+/// Bytes `range` of a log file (`None` end: to its end).
+pub type Span = (u64, Option<u64>);
+
+fn read_span(path: &Path, (from, to): Span) -> anyhow::Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let from = (from as usize).min(bytes.len());
-    Ok(String::from_utf8_lossy(&bytes[from..]).into_owned())
+    let to = to.map_or(bytes.len(), |t| (t as usize).min(bytes.len()));
+    let from = (from as usize).min(to);
+    Ok(String::from_utf8_lossy(&bytes[from..to]).into_owned())
+}
+
+/// Lines logged while a proxy started: Envoy runs start and configure several times (a
+/// canary VM, the base VM, the worker's), so each distinct line counts once.
+pub fn distinct(logs: PluginLogs) -> PluginLogs {
+    logs.into_iter()
+        .map(|(k, lines)| {
+            let mut seen: Vec<LogLine> = Vec::new();
+            for l in lines {
+                if !seen.contains(&l) {
+                    seen.push(l);
+                }
+            }
+            (k, seen)
+        })
+        .collect()
 }
 
 /// Envoy, run with `--log-format '@@%l|%n|%v'`: records start with `@@`; plugin lines come
 /// from the `wasm` logger as `wasm log [<name>] <root_id> <vm_id>: <message>`.
-pub fn envoy_logs(path: &Path, from: u64) -> anyhow::Result<PluginLogs> {
-    let text = read_from(path, from)?;
+pub fn envoy_logs(path: &Path, span: Span) -> anyhow::Result<PluginLogs> {
+    let text = read_span(path, span)?;
     let mut records: Vec<(String, String, String)> = Vec::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("@@") {
@@ -75,8 +95,8 @@ pub fn envoy_logs(path: &Path, from: u64) -> anyhow::Result<PluginLogs> {
 
 /// wasp, run with `--log-json`: plugin lines have the target `wasp::plugin` and `plugin`
 /// (the root id) and `vm` fields.
-pub fn wasp_logs(path: &Path, from: u64) -> anyhow::Result<PluginLogs> {
-    let text = read_from(path, from)?;
+pub fn wasp_logs(path: &Path, span: Span) -> anyhow::Result<PluginLogs> {
+    let text = read_span(path, span)?;
     let mut logs = PluginLogs::new();
     for line in text.lines() {
         let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
@@ -86,6 +106,13 @@ pub fn wasp_logs(path: &Path, from: u64) -> anyhow::Result<PluginLogs> {
             continue;
         }
         let fields = &record["fields"];
+        let message = fields["message"].as_str().unwrap_or_default();
+        // wasp's own diagnostics about a plugin (a trap's backtrace, a refused callout) share
+        // the plugin's log target; Envoy logs them without the `wasm log` prefix, so neither
+        // side counts them as plugin lines (docs/compatibility.md, host-diagnostics).
+        if HOST_DIAGNOSTICS.iter().any(|p| message.starts_with(p)) {
+            continue;
+        }
         let plugin = format!(
             "{} {}",
             fields["plugin"].as_str().unwrap_or_default(),
@@ -96,11 +123,14 @@ pub fn wasp_logs(path: &Path, from: u64) -> anyhow::Result<PluginLogs> {
                 .as_str()
                 .unwrap_or_default()
                 .to_ascii_lowercase(),
-            message: fields["message"].as_str().unwrap_or_default().to_owned(),
+            message: message.to_owned(),
         });
     }
     Ok(logs)
 }
+
+/// How wasp's host-side lines about a plugin begin.
+const HOST_DIAGNOSTICS: &[&str] = &["VM failed in ", "http call to "];
 
 /// Plugin-defined counters and gauges by the name the plugin gave them. Histograms are left
 /// out: Envoy only computes them on its periodic stats flush.

@@ -3,7 +3,8 @@
 //! and the file's extra clusters. Envoy and wasp get the same plan with their own ports and
 //! their own upstream instances.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Mutex;
 
 use crate::scenario::CaseLayout;
 
@@ -25,9 +26,21 @@ pub struct CasePlan {
     pub upstream: SocketAddr,
 }
 
-/// A port nobody listens on right now. Both proxies get fixed ports rather than port 0 so
-/// the harness knows where to send without asking them; the window for a clash is tiny.
+/// Ports handed out and still held, so that no two get the same one.
+static HELD: Mutex<Vec<TcpListener>> = Mutex::new(Vec::new());
+
+/// A port nobody listens on. Both proxies get fixed ports rather than port 0 so the harness
+/// knows where to send without asking them; the port stays bound until [`release_ports`],
+/// called just before the proxies start.
 pub fn free_port() -> anyhow::Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let address = listener.local_addr()?;
+    HELD.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(listener);
+    Ok(address)
+}
+
+pub fn release_ports() {
+    HELD.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use crate::client::{self, Seen};
 use crate::compare::{self, Mismatch, Normalizer};
 use crate::observe::{self, Metrics};
-use crate::plan::{CasePlan, Plan, free_port};
+use crate::plan::{self, CasePlan, Plan, free_port};
 use crate::process::{self, Proxy};
 use crate::report::Outcome;
 use crate::scenario::{Aspect, CaseLayout, ClusterKind, ScenarioFile, UpstreamReply};
@@ -99,6 +99,7 @@ pub fn run_file(
         &config,
         serde_json::to_string_pretty(&wasp::config(&w_side.plan))?,
     )?;
+    plan::release_ports();
     // Both start at once: Envoy compiles with V8 while wasp compiles with wasmtime.
     let (e_proxy, w_proxy) = std::thread::scope(|s| {
         let e = s.spawn(|| process::start_envoy(&bins.envoy, &bootstrap, e_side.plan.admin));
@@ -134,8 +135,10 @@ pub fn run_file(
         runs.push((e_run, w_run));
     }
     std::thread::sleep(SETTLE * 3);
-    let e_logs = observe::envoy_logs(&e_proxy.log, e_log_from)?;
-    let w_logs = observe::wasp_logs(&w_proxy.log, w_log_from)?;
+    let e_logs = observe::envoy_logs(&e_proxy.log, (e_log_from, None))?;
+    let w_logs = observe::wasp_logs(&w_proxy.log, (w_log_from, None))?;
+    let e_start = observe::distinct(observe::envoy_logs(&e_proxy.log, (0, Some(e_log_from)))?);
+    let w_start = observe::distinct(observe::wasp_logs(&w_proxy.log, (0, Some(w_log_from)))?);
     drop((e_proxy, w_proxy));
 
     let mut outcomes = Vec::new();
@@ -172,6 +175,12 @@ pub fn run_file(
         keys.dedup();
         for key in keys {
             compare::logs(
+                &format!("plugin {key} while starting"),
+                e_start.get(&key).unwrap_or(&empty),
+                w_start.get(&key).unwrap_or(&empty),
+                &mut found,
+            );
+            compare::logs(
                 &format!("plugin {key}"),
                 e_logs.get(&key).unwrap_or(&empty),
                 w_logs.get(&key).unwrap_or(&empty),
@@ -193,6 +202,7 @@ fn metrics(proxy: &Proxy) -> anyhow::Result<Metrics> {
 }
 
 /// Identical, documented (every mismatch in an aspect the case documents), or failed.
+/// A value of `differences:` may name several ids, separated by commas.
 fn classify(documented: BTreeMap<Aspect, String>, found: Vec<Mismatch>) -> Outcome {
     if found.is_empty() {
         return Outcome::Identical;

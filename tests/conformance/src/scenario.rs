@@ -84,7 +84,8 @@ pub struct Case {
     #[serde(default)]
     pub presence_only: Vec<String>,
     /// Documented differences this case shows, by aspect (`logs: log-critical-level`); the id
-    /// must be a section of docs/compatibility.md. Any other mismatch fails the case.
+    /// must be a section of docs/compatibility.md (several: separated by commas). Any other
+    /// mismatch fails the case.
     #[serde(default)]
     pub differences: BTreeMap<Aspect, String>,
 }
