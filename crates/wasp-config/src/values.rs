@@ -228,13 +228,9 @@ pub fn parse_module_url(url: &str, base: &Path) -> Result<ModuleSource, String> 
                 percent_decode(path).ok_or_else(|| format!("`{url}`: invalid percent-encoding"))?;
             Ok(ModuleSource::File(PathBuf::from(path)))
         }
-        "http" | "https" => Err(format!(
-            "`{url}`: downloading plugins over {scheme} is not supported yet; \
-             download the module and use a file path"
-        )),
-        "oci" => Err(format!(
-            "`{url}`: OCI images are not supported yet; \
-             extract the module and use a file path"
+        "http" | "https" | "oci" => Err(format!(
+            "`{url}`: inline plugins are read from files; declare a module fetched over \
+             {scheme} as a WasmPlugin resource in plugins.sources"
         )),
         other => Err(format!(
             "`{url}`: unsupported URL scheme `{other}` (use file:// or a file path)"
@@ -443,12 +439,12 @@ mod tests {
         assert!(
             file("https://x/y.wasm")
                 .unwrap_err()
-                .contains("not supported yet")
+                .contains("as a WasmPlugin resource in plugins.sources")
         );
         assert!(
             file("oci://x/y:1")
                 .unwrap_err()
-                .contains("not supported yet")
+                .contains("as a WasmPlugin resource in plugins.sources")
         );
         assert!(
             file("ftp://x/y")

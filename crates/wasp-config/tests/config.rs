@@ -662,13 +662,13 @@ fn plugin_files() {
     );
     let e = dir.error(&plugin("      url: https://example.com/p.wasm\n"));
     assert!(
-        e.starts_with("wasp.yaml:13:12: plugins.inline[0].url: `https://example.com/p.wasm`: downloading plugins over https is not supported yet"),
+        e.starts_with("wasp.yaml:13:12: plugins.inline[0].url: `https://example.com/p.wasm`: inline plugins are read from files; declare a module fetched over https as a WasmPlugin resource in plugins.sources"),
         "{e}"
     );
     let e = dir.error(&plugin("      url: oci://ghcr.io/x/p:1\n"));
     assert!(
         e.contains(
-            "plugins.inline[0].url: `oci://ghcr.io/x/p:1`: OCI images are not supported yet"
+            "plugins.inline[0].url: `oci://ghcr.io/x/p:1`: inline plugins are read from files; declare a module fetched over oci"
         ),
         "{e}"
     );
@@ -708,12 +708,51 @@ fn sha256_checked() {
 }
 
 #[test]
-fn plugin_sources_not_supported() {
-    let e = Dir::new().error(&format!("{BASE}plugins:\n  sources: [./wasmplugins/]\n"));
-    assert_eq!(
-        e,
-        "wasp.yaml:11:12: plugins.sources: WasmPlugin resources are not supported yet; declare the plugins under plugins.inline"
+fn plugin_sources() {
+    let dir = Dir::new();
+    // A missing folder is an error naming the field.
+    let e = dir.error(&format!("{BASE}plugins:\n  sources: [./wasmplugins/]\n"));
+    assert!(
+        e.starts_with("wasp.yaml:11:12: plugins.sources[0]: cannot read "),
+        "{e}"
     );
+    std::fs::create_dir(dir.path().join("wasmplugins")).unwrap();
+    std::fs::write(
+        dir.path().join("wasmplugins/auth.yaml"),
+        "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: { name: auth, namespace: istio-system }\nspec:\n  url: oci://registry.local/auth:1\n  phase: AUTHN\n",
+    )
+    .unwrap();
+    let loaded = dir
+        .load(&format!(
+            "{BASE}plugins:\n  sources: [./wasmplugins/]\n  insecureRegistries: [\"registry.local\"]\n"
+        ))
+        .unwrap();
+    let sources = loaded.plugin_sources.as_ref().unwrap();
+    assert_eq!(sources.root_namespace, "istio-system");
+    assert_eq!(sources.insecure_registries, ["registry.local"]);
+    assert_eq!(sources.sources, [dir.path().join("./wasmplugins/")]);
+    let resources = loaded.resources.as_ref().unwrap();
+    assert_eq!(resources.resources().len(), 1);
+    // Root-namespace plugins apply to every workload.
+    let decls = resources.plugins_for(&loaded.workload, &sources.root_namespace, &|_| None);
+    assert_eq!(decls[0].key, "istio-system/auth");
+    // The fingerprint follows the files' contents.
+    let before = sources.fingerprint();
+    std::fs::write(dir.path().join("wasmplugins/other.yml"), "").unwrap();
+    assert_ne!(sources.fingerprint(), before);
+    // An invalid resource fails the load, with its own file and line.
+    std::fs::write(
+        dir.path().join("wasmplugins/bad.yaml"),
+        "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: { name: bad }\nspec:\n  url: oci://x/y:1\n  phase: SOMETIMES\n",
+    )
+    .unwrap();
+    let e = dir.error(&format!("{BASE}plugins:\n  sources: [./wasmplugins/]\n"));
+    assert!(e.contains("bad.yaml:6:"), "{e}");
+    assert!(e.contains("spec.phase"), "{e}");
+    let e = dir.error(&format!(
+        "{BASE}plugins:\n  sources: [./wasmplugins/]\n  insecureRegistries: [\"http://x/\"]\n"
+    ));
+    assert!(e.contains("plugins.insecureRegistries[0]"), "{e}");
 }
 
 #[test]
