@@ -84,7 +84,9 @@ fn a_plugin_that_hoards_memory_hits_the_memory_limit() {
         message.contains("reached its memory limit of 64 MiB"),
         "{message}"
     );
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // Stopped at the cap, not by the CPU deadline or not at all. Generous: the machine may be
+    // busy (a 2-core CI box building in parallel).
+    assert!(started.elapsed() < Duration::from_secs(10));
     assert!(f.vm.memory_bytes() <= 64 << 20, "{}", f.vm.memory_bytes());
     assert!(f.vm.failure().is_some());
 }
