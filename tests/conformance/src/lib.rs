@@ -77,11 +77,20 @@ pub fn run_all() -> anyhow::Result<Summary> {
             work.display()
         );
         summary.scenarios += 1;
-        for (case, outcome) in file.cases.iter().zip(&outcomes) {
+        for (case, (outcome, stale)) in file.cases.iter().zip(&outcomes) {
             summary.add(outcome);
             let _ = out.write_all(report::case_report(&file.name, &case.name, outcome).as_bytes());
+            for s in stale {
+                let _ = writeln!(
+                    out,
+                    "    note: lists `{s}` but that aspect is identical now"
+                );
+            }
         }
-        if outcomes.iter().any(|o| matches!(o, Outcome::Failed(_))) {
+        if outcomes
+            .iter()
+            .any(|(o, _)| matches!(o, Outcome::Failed(_)))
+        {
             let _ = writeln!(out, "    (proxy logs: {})", work.display());
         }
     }

@@ -77,7 +77,7 @@ pub fn run_file(
     file: &ScenarioFile,
     bins: &Binaries,
     work: &Path,
-) -> anyhow::Result<Vec<Outcome>> {
+) -> anyhow::Result<Vec<(Outcome, Vec<String>)>> {
     let layouts: Vec<CaseLayout> = file
         .cases
         .iter()
@@ -188,7 +188,14 @@ pub fn run_file(
             );
         }
         compare::metrics("plugin metrics", &e_run.metrics, &w_run.metrics, &mut found);
-        outcomes.push(classify(case.differences.clone(), found));
+        // Differences a case lists that no longer show (fixed in wasp): the id can go.
+        let stale = case
+            .differences
+            .iter()
+            .filter(|(aspect, _)| !found.iter().any(|m| m.aspect == **aspect))
+            .map(|(aspect, id)| format!("{}: {id}", aspect.label()))
+            .collect();
+        outcomes.push((classify(case.differences.clone(), found), stale));
     }
     Ok(outcomes)
 }
