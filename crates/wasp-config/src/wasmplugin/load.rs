@@ -162,6 +162,14 @@ impl Reader {
                     serde_saphyr::from_str(text).map_err(deser_error)?;
                 checker.traffic_extension(raw)?
             }
+            Some("EnvoyFilter") => {
+                let raw: super::envoy_filter::RawEnvoyFilter =
+                    serde_saphyr::from_str(text).map_err(deser_error)?;
+                for resource in checker.envoy_filter(raw)? {
+                    self.add(resource, node)?;
+                }
+                return Ok(());
+            }
             Some("Secret") => {
                 if let Some(name) = name {
                     self.secret(text, namespace, name, file, node);
@@ -181,8 +189,8 @@ impl Reader {
                     path,
                     format!(
                         "unsupported kind `{other}`: plugin sources hold WasmPlugin and \
-                         TrafficExtension resources (extensions.istio.io/v1alpha1), Secrets, \
-                         and Lists of them"
+                         TrafficExtension resources (extensions.istio.io/v1alpha1), EnvoyFilters \
+                         that insert Lua filters, Secrets, and Lists of them"
                     ),
                 ));
             }

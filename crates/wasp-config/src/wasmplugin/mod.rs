@@ -12,6 +12,7 @@
 //! The behaviour follows `/work/shared/reference/istio-wasmplugin.md` (§1.2 fields, §1.4
 //! validation, §1.5 selection and ordering, §1.9 TrafficExtension, §3.4 field mapping).
 
+mod envoy_filter;
 mod load;
 mod order;
 mod resource;
@@ -72,6 +73,8 @@ impl ResourceSet {
 pub enum ResourceKind {
     WasmPlugin,
     TrafficExtension,
+    /// An Istio EnvoyFilter inserting an `envoy.filters.http.lua` filter.
+    EnvoyFilter,
 }
 
 impl ResourceKind {
@@ -79,6 +82,7 @@ impl ResourceKind {
         match self {
             ResourceKind::WasmPlugin => "WasmPlugin",
             ResourceKind::TrafficExtension => "TrafficExtension",
+            ResourceKind::EnvoyFilter => "EnvoyFilter",
         }
     }
 }
@@ -92,6 +96,8 @@ impl std::fmt::Display for ResourceKind {
 /// Where in the chain a plugin goes. The variants are in chain order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Phase {
+    /// An EnvoyFilter patch with `INSERT_FIRST`: before every other plugin.
+    First,
     /// Before Istio's authentication filters.
     Authn,
     /// After authentication, before authorization (RBAC).
@@ -100,6 +106,8 @@ pub enum Phase {
     Stats,
     /// No phase (`UNSPECIFIED_PHASE`, or nothing): after the STATS plugins, near the router.
     Unspecified,
+    /// An EnvoyFilter patch with `INSERT_BEFORE` the router: after every WasmPlugin.
+    BeforeRouter,
 }
 
 impl Phase {
@@ -110,6 +118,8 @@ impl Phase {
             Phase::Authz => "AUTHZ",
             Phase::Stats => "STATS",
             Phase::Unspecified => "UNSPECIFIED_PHASE",
+            Phase::First => "INSERT_FIRST",
+            Phase::BeforeRouter => "INSERT_BEFORE_ROUTER",
         }
     }
 }

@@ -301,7 +301,12 @@ impl Checker<'_> {
         }
     }
 
-    fn err(&self, at: &Location, field: &str, message: impl Into<String>) -> ConfigError {
+    pub(super) fn err(
+        &self,
+        at: &Location,
+        field: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError::new(Some(self.file), Some(at), self.path(field), message)
             .in_resource(self.label.clone())
     }
@@ -384,13 +389,25 @@ impl Checker<'_> {
         metadata: &S<RawMetadata>,
         spec: Option<S<Spec>>,
     ) -> Result<(Meta, S<Spec>)> {
-        if api_version.value != API_VERSION {
+        self.head_for(&[API_VERSION], api_version, metadata, spec)
+    }
+
+    /// apiVersion (one of `versions`), metadata and the presence of `spec`.
+    pub(super) fn head_for<Spec>(
+        &self,
+        versions: &[&str],
+        api_version: &S<String>,
+        metadata: &S<RawMetadata>,
+        spec: Option<S<Spec>>,
+    ) -> Result<(Meta, S<Spec>)> {
+        if !versions.contains(&api_version.value.as_str()) {
             return Err(self.err(
                 &api_version.referenced,
                 "apiVersion",
                 format!(
-                    "unsupported apiVersion `{}`, expected {API_VERSION}",
-                    api_version.value
+                    "unsupported apiVersion `{}`, expected {}",
+                    api_version.value,
+                    versions.join(" or ")
                 ),
             ));
         }
@@ -441,7 +458,7 @@ impl Checker<'_> {
             Some(p) => {
                 let unspecified = match kind {
                     ResourceKind::WasmPlugin => "UNSPECIFIED_PHASE",
-                    ResourceKind::TrafficExtension => "UNSPECIFIED",
+                    ResourceKind::TrafficExtension | ResourceKind::EnvoyFilter => "UNSPECIFIED",
                 };
                 self.enumeration(
                     p,
@@ -552,19 +569,28 @@ impl Checker<'_> {
             return Ok(Attachment::TargetRefs(vec![target]));
         }
         if let Some(refs) = &c.target_refs {
-            if refs.value.len() > 16 {
-                return Err(self.err(&refs.referenced, "spec.targetRefs", "at most 16 entries"));
-            }
-            let mut out = Vec::with_capacity(refs.value.len());
-            for (i, r) in refs.value.iter().enumerate() {
-                out.push(self.target_ref(r, &format!("spec.targetRefs[{i}]"))?);
-            }
-            if out.is_empty() {
-                return Ok(Attachment::All);
-            }
-            return Ok(Attachment::TargetRefs(out));
+            return self.target_refs(refs, "spec.targetRefs");
         }
         Ok(Attachment::All)
+    }
+
+    /// `targetRefs` (at most 16; none means every workload).
+    pub(super) fn target_refs(
+        &self,
+        refs: &S<Vec<S<RawTargetRef>>>,
+        path: &str,
+    ) -> Result<Attachment> {
+        if refs.value.len() > 16 {
+            return Err(self.err(&refs.referenced, path, "at most 16 entries"));
+        }
+        let mut out = Vec::with_capacity(refs.value.len());
+        for (i, r) in refs.value.iter().enumerate() {
+            out.push(self.target_ref(r, &format!("{path}[{i}]"))?);
+        }
+        if out.is_empty() {
+            return Ok(Attachment::All);
+        }
+        Ok(Attachment::TargetRefs(out))
     }
 
     /// The CRD's field rules and the webhook's `validatePolicyTargetReference`.
@@ -945,11 +971,11 @@ impl Checker<'_> {
     }
 }
 
-struct Meta {
-    name: String,
-    namespace: String,
-    creation_timestamp: Option<Timestamp>,
-    resource_version: Option<String>,
+pub(super) struct Meta {
+    pub name: String,
+    pub namespace: String,
+    pub creation_timestamp: Option<Timestamp>,
+    pub resource_version: Option<String>,
 }
 
 /// A Kubernetes object name: a DNS-1123 subdomain.
