@@ -77,24 +77,12 @@ impl HeaderMap {
             .push((key.to_ascii_lowercase(), value.to_vec()));
     }
 
-    /// Sets `key` to `value`: the first entry is overwritten in place, later ones removed; a
-    /// missing key is appended.
+    /// Sets `key` to `value`: every entry of `key` is removed and the new one appended.
     pub fn replace(&mut self, key: &[u8], value: &[u8]) {
-        let mut found = false;
-        self.entries.retain_mut(|(k, v)| {
-            if !eq_ignore_case(k, key) {
-                return true;
-            }
-            if found {
-                return false;
-            }
-            found = true;
-            *v = value.to_vec();
-            true
-        });
-        if !found {
-            self.add(key, value);
-        }
+        // Envoy's HeaderMap::setCopy: remove every entry, then append. Plugins that list the
+        // headers see the replaced one last, as in Envoy.
+        self.remove(key);
+        self.add(key, value);
     }
 
     /// Removes every entry of `key`.
@@ -143,8 +131,8 @@ mod tests {
             map.get_all(b"set-cookie").collect::<Vec<_>>(),
             vec![&b"c"[..]]
         );
-        // Replacing keeps the position of the first entry.
-        assert_eq!(map.entries()[1].0, b"set-cookie");
+        // Replacing removes every entry and appends (Envoy's setCopy).
+        assert_eq!(map.entries().last().unwrap().0, b"set-cookie");
         map.replace(b"new", b"v");
         assert_eq!(map.entries().last().unwrap().0, b"new");
 

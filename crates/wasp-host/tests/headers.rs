@@ -26,23 +26,24 @@ fn headers_scenario_adds_replaces_removes_and_reads() {
     );
     assert_eq!(action, HeadersAction::Continue);
     // x-seen-headers is taken after add/replace/remove: pseudo-headers first, in order, the
-    // replaced header in its old place, the removed one gone, the added one last.
-    let seen = ":method,:path,:authority,:scheme,x-scenario,x-replace,x-new-path,x-added";
+    // removed one gone, the added one and then the replaced one last (replacing removes and
+    // appends, as Envoy's setCopy).
+    let seen = ":method,:path,:authority,:scheme,x-scenario,x-new-path,x-added,x-replace";
     // x-pairs is `get_http_request_headers_bytes().len()`: the number of entries the host
     // returned when it was taken (the 8 above plus x-seen-headers and x-missing).
     assert_eq!(
         request_headers(&stream),
         owned(&[
             (":method", "GET"),
-            (":path", "/new"),
             (":authority", "example.com"),
             (":scheme", "http"),
             ("x-scenario", "headers"),
-            ("x-replace", "replaced"),
             ("x-new-path", "/new"),
             ("x-added", "yes"),
+            ("x-replace", "replaced"),
             ("x-seen-headers", seen),
             ("x-missing", "none"),
+            (":path", "/new"),
             ("x-pairs", "10"),
         ])
     );

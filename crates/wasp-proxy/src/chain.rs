@@ -57,7 +57,7 @@ impl Stop {
                 status: u32::from(status),
                 details: details.into(),
                 body: body.as_bytes().to_vec(),
-                headers: HeaderMap::from_pairs([("content-type", "text/plain")]),
+                headers: HeaderMap::new(),
                 grpc_status: None,
             },
             position: chain_len.saturating_sub(1),
@@ -94,11 +94,22 @@ impl Drop for StreamRun {
     fn drop(&mut self) {
         let contexts = std::mem::take(&mut *self.contexts.borrow_mut());
         for (pos, c) in contexts.into_iter().enumerate() {
-            if let Ctx::Open {
-                ctx, generation, ..
-            } = c
-            {
-                self.vms.close_stream(self.chain[pos], ctx, generation);
+            let plugin = self.chain[pos];
+            match c {
+                Ctx::Open {
+                    ctx, generation, ..
+                } => self.vms.close_stream(plugin, ctx, generation),
+                // A plugin the request never reached (an earlier one answered) still logs the
+                // stream: Envoy creates its context at log time and calls on_log and on_done.
+                Ctx::NotYet => {
+                    if let Step::Done((ctx, generation)) =
+                        self.vms
+                            .open_stream(plugin, &self.stream, &self.signals, pos)
+                    {
+                        self.vms.close_stream(plugin, ctx, generation);
+                    }
+                }
+                Ctx::Skipped => {}
             }
         }
     }

@@ -24,19 +24,25 @@ pub enum ConvertError {
 /// The request's headers as plugins see them.
 pub fn request_headers<B>(req: &Request<B>, scheme: &str) -> HeaderMap {
     let mut map = HeaderMap::with_capacity(req.headers().len() + 4);
-    map.add(b":authority", authority(req).as_bytes());
-    map.add(
-        b":path",
-        req.uri()
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .as_bytes(),
-    );
-    map.add(b":method", req.method().as_str().as_bytes());
-    map.add(b":scheme", scheme.as_bytes());
+    let authority = authority(req);
+    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    // Envoy's order: HTTP/1's codec builds :authority, :path, :method, :scheme; HTTP/2 keeps
+    // the order clients send (:method, :scheme, :authority, :path).
+    if req.version() == http::Version::HTTP_2 {
+        map.add(b":method", req.method().as_str().as_bytes());
+        map.add(b":scheme", scheme.as_bytes());
+        map.add(b":authority", authority.as_bytes());
+        map.add(b":path", path.as_bytes());
+    } else {
+        map.add(b":authority", authority.as_bytes());
+        map.add(b":path", path.as_bytes());
+        map.add(b":method", req.method().as_str().as_bytes());
+        map.add(b":scheme", scheme.as_bytes());
+    }
     for (name, value) in req.headers() {
-        // HTTP/1 Host becomes :authority, as Envoy does.
-        if name == http::header::HOST {
+        // HTTP/1 Host becomes :authority, and the codec consumes Transfer-Encoding (the body
+        // is framed again on the way out), as in Envoy.
+        if name == http::header::HOST || name == http::header::TRANSFER_ENCODING {
             continue;
         }
         map.add(name.as_str().as_bytes(), value.as_bytes());

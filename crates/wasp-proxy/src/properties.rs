@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::SystemTime;
 
 use wasp_host::{HttpStream, PropertyValue, StreamProperties};
@@ -33,10 +35,59 @@ pub struct StreamInfo {
     pub start: SystemTime,
     /// Set once the route picked a cluster and an endpoint.
     pub upstream: Mutex<Option<(String, String)>>,
+    /// The cluster of the route the request matched as it arrived (`xds.cluster_name` before
+    /// the upstream is picked: Envoy routes before the filters run).
+    pub route_cluster: Mutex<Option<String>>,
+    /// Body bytes received from the client / sent to it.
+    pub request_body_bytes: AtomicU64,
+    pub response_body_bytes: AtomicU64,
+    /// Envoy's `response.code_details`: `via_upstream`, or the local reply's details.
+    pub code_details: Mutex<Option<String>>,
+    /// The client's request has ended (its last body byte or trailers arrived).
+    pub request_complete: std::sync::atomic::AtomicBool,
+}
+
+impl StreamInfo {
+    pub fn new(conn: std::sync::Arc<ConnInfo>, protocol: &'static str) -> StreamInfo {
+        StreamInfo {
+            conn,
+            protocol,
+            start: SystemTime::now(),
+            upstream: Mutex::default(),
+            route_cluster: Mutex::default(),
+            request_body_bytes: AtomicU64::new(0),
+            response_body_bytes: AtomicU64::new(0),
+            code_details: Mutex::default(),
+            request_complete: Default::default(),
+        }
+    }
+
+    pub fn set_code_details(&self, details: &str) {
+        *self.code_details.lock().unwrap_or_else(|e| e.into_inner()) = Some(details.to_string());
+    }
+}
+
+/// Approximate size of a header map as Envoy counts it for `*.total_size`: names and values.
+fn header_bytes(headers: Option<&wasp_host::HeaderMap>) -> u64 {
+    headers.map_or(0, |h| {
+        h.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum()
+    })
+}
+
+/// Envoy's `Grpc::Utility::httpToGrpcStatus`, for responses without a grpc-status.
+fn grpc_status_of_http(status: u64) -> i64 {
+    match status {
+        400 => 13,
+        401 => 16,
+        403 => 7,
+        404 => 12,
+        429 | 502 | 503 | 504 => 14,
+        _ => 2,
+    }
 }
 
 impl StreamProperties for StreamInfo {
-    fn property(&self, path: &[&[u8]], _stream: &HttpStream) -> Option<PropertyValue> {
+    fn property(&self, path: &[&[u8]], stream: &HttpStream) -> Option<PropertyValue> {
         let c = &self.conn;
         Some(match path {
             [b"source", b"address"] => c.peer.to_string().into(),
@@ -56,7 +107,44 @@ impl StreamProperties for StreamInfo {
             }
             [b"upstream", b"address"] => self.upstream.lock().ok()?.as_ref()?.1.clone().into(),
             [b"xds", b"cluster_name"] | [b"cluster_name"] => {
-                self.upstream.lock().ok()?.as_ref()?.0.clone().into()
+                match self.upstream.lock().ok()?.as_ref() {
+                    Some((cluster, _)) => cluster.clone().into(),
+                    None => self.route_cluster.lock().ok()?.clone()?.into(),
+                }
+            }
+            [b"request", b"size"] => {
+                PropertyValue::Int(self.request_body_bytes.load(Relaxed) as i64)
+            }
+            [b"request", b"total_size"] => PropertyValue::Int(
+                (self.request_body_bytes.load(Relaxed)
+                    + header_bytes(stream.request_headers.as_ref())) as i64,
+            ),
+            [b"response", b"size"] => {
+                stream.response_headers.as_ref()?;
+                PropertyValue::Int(self.response_body_bytes.load(Relaxed) as i64)
+            }
+            [b"response", b"total_size"] => PropertyValue::Int(
+                (self.response_body_bytes.load(Relaxed)
+                    + header_bytes(stream.response_headers.as_ref())) as i64,
+            ),
+            [b"response", b"code_details"] => self.code_details.lock().ok()?.clone()?.into(),
+            // Envoy's response flags bitfield; wasp sets none of them yet.
+            [b"response", b"flags"] => {
+                stream.response_headers.as_ref()?;
+                PropertyValue::UInt(0)
+            }
+            [b"response", b"grpc_status"] => {
+                let from = |h: Option<&wasp_host::HeaderMap>| {
+                    h.and_then(|h| h.get_str("grpc-status"))
+                        .and_then(|v| v.parse::<i64>().ok())
+                };
+                let status = from(stream.response_trailers.as_ref())
+                    .or_else(|| from(stream.response_headers.as_ref()))
+                    .or_else(|| {
+                        let code = stream.response_headers.as_ref()?.get_str(":status")?;
+                        Some(grpc_status_of_http(code.parse().ok()?))
+                    })?;
+                PropertyValue::Int(status)
             }
             [b"xds", b"listener_direction"] | [b"listener_direction"] => {
                 PropertyValue::Int(match c.direction {

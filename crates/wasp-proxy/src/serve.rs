@@ -4,7 +4,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response, Version};
@@ -41,18 +41,19 @@ pub(crate) async fn handle(
     let (parts, body) = req.into_parts();
     let mut headers = convert::request_headers(&Request::from_parts(parts, ()), scheme);
     // Envoy adds these before the filter chain runs, so plugins read them.
+    // In Envoy's order: x-forwarded-proto, then x-request-id.
+    headers.replace(b"x-forwarded-proto", scheme.as_bytes());
     if headers.get(b"x-request-id").is_none() {
         headers.add(b"x-request-id", request_id().as_bytes());
     }
-    headers.replace(b"x-forwarded-proto", scheme.as_bytes());
     let end_of_stream = body.is_end_stream();
+    let info = Arc::new(StreamInfo::new(conn, protocol));
+    // Envoy picks the route before the filters run; plugins read it as xds.cluster_name.
+    if let Some(RouteAction::Cluster { name, .. }) = listener.route(&headers) {
+        *info.route_cluster.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.clone());
+    }
+    info.request_complete.store(end_of_stream, Relaxed);
     let stream = HttpStream::shared(headers);
-    let info = Arc::new(StreamInfo {
-        conn,
-        protocol,
-        start: SystemTime::now(),
-        upstream: Default::default(),
-    });
     stream.lock().unwrap_or_else(|e| e.into_inner()).properties = Some(info.clone());
     // The plugin set current now serves this stream to its end, whatever is published
     // meanwhile.
@@ -172,6 +173,7 @@ async fn forward(
         .record(started.elapsed().as_micros() as u64);
     let (parts, body) = response.into_parts();
     let headers = convert::response_headers(&Response::from_parts(parts, ()));
+    run.info.set_code_details("via_upstream");
     respond(run, headers, Source::Upstream(body)).await
 }
 
@@ -252,6 +254,10 @@ async fn respond(
     // A body known in full (a direct response) goes through the chain before anything is
     // sent, so the client gets it with its exact length, as from Envoy.
     if let Source::Full(bytes) = source {
+        run.info
+            .response_body_bytes
+            .store(bytes.len() as u64, Relaxed);
+        run.info.set_code_details("direct_response");
         let body = match end_of_stream {
             true => Vec::new(),
             false => run
@@ -338,6 +344,9 @@ async fn pass_body(
     loop {
         match body.frame().await {
             None => {
+                if direction == Direction::Request {
+                    run.info.request_complete.store(true, Relaxed);
+                }
                 let rest = run.finish_body(direction).await?;
                 send_data(tx, rest).await;
                 return Ok(());
@@ -348,7 +357,15 @@ async fn pass_body(
             }
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
+                    let counter = match direction {
+                        Direction::Request => &run.info.request_body_bytes,
+                        Direction::Response => &run.info.response_body_bytes,
+                    };
+                    counter.fetch_add(data.len() as u64, Relaxed);
                     let end = body.is_end_stream();
+                    if end && direction == Direction::Request {
+                        run.info.request_complete.store(true, Relaxed);
+                    }
                     if let Some(out) = run.data(direction, 0, data.to_vec(), end).await?
                         && !send_data(tx, out).await
                     {
@@ -359,6 +376,9 @@ async fn pass_body(
                     }
                 }
                 Err(frame) => {
+                    if direction == Direction::Request {
+                        run.info.request_complete.store(true, Relaxed);
+                    }
                     if let Ok(trailers) = frame.into_trailers() {
                         let out = run
                             .trailers(direction, convert::trailers(&trailers))
@@ -400,7 +420,23 @@ fn reply(run: &Rc<StreamRun>, stop: Stop) -> Result<Response<ChannelBody>, BoxEr
         Stop::Direct(response) => (response, None),
     };
     run.worker.shared.stats.local_replies.fetch_add(1, Relaxed);
+    run.info.set_code_details(if local.details.is_empty() {
+        "via_local_reply"
+    } else {
+        &local.details
+    });
+    run.info
+        .response_body_bytes
+        .store(local.body.len() as u64, Relaxed);
+    // Envoy's local reply: the status, the body's length, `content-type: text/plain` when
+    // there is a body, then the headers the plugin (or the proxy) gave.
     let mut headers = HeaderMap::from_pairs([(":status", local.status.to_string().as_str())]);
+    if local.grpc_status.is_none() && !local.body.is_empty() {
+        headers.add(b"content-length", local.body.len().to_string().as_bytes());
+        if local.headers.get(b"content-type").is_none() {
+            headers.add(b"content-type", b"text/plain");
+        }
+    }
     for (k, v) in local.headers.iter() {
         headers.add(k, v);
     }
@@ -434,6 +470,14 @@ fn reply(run: &Rc<StreamRun>, stop: Stop) -> Result<Response<ChannelBody>, BoxEr
     };
     // The length is the body's own; a stale header would corrupt the response.
     headers.remove(b"content-length");
-    convert::downstream_response(&headers, ChannelBody::full(body))
-        .map_err(|e| e.to_string().into())
+    let mut response = convert::downstream_response(&headers, ChannelBody::full(body))?;
+    // Answering an HTTP/1 request whose body was not read to its end: the connection cannot
+    // be reused, and Envoy says so (hyper then closes it after the response).
+    if run.info.protocol != "HTTP/2" && !run.info.request_complete.load(Relaxed) {
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    Ok(response)
 }

@@ -21,7 +21,9 @@ use crate::spec::{ClusterSpec, UpstreamProtocol};
 pub enum UpstreamError {
     #[error("unknown cluster {0:?}")]
     UnknownCluster(String),
-    #[error("upstream connect error or disconnect/reset before headers: {0}")]
+    /// The reason in Envoy's words (`connection termination`, `remote connection failure,
+    /// transport failure reason: ...`), as its local replies and callout answers show it.
+    #[error("upstream connect error or disconnect/reset before headers. reset reason: {0}")]
     Connect(String),
     #[error("upstream request timeout")]
     Timeout,
@@ -122,7 +124,18 @@ impl Upstreams {
                 .map_err(|_| UpstreamError::Timeout)?,
             None => fut.await,
         };
-        result.map_err(|e| UpstreamError::Connect(describe(&e)))
+        result.map_err(|e| {
+            let reason = if e.is_connect() {
+                format!(
+                    "remote connection failure, transport failure reason: {}",
+                    describe(&e)
+                )
+            } else {
+                "connection termination".to_string()
+            };
+            tracing::debug!(cluster, "upstream request failed: {}", describe(&e));
+            UpstreamError::Connect(reason)
+        })
     }
 }
 

@@ -281,7 +281,7 @@ async fn http_callout(worker: &Worker, request: HttpCallRequest) -> Option<HttpC
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(cluster = %request.cluster, "http callout failed: {e}");
-            return None;
+            return Some(failed_callout(&e));
         }
     };
     let headers = crate::convert::response_headers(&response);
@@ -298,6 +298,28 @@ async fn http_callout(worker: &Worker, request: HttpCallRequest) -> Option<HttpC
         body: collected.to_bytes().to_vec(),
         trailers,
     })
+}
+
+/// What Envoy's async client hands a plugin when its callout fails after dispatch: the
+/// router's local reply (504 on timeout, 503 on a connection failure or reset), with headers
+/// and body, not an empty answer.
+fn failed_callout(error: &crate::upstream::UpstreamError) -> HttpCallResponse {
+    use crate::upstream::UpstreamError;
+    let (status, body) = match error {
+        UpstreamError::Timeout => ("504", "upstream request timeout".to_string()),
+        UpstreamError::Connect(_) => ("503", error.to_string()),
+        UpstreamError::UnknownCluster(_) => ("503", "no healthy upstream".to_string()),
+    };
+    let length = body.len().to_string();
+    HttpCallResponse {
+        headers: wasp_host::HeaderMap::from_pairs([
+            (":status", status),
+            ("content-length", length.as_str()),
+            ("content-type", "text/plain"),
+        ]),
+        body: body.into_bytes(),
+        trailers: wasp_host::HeaderMap::new(),
+    }
 }
 
 /// The embedder of one VM on one worker.

@@ -126,10 +126,17 @@ fn callout_to_an_unreachable_cluster_answers_the_plugin_with_a_failure() {
     let addr = proxy.address("main").unwrap();
     let started = std::time::Instant::now();
     let a = get(addr, "/", &[("x-scenario", "http-call")]);
-    // The plugin answers a failed callout (no headers) with its own 503.
-    assert_eq!(a.status, 503, "{a:?}");
-    assert_eq!(a.header("x-callout-failed"), Some("1"));
-    assert_eq!(a.header("x-echo-method"), None);
+    // As Envoy's async client: the plugin gets the router's 503 with headers and a body
+    // naming the reset reason (the plugin then forwards it as x-callout-*).
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("x-echo-h-x-callout-status"), Some("503"));
+    assert!(
+        a.header("x-echo-h-x-callout-body").unwrap_or("").starts_with(
+            "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure"
+        ),
+        "{a:?}"
+    );
+    assert_eq!(a.header("x-echo-h-x-callout-header-count"), Some("3"));
     assert!(started.elapsed() < Duration::from_secs(2));
     // Not a plugin failure: the next request is served normally.
     assert_eq!(get(addr, "/", &[]).status, 200);

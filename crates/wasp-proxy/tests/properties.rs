@@ -124,10 +124,10 @@ fn connection_request_node_and_plugin_properties() {
         assert_eq!(text(a, "plugin_vm_id"), "hostcalls");
         assert_eq!(int(a, "xds.listener_direction"), 1, "inbound");
         assert_eq!(text(a, "xds.filter_chain_name"), "main");
-        // Request headers run before routing (as in Envoy): no upstream, no cluster, and
-        // of course no response yet.
+        // Envoy routes before the filters run: the cluster is known, the upstream host is
+        // not picked yet, and of course there is no response yet.
         assert_eq!(prop(a, "upstream.address"), None);
-        assert_eq!(prop(a, "xds.cluster_name"), None);
+        assert_eq!(text(a, "xds.cluster_name"), "backend");
         assert_eq!(prop(a, "response.code"), None);
         assert_eq!(prop(a, "no.such.property"), None);
 
