@@ -18,7 +18,8 @@ const FRAMES_IN_FLIGHT: usize = 4;
 pub struct ChannelBody {
     /// Frames taken off the channel early (to look ahead), delivered first.
     ahead: VecDeque<Frame<Bytes>>,
-    rx: mpsc::Receiver<Result<Frame<Bytes>, BoxError>>,
+    /// `None` for a body known in full: no channel to make (a per-response cost otherwise).
+    rx: Option<mpsc::Receiver<Result<Frame<Bytes>, BoxError>>>,
     /// Known length, when the whole body is known up front.
     exact: Option<u64>,
 }
@@ -33,7 +34,7 @@ impl ChannelBody {
             tx,
             ChannelBody {
                 ahead: VecDeque::new(),
-                rx,
+                rx: Some(rx),
                 exact: None,
             },
         )
@@ -42,13 +43,16 @@ impl ChannelBody {
     /// A body with all its bytes known now.
     pub fn full(bytes: impl Into<Bytes>) -> ChannelBody {
         let bytes = bytes.into();
-        let (_, rx) = mpsc::channel(1);
         let exact = Some(bytes.len() as u64);
         let mut ahead = VecDeque::new();
         if !bytes.is_empty() {
             ahead.push_back(Frame::data(bytes));
         }
-        ChannelBody { ahead, rx, exact }
+        ChannelBody {
+            ahead,
+            rx: None,
+            exact,
+        }
     }
 
     /// This (full) body followed by trailers.
@@ -63,7 +67,7 @@ impl ChannelBody {
 
     /// The next frame from the channel (not from the look-ahead).
     pub async fn recv(&mut self) -> Option<Result<Frame<Bytes>, BoxError>> {
-        self.rx.recv().await
+        self.rx.as_mut()?.recv().await
     }
 
     /// Puts frames taken with [`ChannelBody::recv`] back, to be delivered first.
@@ -83,11 +87,14 @@ impl Body for ChannelBody {
         if let Some(frame) = self.ahead.pop_front() {
             return Poll::Ready(Some(Ok(frame)));
         }
-        self.rx.poll_recv(cx)
+        match self.rx.as_mut() {
+            Some(rx) => rx.poll_recv(cx),
+            None => Poll::Ready(None),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.exact == Some(0) && self.ahead.is_empty()
+        self.ahead.is_empty() && (self.rx.is_none() || self.exact == Some(0))
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -71,9 +71,32 @@ pub(crate) async fn handle(
 }
 
 /// A version 4 UUID, as Envoy generates for `x-request-id`.
+/// A UUID v4 from a per-thread generator seeded once from the OS: a request id needs to be
+/// unique, not secret, and a getrandom syscall per request showed in profiles.
 fn request_id() -> String {
+    thread_local! {
+        static STATE: std::cell::Cell<(u64, u64)> = std::cell::Cell::new({
+            let mut seed = [0u8; 16];
+            let _ = getrandom::fill(&mut seed);
+            let a = u64::from_le_bytes(seed[..8].try_into().unwrap_or_default()) | 1;
+            let b = u64::from_le_bytes(seed[8..].try_into().unwrap_or_default()) | 1;
+            (a, b)
+        });
+    }
+    // xorshift128+
+    let next = || {
+        STATE.with(|s| {
+            let (mut x, y) = s.get();
+            x ^= x << 23;
+            x ^= x >> 17;
+            x ^= y ^ (y >> 26);
+            s.set((y, x));
+            x.wrapping_add(y)
+        })
+    };
     let mut b = [0u8; 16];
-    let _ = getrandom::fill(&mut b);
+    b[..8].copy_from_slice(&next().to_le_bytes());
+    b[8..].copy_from_slice(&next().to_le_bytes());
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
