@@ -1,17 +1,18 @@
 //! Envoy's bootstrap for a plan: a static listener per case with the http connection manager,
-//! its `envoy.filters.http.wasm` filters (V8) and the router; static clusters; the admin.
+//! its `envoy.filters.http.wasm` filters (V8) and `envoy.filters.http.lua` filters in the
+//! case's order, and the router; static clusters; the admin.
 
 use serde_json::{Value, json};
 
 use crate::plan::{NODE_CLUSTER, NODE_ID, Plan};
-use crate::scenario::{FailStrategy, PluginInstance};
+use crate::scenario::{Code, FailStrategy, PluginInstance};
 
 pub fn bootstrap(plan: &Plan) -> Value {
     let mut listeners = Vec::new();
     let mut clusters = Vec::new();
     for case in &plan.cases {
         let id = &case.layout.id;
-        let mut filters: Vec<Value> = case.layout.plugins.iter().map(wasm_filter).collect();
+        let mut filters: Vec<Value> = case.layout.plugins.iter().map(filter).collect();
         filters.push(json!({
             "name": "envoy.filters.http.router",
             // No x-envoy-upstream-service-time & co.: plugins would see headers wasp never adds.
@@ -59,7 +60,19 @@ pub fn bootstrap(plan: &Plan) -> Value {
     })
 }
 
-fn wasm_filter(p: &PluginInstance) -> Value {
+fn filter(p: &PluginInstance) -> Value {
+    let wasm = match &p.code {
+        Code::Wasm(path) => path,
+        Code::Lua(source) => {
+            return json!({
+                "name": "envoy.filters.http.lua",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+                    "default_source_code": {"inline_string": source}
+                }
+            });
+        }
+    };
     let policy = match p.def.fail {
         FailStrategy::Close => "FAIL_CLOSED",
         FailStrategy::Open => "FAIL_OPEN",
@@ -77,7 +90,7 @@ fn wasm_filter(p: &PluginInstance) -> Value {
                 "vm_config": {
                     "vm_id": p.vm_id,
                     "runtime": "envoy.wasm.runtime.v8",
-                    "code": {"local": {"filename": p.wasm.display().to_string()}},
+                    "code": {"local": {"filename": wasm.display().to_string()}},
                     "configuration": string_value(&p.def.vm_config),
                     "environment_variables": {"key_values": p.def.env}
                 }

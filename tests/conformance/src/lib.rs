@@ -26,7 +26,19 @@ use crate::report::{Outcome, Summary};
 /// through `eprintln!`, which the test harness captures), so `cargo test` shows it.
 pub fn run_all() -> anyhow::Result<Summary> {
     let root = process::repo_root();
-    let files = scenario::all(&root.join("tests/conformance/scenarios"))?;
+    let mut files = scenario::all(&root.join("tests/conformance/scenarios"))?;
+    // CONFORMANCE_ONLY=lua,headers runs those scenario files only.
+    if let Ok(only) = std::env::var("CONFORMANCE_ONLY") {
+        let names: Vec<&str> = only
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        if let Some(unknown) = names.iter().find(|n| !files.iter().any(|f| f.name == **n)) {
+            bail!("CONFORMANCE_ONLY names `{unknown}`, which is no scenario file");
+        }
+        files.retain(|f| names.contains(&f.name.as_str()));
+    }
     let documented = std::fs::read_to_string(root.join("docs/compatibility.md"))
         .context("reading docs/compatibility.md")?;
     for file in &files {

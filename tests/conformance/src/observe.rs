@@ -53,6 +53,30 @@ pub fn distinct(logs: PluginLogs) -> PluginLogs {
 /// Envoy, run with `--log-format '@@%l|%n|%v'`: records start with `@@`; plugin lines come
 /// from the `wasm` logger as `wasm log [<name>] <root_id> <vm_id>: <message>`.
 pub fn envoy_logs(path: &Path, span: Span) -> anyhow::Result<PluginLogs> {
+    let mut logs = PluginLogs::new();
+    for (level, logger, message) in envoy_records(path, span)? {
+        let Some(rest) = message.strip_prefix("wasm log ") else {
+            continue;
+        };
+        if logger != "wasm" {
+            continue;
+        }
+        let Some((prefix, message)) = rest.split_once(": ") else {
+            continue;
+        };
+        // Stream contexts log `<name> <root_id> <vm_id>`, root contexts `<root_id> <vm_id>`.
+        let words: Vec<&str> = prefix.split(' ').collect();
+        let plugin = words[words.len().saturating_sub(2)..].join(" ");
+        logs.entry(plugin).or_default().push(LogLine {
+            level: envoy_level(&level),
+            message: message.to_owned(),
+        });
+    }
+    Ok(logs)
+}
+
+/// Envoy's records as (level, logger, message); a message may span several lines.
+fn envoy_records(path: &Path, span: Span) -> anyhow::Result<Vec<(String, String, String)>> {
     let text = read_span(path, span)?;
     let mut records: Vec<(String, String, String)> = Vec::new();
     for line in text.lines() {
@@ -67,30 +91,54 @@ pub fn envoy_logs(path: &Path, span: Span) -> anyhow::Result<PluginLogs> {
             last.2.push_str(line);
         }
     }
-    let mut logs = PluginLogs::new();
-    for (level, logger, message) in records {
-        let Some(rest) = message.strip_prefix("wasm log ") else {
+    Ok(records)
+}
+
+fn envoy_level(level: &str) -> String {
+    match level {
+        "warning" => "warn".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// Lua script lines Envoy wrote in `span`: its `lua` logger's `script log: <message>` records
+/// (what `handle:log*()` writes, and script errors). Envoy does not say which filter logged,
+/// so the harness reads them case by case (each case's own span of the log).
+pub fn envoy_lua_logs(path: &Path, span: Span) -> anyhow::Result<Vec<LogLine>> {
+    Ok(envoy_records(path, span)?
+        .into_iter()
+        .filter(|(_, logger, _)| logger == "lua")
+        .filter_map(|(level, _, message)| {
+            Some(LogLine {
+                level: envoy_level(&level),
+                message: message.strip_prefix("script log: ")?.to_owned(),
+            })
+        })
+        .collect())
+}
+
+/// Lua script lines wasp wrote in `span` (`--log-json`): target `wasp::lua`, with the script's
+/// name in `script`.
+pub fn wasp_lua_logs(path: &Path, span: Span) -> anyhow::Result<Vec<LogLine>> {
+    let text = read_span(path, span)?;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        if logger != "wasm" {
+        if record["target"] != "wasp::lua" {
             continue;
         }
-        let Some((prefix, message)) = rest.split_once(": ") else {
-            continue;
-        };
-        // Stream contexts log `<name> <root_id> <vm_id>`, root contexts `<root_id> <vm_id>`.
-        let words: Vec<&str> = prefix.split(' ').collect();
-        let plugin = words[words.len().saturating_sub(2)..].join(" ");
-        let level = match level.as_str() {
-            "warning" => "warn".to_owned(),
-            other => other.to_owned(),
-        };
-        logs.entry(plugin).or_default().push(LogLine {
-            level,
-            message: message.to_owned(),
+        let fields = &record["fields"];
+        lines.push(LogLine {
+            level: record["level"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+            message: fields["message"].as_str().unwrap_or_default().to_owned(),
         });
     }
-    Ok(logs)
+    Ok(lines)
 }
 
 /// wasp, run with `--log-json`: plugin lines have the target `wasp::plugin` and `plugin`

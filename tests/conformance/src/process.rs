@@ -101,7 +101,12 @@ pub fn start_envoy(binary: &Path, bootstrap: &Path, admin: SocketAddr) -> anyhow
         .arg(bootstrap)
         // One worker as wasp's `workers: 1`: one VM per plugin, deterministic metrics.
         .args(["--concurrency", "1", "--disable-hot-restart"])
-        .args(["-l", "warning", "--component-log-level", "wasm:trace"])
+        .args([
+            "-l",
+            "warning",
+            "--component-log-level",
+            "wasm:trace,lua:trace",
+        ])
         // `@@` marks the start of a record; plugin messages may span several lines.
         .args(["--log-format", "@@%l|%n|%v"]);
     start("envoy", cmd, admin, log)
@@ -112,7 +117,7 @@ pub fn start_wasp(binary: &Path, config: &Path, admin: SocketAddr) -> anyhow::Re
     let mut cmd = Command::new(binary);
     cmd.args(["--log-json", "run", "-c"])
         .arg(config)
-        .env("WASP_LOG", "warn,wasp::plugin=trace");
+        .env("WASP_LOG", "warn,wasp::plugin=trace,wasp::lua=trace");
     start("wasp", cmd, admin, log)
 }
 

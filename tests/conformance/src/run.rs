@@ -70,6 +70,10 @@ async fn side(file: &ScenarioFile, layouts: &[CaseLayout]) -> anyhow::Result<Sid
 struct CaseRun {
     responses: Vec<Seen>,
     metrics: Metrics,
+    /// Where the proxy's log ended when the case was over (its Lua lines are read up to here).
+    log_end: u64,
+    /// How many requests each extra cluster had received when the case was over.
+    cluster_counts: Vec<usize>,
 }
 
 pub fn run_file(
@@ -131,6 +135,18 @@ pub fn run_file(
         let (e_now, w_now) = (metrics(&e_proxy)?, metrics(&w_proxy)?);
         e_run.metrics = observe::delta(&e_metrics, &e_now);
         w_run.metrics = observe::delta(&w_metrics, &w_now);
+        e_run.log_end = observe::log_size(&e_proxy.log);
+        w_run.log_end = observe::log_size(&w_proxy.log);
+        e_run.cluster_counts = e_side
+            .clusters
+            .iter()
+            .map(|(_, u)| u.received().len())
+            .collect();
+        w_run.cluster_counts = w_side
+            .clusters
+            .iter()
+            .map(|(_, u)| u.received().len())
+            .collect();
         (e_metrics, w_metrics) = (e_now, w_now);
         runs.push((e_run, w_run));
     }
@@ -139,9 +155,27 @@ pub fn run_file(
     let w_logs = observe::wasp_logs(&w_proxy.log, (w_log_from, None))?;
     let e_start = observe::distinct(observe::envoy_logs(&e_proxy.log, (0, Some(e_log_from)))?);
     let w_start = observe::distinct(observe::wasp_logs(&w_proxy.log, (0, Some(w_log_from)))?);
+    // Lua lines name no case in Envoy's log: each case's are those of its own span of the log
+    // (the last case's run to the end, after the final settling).
+    let mut lua_logs = Vec::new();
+    let (mut e_from, mut w_from) = (e_log_from, w_log_from);
+    for (i, (e_run, w_run)) in runs.iter().enumerate() {
+        let last = i + 1 == runs.len();
+        let e_to = (!last).then_some(e_run.log_end);
+        let w_to = (!last).then_some(w_run.log_end);
+        lua_logs.push((
+            observe::envoy_lua_logs(&e_proxy.log, (e_from, e_to))?,
+            observe::wasp_lua_logs(&w_proxy.log, (w_from, w_to))?,
+        ));
+        (e_from, w_from) = (e_run.log_end, w_run.log_end);
+    }
     drop((e_proxy, w_proxy));
 
     let mut outcomes = Vec::new();
+    let e_clusters: Vec<_> = e_side.clusters.iter().map(|(_, u)| u.received()).collect();
+    let w_clusters: Vec<_> = w_side.clusters.iter().map(|(_, u)| u.received()).collect();
+    let mut e_counts = vec![0; e_clusters.len()];
+    let mut w_counts = vec![0; w_clusters.len()];
     for (i, (case, (e_run, w_run))) in file.cases.iter().zip(runs).enumerate() {
         let norm = Normalizer {
             presence_only: &case.presence_only,
@@ -157,19 +191,27 @@ pub fn run_file(
             &w_side.case_upstreams[i].received(),
             &mut found,
         );
-        for ((name, e_up), (_, w_up)) in e_side.clusters.iter().zip(&w_side.clusters) {
+        // Each case compares the callouts its own requests made.
+        for (c, (name, _)) in e_side.clusters.iter().enumerate() {
+            let (e_to, w_to) = (e_run.cluster_counts[c], w_run.cluster_counts[c]);
             norm.upstream(
                 Aspect::Callouts,
                 &format!("cluster {name}"),
-                &e_up.received(),
-                &w_up.received(),
+                e_clusters[c].get(e_counts[c]..e_to).unwrap_or_default(),
+                w_clusters[c].get(w_counts[c]..w_to).unwrap_or_default(),
                 &mut found,
             );
+            (e_counts[c], w_counts[c]) = (e_to, w_to);
+        }
+        if layouts[i].has_lua() {
+            let (e_lua, w_lua) = &lua_logs[i];
+            compare::logs("lua scripts", e_lua, w_lua, &mut found);
         }
         let empty = Vec::new();
         let mut keys: Vec<String> = layouts[i]
             .plugins
             .iter()
+            .filter(|p| !p.is_lua())
             .map(|p| format!("{} {}", p.root_id, p.vm_id))
             .collect();
         keys.dedup();

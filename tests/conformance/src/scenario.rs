@@ -32,7 +32,12 @@ pub struct ScenarioFile {
 #[serde(deny_unknown_fields)]
 pub struct PluginDef {
     /// A test plugin name for `wasp_test_plugins::path` (`hostcalls`, `as_hostcalls`, ...).
-    pub module: String,
+    /// Exactly one of `module` and `lua`.
+    pub module: Option<String>,
+    /// An Envoy-style Lua filter's source (`envoy_on_request` / `envoy_on_response`): Envoy's
+    /// `envoy.filters.http.lua` with `default_source_code`, wasp's inline `lua.inlineCode`.
+    /// Only `fail` applies to it besides (wasp's `failStrategy`; Envoy's Lua filter has none).
+    pub lua: Option<String>,
     /// The root id; defaults to the module name (the AssemblyScript SDK matches on it).
     pub root_id: Option<String>,
     /// Shared by plugins that must share a VM (and its shared data); defaults to one per plugin.
@@ -174,8 +179,18 @@ impl ScenarioFile {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         for case in &file.cases {
-            if case.plugins.as_ref().unwrap_or(&file.plugins).is_empty() {
+            let plugins = case.plugins.as_ref().unwrap_or(&file.plugins);
+            if plugins.is_empty() {
                 bail!("{}: case {}: no plugins", path.display(), case.name);
+            }
+            for p in plugins {
+                if p.module.is_some() == p.lua.is_some() {
+                    bail!(
+                        "{}: case {}: a plugin needs exactly one of `module` and `lua`",
+                        path.display(),
+                        case.name
+                    );
+                }
             }
             if case.requests.is_empty() {
                 bail!("{}: case {}: no requests", path.display(), case.name);
@@ -200,14 +215,30 @@ pub fn all(dir: &Path) -> anyhow::Result<Vec<ScenarioFile>> {
     paths.iter().map(|p| ScenarioFile::load(p)).collect()
 }
 
+/// What a plugin runs.
+#[derive(Debug, Clone)]
+pub enum Code {
+    /// A Proxy-Wasm module.
+    Wasm(PathBuf),
+    /// An Envoy-style Lua script's source.
+    Lua(String),
+}
+
 /// A plugin as both proxies are configured with it: the names are unique in the process.
 #[derive(Debug, Clone)]
 pub struct PluginInstance {
     pub name: String,
+    /// Wasm plugins only (empty for Lua).
     pub root_id: String,
     pub vm_id: String,
-    pub wasm: PathBuf,
+    pub code: Code,
     pub def: PluginDef,
+}
+
+impl PluginInstance {
+    pub fn is_lua(&self) -> bool {
+        matches!(self.code, Code::Lua(_))
+    }
 }
 
 /// One case's listener, upstream cluster and plugins (identical names in both proxies).
@@ -225,27 +256,39 @@ impl CaseLayout {
             .iter()
             .enumerate()
             .map(|(i, def)| {
-                let wasm = wasp_test_plugins::path(&def.module);
+                let (Some(module), None) = (&def.module, &def.lua) else {
+                    return Ok(PluginInstance {
+                        name: format!("{id}-p{i}-lua"),
+                        root_id: String::new(),
+                        vm_id: String::new(),
+                        code: Code::Lua(def.lua.clone().unwrap_or_default()),
+                        def: def.clone(),
+                    });
+                };
+                let wasm = wasp_test_plugins::path(module);
                 if !wasm.exists() {
                     bail!(
-                        "test plugin {} is missing ({}); run scripts/build-foreign-plugins.sh or ./scripts/test",
-                        def.module,
+                        "test plugin {module} is missing ({}); run scripts/build-foreign-plugins.sh or ./scripts/test",
                         wasm.display()
                     );
                 }
-                let name = format!("{id}-p{i}-{}", def.module);
                 Ok(PluginInstance {
-                    root_id: def.root_id.clone().unwrap_or_else(|| def.module.clone()),
+                    name: format!("{id}-p{i}-{module}"),
+                    root_id: def.root_id.clone().unwrap_or_else(|| module.clone()),
                     vm_id: def
                         .vm_id
                         .as_ref()
                         .map_or_else(|| format!("{id}-vm{i}"), |v| format!("{id}-{v}")),
-                    name,
-                    wasm,
+                    code: Code::Wasm(wasm),
                     def: def.clone(),
                 })
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(CaseLayout { id, plugins })
+    }
+
+    /// Whether any plugin of the case is a Lua script (its script log lines are compared).
+    pub fn has_lua(&self) -> bool {
+        self.plugins.iter().any(PluginInstance::is_lua)
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::plan::{NODE_CLUSTER, NODE_ID, Plan};
-use crate::scenario::FailStrategy;
+use crate::scenario::{Code, FailStrategy};
 
 pub fn config(plan: &Plan) -> Value {
     let mut listeners = Vec::new();
@@ -21,19 +21,35 @@ pub fn config(plan: &Plan) -> Value {
             json!({"name": id, "endpoints": [case.upstream.to_string()], "connect_timeout": "1s"}),
         );
         for p in &case.layout.plugins {
+            let fail = match p.def.fail {
+                FailStrategy::Close => "FAIL_CLOSE",
+                FailStrategy::Open => "FAIL_OPEN",
+                FailStrategy::Reload => "FAIL_RELOAD",
+            };
+            let wasm = match &p.code {
+                Code::Wasm(path) => path,
+                Code::Lua(source) => {
+                    let mut lua = json!({
+                        "name": p.name,
+                        "lua": {"inlineCode": source},
+                        "listeners": [id],
+                    });
+                    if p.def.fail != FailStrategy::Close {
+                        lua["failStrategy"] = fail.into();
+                    }
+                    plugins.push(lua);
+                    continue;
+                }
+            };
             plugins.push(json!({
                 "name": p.name,
-                "url": p.wasm.display().to_string(),
+                "url": wasm.display().to_string(),
                 "pluginName": p.root_id,
                 "configuration": p.def.config,
                 "vmConfiguration": p.def.vm_config,
                 "vmId": p.vm_id,
                 "env": p.def.env,
-                "failStrategy": match p.def.fail {
-                    FailStrategy::Close => "FAIL_CLOSE",
-                    FailStrategy::Open => "FAIL_OPEN",
-                    FailStrategy::Reload => "FAIL_RELOAD",
-                },
+                "failStrategy": fail,
                 "listeners": [id],
             }));
         }
