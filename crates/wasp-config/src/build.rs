@@ -566,8 +566,40 @@ impl<'a> Builder<'a> {
                     format!("duplicate plugin name `{name}` (also plugins.inline[{first}])"),
                 ));
             }
-            let (url, wasm) = self.module(&p.url, &format!("{path}.url"))?;
-            if let Some(expected) = &p.sha256 {
+            let (url, wasm, lua) = match (&p.url, &p.lua) {
+                (Some(url), None) => {
+                    let (url, wasm) = self.module(url, &format!("{path}.url"))?;
+                    (url, wasm, None)
+                }
+                (None, Some(lua)) => {
+                    let code = &lua.value.inline_code;
+                    let script = wasp_lua::LuaScript::compile(&name, &code.value).map_err(|e| {
+                        self.errs.at(
+                            &code.referenced,
+                            format!("{path}.lua.inlineCode"),
+                            e.to_string(),
+                        )
+                    })?;
+                    (format!("lua:{name}"), Arc::from(Vec::new()), Some(script))
+                }
+                (Some(_), Some(lua)) => {
+                    return Err(self.errs.at(
+                        &lua.referenced,
+                        format!("{path}.lua"),
+                        "url and lua are mutually exclusive (a plugin is a Wasm module or a Lua script)",
+                    ));
+                }
+                (None, None) => {
+                    return Err(self.errs.at(
+                        &p.name.referenced,
+                        path.clone(),
+                        "one of url (a Wasm module) or lua (a Lua script) is required",
+                    ));
+                }
+            };
+            if let Some(expected) = &p.sha256
+                && lua.is_none()
+            {
                 let field = format!("{path}.sha256");
                 let want = expected.value.trim().to_ascii_lowercase();
                 if want.len() != 64 || !want.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -665,6 +697,7 @@ impl<'a> Builder<'a> {
                 listeners: plugin_listeners,
                 load_error: None,
                 origin: Default::default(),
+                lua,
             };
             ranked.push((rank, p.priority, spec));
         }

@@ -242,6 +242,7 @@ pub fn quick(
             listeners: Vec::new(),
             load_error: None,
             origin: Default::default(),
+            lua: None,
         });
     }
     let spec = ProxySpec {

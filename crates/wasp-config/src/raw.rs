@@ -148,7 +148,9 @@ pub struct RawPlugins {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawPlugin {
     pub name: S<String>,
-    pub url: S<String>,
+    pub url: Option<S<String>>,
+    /// A Lua filter instead of a Wasm module (Envoy's Lua API).
+    pub lua: Option<S<RawLua>>,
     pub sha256: Option<S<String>>,
     pub plugin_name: Option<String>,
     pub configuration: Option<S<String>>,
@@ -160,6 +162,12 @@ pub struct RawPlugin {
     pub phase: Option<RawPhase>,
     pub priority: Option<i64>,
     pub listeners: Option<Vec<S<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawLua {
+    pub inline_code: S<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

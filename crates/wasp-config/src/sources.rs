@@ -119,10 +119,12 @@ pub async fn resolve(
 fn merge(inline: &[PluginSpec], resources: impl Iterator<Item = PluginSpec>) -> Vec<PluginSpec> {
     let rank = |p: &PluginSpec| {
         let phase = match p.phase.as_deref() {
-            Some("AUTHN") => 0,
-            Some("AUTHZ") => 1,
-            Some("STATS") => 2,
-            _ => 3,
+            Some("INSERT_FIRST") => 0,
+            Some("AUTHN") => 1,
+            Some("AUTHZ") => 2,
+            Some("STATS") => 3,
+            Some("INSERT_BEFORE_ROUTER") => 5,
+            _ => 4,
         };
         (phase, std::cmp::Reverse(p.priority.unwrap_or(i64::MIN)))
     };
@@ -140,10 +142,6 @@ async fn plugin_spec(
     workload: &Workload,
     fetcher: &Fetcher,
 ) -> Option<PluginSpec> {
-    let PluginBody::Wasm(wasm) = &decl.body else {
-        tracing::warn!(plugin = %decl.key, "Lua TrafficExtensions are not supported yet; skipped");
-        return None;
-    };
     if decl.plugin_type() != PluginType::Http {
         tracing::warn!(plugin = %decl.key, "NETWORK plugins need TCP listeners, which wasp does not have yet; skipped");
         return None;
@@ -156,6 +154,20 @@ async fn plugin_spec(
     if attached.is_empty() {
         return None;
     }
+    // Every listener when it applies to all of them, so the chain reads as before.
+    let attached = if attached.len() == listeners.len() {
+        Vec::new()
+    } else {
+        attached
+    };
+    let phase = match decl.phase {
+        Phase::Unspecified => None,
+        p => Some(p.as_str().to_string()),
+    };
+    let wasm = match &decl.body {
+        PluginBody::Wasm(wasm) => wasm,
+        PluginBody::Lua(lua) => return Some(lua_spec(decl, &lua.inline_code, phase, attached)),
+    };
     let mut origin = BTreeMap::new();
     origin.insert(
         "resource".into(),
@@ -196,20 +208,56 @@ async fn plugin_spec(
         vm_id: decl.name.clone(),
         env: wasm.env.clone(),
         fail_strategy: wasm.fail_strategy,
-        phase: match decl.phase {
-            Phase::Unspecified => None,
-            p => Some(p.as_str().to_string()),
-        },
+        phase,
         priority: decl.priority.map(i64::from),
-        // Every listener when it applies to all of them, so the chain reads as before.
-        listeners: if attached.len() == listeners.len() {
-            Vec::new()
-        } else {
-            attached
-        },
+        listeners: attached,
         load_error,
         origin,
+        lua: None,
     })
+}
+
+/// A Lua TrafficExtension or EnvoyFilter as a Lua filter. A script that does not compile is
+/// kept with the error, as a module that cannot be fetched: FAIL_CLOSE answers 403.
+fn lua_spec(
+    decl: &PluginDecl,
+    code: &str,
+    phase: Option<String>,
+    listeners: Vec<String>,
+) -> PluginSpec {
+    let (lua, load_error) = match wasp_lua::LuaScript::compile(&decl.name, code) {
+        Ok(script) => (Some(script), None),
+        Err(e) => {
+            tracing::error!(plugin = %decl.key, "Lua script rejected: {e}");
+            (None, Some(e.to_string()))
+        }
+    };
+    let mut origin = BTreeMap::new();
+    origin.insert(
+        "resource".into(),
+        format!("{} {}", decl.kind.as_str(), decl.key).into(),
+    );
+    origin.insert(
+        "source".into(),
+        format!("{}:{}", decl.source.file.display(), decl.source.line).into(),
+    );
+    PluginSpec {
+        name: decl.name.clone(),
+        root_id: String::new(),
+        url: format!("lua:{}", decl.key),
+        wasm: Arc::from(Vec::new()),
+        configuration: Vec::new(),
+        vm_configuration: Vec::new(),
+        vm_id: decl.name.clone(),
+        env: Vec::new(),
+        fail_strategy: wasp_proxy::spec::FailStrategy::FailClose,
+        phase,
+        priority: decl.priority.map(i64::from),
+        listeners,
+        load_error,
+        origin,
+        lua,
+    }
 }
 
 async fn fetch(

@@ -675,7 +675,29 @@ fn plugin_files() {
     let e = dir.error(&plugin("      url: file://p.wasm\n"));
     assert!(e.contains("needs an absolute path"), "{e}");
     let e = dir.error(&plugin("      pluginName: x\n"));
-    assert_eq!(e, "wasp.yaml:12:7: plugins.inline[0]: missing field `url`");
+    assert_eq!(
+        e,
+        "wasp.yaml:12:13: plugins.inline[0]: one of url (a Wasm module) or lua (a Lua script) is required"
+    );
+    // A Lua filter instead of a module; its script is compiled at load.
+    let spec = dir
+        .load(&plugin(
+            "      lua: { inlineCode: \"function envoy_on_request(h) end\" }\n",
+        ))
+        .unwrap()
+        .spec;
+    assert!(spec.plugins[0].lua.is_some());
+    let e = dir.error(&plugin(
+        "      lua: { inlineCode: \"function envoy_on_request(h)\" }\n",
+    ));
+    assert!(
+        e.starts_with("wasp.yaml:13:26: plugins.inline[0].lua.inlineCode: lua script 'p':1: "),
+        "{e}"
+    );
+    let e = dir.error(&plugin(
+        "      url: hello.wasm\n      lua: { inlineCode: \"function envoy_on_request(h) end\" }\n",
+    ));
+    assert!(e.contains("url and lua are mutually exclusive"), "{e}");
 }
 
 #[test]

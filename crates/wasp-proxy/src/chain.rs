@@ -88,6 +88,26 @@ pub(crate) struct StreamRun {
     contexts: RefCell<Vec<Ctx>>,
     /// Body bytes each plugin holds because it stopped a body phase, per direction.
     held: RefCell<[Vec<Option<Vec<u8>>>; 2]>,
+    /// Each Lua filter's script run for this stream, created at its first phase.
+    lua: RefCell<Vec<Option<wasp_lua::LuaStream>>>,
+    /// Per direction: a Lua filter holds the headers until the whole body has passed it
+    /// (`handle:body()` in the headers phase), so they must not leave before the body did.
+    wants_body: [std::cell::Cell<bool>; 2],
+}
+
+/// A phase of a Lua filter.
+#[derive(Clone, Copy)]
+enum LuaPhase {
+    Headers(bool),
+    Body(bool),
+    Trailers,
+}
+
+/// How a Lua filter's phase ended when the stream goes on.
+enum LuaFlow {
+    Continue,
+    /// The script waits for the whole body of this direction.
+    Hold,
 }
 
 impl Drop for StreamRun {
@@ -95,6 +115,10 @@ impl Drop for StreamRun {
         let contexts = std::mem::take(&mut *self.contexts.borrow_mut());
         for (pos, c) in contexts.into_iter().enumerate() {
             let plugin = self.chain[pos];
+            if self.vms.is_lua(plugin) {
+                // Lua filters have no context; their script run ends with the stream.
+                continue;
+            }
             match c {
                 Ctx::Open {
                     ctx, generation, ..
@@ -140,6 +164,8 @@ impl StreamRun {
             info,
             contexts: RefCell::new(vec![Ctx::NotYet; n]),
             held: RefCell::new([vec![None; n], vec![None; n]]),
+            lua: RefCell::new((0..n).map(|_| None).collect()),
+            wants_body: Default::default(),
         }
     }
 
@@ -232,6 +258,15 @@ impl StreamRun {
     /// The headers phase of `direction`.
     pub async fn headers(&self, direction: Direction, end_of_stream: bool) -> Result<(), Stop> {
         for pos in self.order(direction) {
+            if self.is_lua(pos) {
+                if let LuaFlow::Hold = self
+                    .lua_step(pos, direction, LuaPhase::Headers(end_of_stream))
+                    .await?
+                {
+                    self.wants_body[index(direction)].set(true);
+                }
+                continue;
+            }
             self.signals.clear_resume(pos, direction);
             let step = self.callback(pos, |vm, ctx| match direction {
                 Direction::Request => vm.on_request_headers(ctx, end_of_stream),
@@ -277,6 +312,25 @@ impl StreamRun {
                 None => data,
             };
             self.set_body(direction, input);
+            if self.is_lua(pos) {
+                let flow = self
+                    .lua_step(pos, direction, LuaPhase::Body(end_of_stream))
+                    .await?;
+                let output = self.take_body(direction);
+                match flow {
+                    LuaFlow::Hold if !end_of_stream => {
+                        if output.len() > limit {
+                            return Err(self.too_large(direction));
+                        }
+                        self.held.borrow_mut()[d][pos] = Some(output);
+                        return Ok(None);
+                    }
+                    _ => {
+                        data = output;
+                        continue;
+                    }
+                }
+            }
             let step = self.callback(pos, |vm, ctx| match direction {
                 Direction::Request => vm.on_request_body(ctx, end_of_stream),
                 Direction::Response => vm.on_response_body(ctx, end_of_stream),
@@ -348,6 +402,21 @@ impl StreamRun {
         let mut out = Vec::new();
         for (step_no, pos) in self.order(direction).into_iter().enumerate() {
             self.signals.clear_resume(pos, direction);
+            if self.is_lua(pos) {
+                // The script sees the body it held (it is resumed with it), then the trailers.
+                if let Some(held) = self.held.borrow_mut()[d][pos].take() {
+                    self.set_body(direction, held);
+                }
+                self.lua_step(pos, direction, LuaPhase::Trailers).await?;
+                let body = self.take_body(direction);
+                if !body.is_empty()
+                    && let Some(passed) =
+                        Box::pin(self.data(direction, step_no + 1, body, false)).await?
+                {
+                    out.extend_from_slice(&passed);
+                }
+                continue;
+            }
             let step = self.callback(pos, |vm, ctx| match direction {
                 Direction::Request => vm.on_request_trailers(ctx),
                 Direction::Response => vm.on_response_trailers(ctx),
@@ -399,8 +468,117 @@ impl StreamRun {
         }
     }
 
+    fn is_lua(&self, pos: usize) -> bool {
+        self.vms.is_lua(self.chain[pos])
+    }
+
+    /// Whether a Lua filter holds `direction`'s headers until its whole body has passed.
+    pub fn wants_whole_body(&self, direction: Direction) -> bool {
+        self.wants_body[index(direction)].get()
+    }
+
+    /// Runs one phase of the Lua filter at `pos`: callouts the script awaits are made here
+    /// and the script resumed with their answers, until it continues, holds, answers or fails.
+    async fn lua_step(
+        &self,
+        pos: usize,
+        direction: Direction,
+        phase: LuaPhase,
+    ) -> Result<LuaFlow, Stop> {
+        let plugin = self.chain[pos];
+        if self.lua.borrow()[pos].is_none() {
+            let Some(worker) = self.vms.lua(plugin) else {
+                return match self.vms.unavailable_step::<()>(plugin) {
+                    Step::Fail(code) => Err(self.fail(code)),
+                    _ => Ok(LuaFlow::Continue),
+                };
+            };
+            let access = crate::lua::LuaAccess::new(
+                self.stream.clone(),
+                self.worker.shared.cluster_names.clone(),
+            );
+            let stream = worker.new_stream(crate::lua::stream_info(&self.info), Box::new(access));
+            self.lua.borrow_mut()[pos] = Some(stream);
+        }
+        let dir = match direction {
+            Direction::Request => wasp_lua::Direction::Request,
+            Direction::Response => wasp_lua::Direction::Response,
+        };
+        let stats = &self.vms.plugin(plugin).stats;
+        let run = |f: &mut dyn FnMut(&mut wasp_lua::LuaStream) -> wasp_lua::Outcome| {
+            let started = std::time::Instant::now();
+            let mut lua = self.lua.borrow_mut();
+            let stream = lua[pos].as_mut().expect("created above");
+            let outcome = f(stream);
+            let calls = stream.take_async_calls();
+            stats
+                .calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats.call_time_us.fetch_add(
+                started.elapsed().as_micros() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            (outcome, calls)
+        };
+        let (mut outcome, mut fire) = run(&mut |s| match (phase, direction) {
+            (LuaPhase::Headers(eos), Direction::Request) => s.on_request_headers(eos),
+            (LuaPhase::Headers(eos), Direction::Response) => s.on_response_headers(eos),
+            (LuaPhase::Body(eos), Direction::Request) => s.on_request_body(eos),
+            (LuaPhase::Body(eos), Direction::Response) => s.on_response_body(eos),
+            (LuaPhase::Trailers, Direction::Request) => s.on_request_trailers(),
+            (LuaPhase::Trailers, Direction::Response) => s.on_response_trailers(),
+        });
+        let downstream = self.info.conn.peer.ip().to_string();
+        loop {
+            // Fire-and-forget calls (`asynchronous = true`): sent, answers dropped.
+            for call in fire.drain(..) {
+                let request = crate::lua::callout(call, &downstream);
+                let worker = self.worker.clone();
+                tokio::task::spawn_local(async move {
+                    let _ = crate::worker::http_callout(&worker, request).await;
+                });
+            }
+            match outcome {
+                wasp_lua::Outcome::Continue => return Ok(LuaFlow::Continue),
+                wasp_lua::Outcome::StopAndBuffer => return Ok(LuaFlow::Hold),
+                wasp_lua::Outcome::HttpCall(call) => {
+                    let request = crate::lua::callout(call, &downstream);
+                    let response = crate::worker::http_callout(&self.worker, request)
+                        .await
+                        .map(crate::lua::call_response);
+                    let mut response = Some(response);
+                    (outcome, fire) =
+                        run(&mut |s| s.on_http_call_response(dir, response.take().flatten()));
+                }
+                wasp_lua::Outcome::LocalReply(reply) => {
+                    let mut headers = HeaderMap::new();
+                    for (k, v) in reply.headers.entries() {
+                        headers.add(k, v);
+                    }
+                    return Err(Stop::Reply {
+                        response: LocalResponse {
+                            status: u32::from(reply.status),
+                            details: "lua_response".into(),
+                            body: reply.body,
+                            headers,
+                            grpc_status: None,
+                        },
+                        position: pos,
+                    });
+                }
+                // Logged by the script's log sink, with the script's name and line.
+                wasp_lua::Outcome::Error(_) => {
+                    return Err(Stop::proxy(500, "lua_script_error", "", self.len()));
+                }
+            }
+        }
+    }
+
     /// Whether plugin at `pos` has a context (it saw the request).
     pub fn has_context(&self, pos: usize) -> bool {
+        if self.is_lua(pos) {
+            return self.lua.borrow()[pos].is_some();
+        }
         matches!(
             self.contexts.borrow()[pos],
             Ctx::Open { skipped: false, .. }
@@ -413,6 +591,13 @@ impl StreamRun {
     pub fn encode_local_reply(&self, position: usize, has_body: bool) {
         for pos in (0..=position.min(self.len().saturating_sub(1))).rev() {
             if !self.has_context(pos) {
+                continue;
+            }
+            if self.is_lua(pos) {
+                // The script sees the reply's headers; what it asks for is ignored.
+                if let Some(lua) = self.lua.borrow_mut()[pos].as_mut() {
+                    let _ = lua.on_response_headers(!has_body);
+                }
                 continue;
             }
             let _ = self.callback(pos, |vm, ctx| vm.on_response_headers(ctx, !has_body));

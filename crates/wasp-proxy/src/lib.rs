@@ -10,6 +10,7 @@ mod body;
 mod chain;
 mod convert;
 mod grpc;
+mod lua;
 mod plugins;
 mod properties;
 mod routes;

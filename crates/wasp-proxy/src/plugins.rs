@@ -37,6 +37,9 @@ pub struct PluginStatus {
     pub origin: Origin,
 }
 
+/// The `module` of a Lua filter, which has none.
+const NOT_WASM: &str = "a Lua filter has no Wasm module";
+
 /// A plugin as every worker shares it: the compiled module, its status and its counters.
 pub(crate) struct PluginShared {
     pub spec: PluginSpec,
@@ -47,12 +50,14 @@ pub(crate) struct PluginShared {
 
 impl PluginShared {
     pub fn load(host: &Host, spec: &PluginSpec) -> PluginShared {
-        let module = match &spec.load_error {
-            Some(e) => Err(e.clone()),
-            None => host.load_module(&spec.wasm).map_err(|e| e.to_string()),
+        let module = match (&spec.load_error, &spec.lua) {
+            (Some(e), _) => Err(e.clone()),
+            (None, Some(_)) => Err(NOT_WASM.to_string()),
+            (None, None) => host.load_module(&spec.wasm).map_err(|e| e.to_string()),
         };
         let (state, error, sha256) = match &module {
             Ok(m) => ("ready", None, Some(m.info().sha256.clone())),
+            Err(_) if spec.lua.is_some() && spec.load_error.is_none() => ("ready", None, None),
             Err(e) => {
                 tracing::error!(plugin = %spec.name, url = %spec.url, "plugin cannot be loaded: {e}");
                 ("unavailable", Some(e.clone()), None)
@@ -162,7 +167,12 @@ impl PluginSet {
 /// plugin's environment would win; wasp gives differing environments their own VM.)
 fn group_plugins(plugins: &[Arc<PluginShared>]) -> Vec<VmGroup> {
     let mut groups: Vec<VmGroup> = Vec::new();
-    for (i, p) in plugins.iter().enumerate() {
+    // Lua filters run in the worker's Lua states, not in a VM.
+    for (i, p) in plugins
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.spec.lua.is_none())
+    {
         let same_vm = |g: &&mut VmGroup| {
             let first = &plugins[g.members[0]].spec;
             first.vm_id == p.spec.vm_id
@@ -198,6 +208,7 @@ fn same_plugin(a: &PluginSpec, b: &PluginSpec) -> bool {
         && a.listeners == b.listeners
         && a.load_error == b.load_error
         && a.origin == b.origin
+        && a.lua.as_ref().map(|l| l.code()) == b.lua.as_ref().map(|l| l.code())
 }
 
 /// The current set and a way for workers to hear of the next one.

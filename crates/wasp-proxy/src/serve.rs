@@ -144,17 +144,30 @@ async fn forward(
     *run.info.upstream.lock().unwrap_or_else(|e| e.into_inner()) =
         Some((cluster.clone(), endpoint.clone()));
 
-    run.stream
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .request_headers_sent = true;
+    let holding = run.wants_whole_body(Direction::Request);
+    if !holding {
+        run.stream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .request_headers_sent = true;
+    }
     let mut headers = headers;
     let upstream_body = if end_of_stream {
         ChannelBody::empty()
     } else {
         let (tx, upstream_body) = ChannelBody::channel();
         tokio::task::spawn_local(pump_request(run.clone(), body, tx));
-        if n > 0 && headers.get(b"content-length").is_some() {
+        if holding {
+            // A Lua filter holds the headers until it has the whole body: they leave with it,
+            // as the script left them.
+            let body = whole_body(run, upstream_body).await?;
+            let mut s = run.stream.lock().unwrap_or_else(|e| e.into_inner());
+            s.request_headers_sent = true;
+            headers = s.request_headers.clone().unwrap_or_default();
+            drop(s);
+            headers.replace(b"content-length", body.0.to_string().as_bytes());
+            body.1
+        } else if n > 0 && headers.get(b"content-length").is_some() {
             settle_length(run, &mut headers, upstream_body).await?
         } else {
             upstream_body
@@ -241,6 +254,35 @@ async fn settle_length(
     Ok(ChannelBody::full(whole))
 }
 
+/// The whole body that left the chain (and its trailers), with its length.
+async fn whole_body(
+    run: &Rc<StreamRun>,
+    mut body: ChannelBody,
+) -> Result<(usize, ChannelBody), Stop> {
+    let mut data = Vec::new();
+    let mut trailers = None;
+    loop {
+        let next = tokio::select! {
+            next = body.recv() => next,
+            i = run.signals.interrupted() => return Err(stop_for(i)),
+        };
+        match next {
+            None => break,
+            Some(Err(_)) => return Err(run.signals.interrupt().map_or(Stop::Reset, stop_for)),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(bytes) => data.extend_from_slice(&bytes),
+                Err(frame) => trailers = frame.into_trailers().ok(),
+            },
+        }
+    }
+    let len = data.len();
+    let mut out = ChannelBody::full(data);
+    if let Some(t) = trailers {
+        out = out.with_trailers(t);
+    }
+    Ok((len, out))
+}
+
 fn stop_for(interrupt: crate::signals::Interrupt) -> Stop {
     match interrupt {
         crate::signals::Interrupt::Reset => Stop::Reset,
@@ -308,8 +350,20 @@ async fn respond(
     if let Source::Upstream(upstream) = source {
         tokio::task::spawn_local(pump_response(run.clone(), upstream, tx, end_of_stream));
     }
-    // As for requests: a whole body that left the chain goes out with its real length.
-    if !end_of_stream && run.len() > 0 && headers.get(b"content-length").is_some() {
+    if !end_of_stream && run.wants_whole_body(Direction::Response) {
+        // A Lua filter holds the response headers until it has the whole body.
+        let (len, whole) = whole_body(run, body).await.map_err(Stop::direct)?;
+        body = whole;
+        headers = run
+            .stream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .response_headers
+            .clone()
+            .unwrap_or_default();
+        headers.replace(b"content-length", len.to_string().as_bytes());
+    } else if !end_of_stream && run.len() > 0 && headers.get(b"content-length").is_some() {
+        // As for requests: a whole body that left the chain goes out with its real length.
         body = settle_length(run, &mut headers, body)
             .await
             .map_err(Stop::direct)?;

@@ -150,6 +150,9 @@ pub struct PluginSpec {
     pub load_error: Option<String>,
     /// Facts about the module's delivery (digest, fetched at, ...), shown by /plugins.
     pub origin: Origin,
+    /// A Lua filter (Envoy's Lua API) instead of a Wasm module: `wasm` is then empty and the
+    /// VM fields do not apply.
+    pub lua: Option<wasp_lua::LuaScript>,
 }
 
 /// Free-form facts about where a plugin's module came from, shown by /plugins as they are.

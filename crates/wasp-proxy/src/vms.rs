@@ -56,6 +56,8 @@ pub(crate) struct WorkerVms {
     streams: RefCell<StreamRoutes>,
     timers: RefCell<HashMap<(usize, u32), tokio::task::JoinHandle<()>>>,
     next_reload: RefCell<HashMap<usize, Instant>>,
+    /// Per plugin: its Lua state on this worker, for Lua filters (one per worker, as Envoy).
+    luas: Vec<Option<wasp_lua::LuaWorker>>,
     me: Weak<WorkerVms>,
 }
 
@@ -68,7 +70,23 @@ impl WorkerVms {
                 placement[plugin] = (v, m);
             }
         }
+        let luas = set
+            .plugins
+            .iter()
+            .map(|p| {
+                let script = p.spec.lua.as_ref()?;
+                match wasp_lua::LuaWorker::new(script, wasp_lua::Limits::default()) {
+                    Ok(lua) => Some(lua),
+                    Err(e) => {
+                        p.set_failed(&e.to_string());
+                        tracing::error!(plugin = %p.spec.name, worker = worker.id, "Lua filter failed to start: {e}");
+                        None
+                    }
+                }
+            })
+            .collect();
         let vms = Rc::new_cyclic(|me| WorkerVms {
+            luas,
             vms: (0..set.vm_groups.len())
                 .map(|_| RefCell::new(VmSlot::Unavailable))
                 .collect(),
@@ -92,6 +110,21 @@ impl WorkerVms {
 
     pub fn plugin(&self, plugin: usize) -> &PluginShared {
         &self.set.plugins[plugin]
+    }
+
+    /// Whether `plugin` is a Lua filter.
+    pub fn is_lua(&self, plugin: usize) -> bool {
+        self.set.plugins[plugin].spec.lua.is_some()
+    }
+
+    /// The worker's Lua state of a Lua filter (`None`: it failed to start).
+    pub fn lua(&self, plugin: usize) -> Option<&wasp_lua::LuaWorker> {
+        self.luas[plugin].as_ref()
+    }
+
+    /// What a stream gets from a plugin that cannot serve it.
+    pub fn unavailable_step<T>(&self, plugin: usize) -> Step<T> {
+        self.unavailable(plugin)
     }
 
     /// The plugins of `listener` (its index in the spec), in chain order.

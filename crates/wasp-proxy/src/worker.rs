@@ -264,7 +264,10 @@ async fn command_loop(worker: Weak<Worker>, mut rx: mpsc::UnboundedReceiver<Comm
 /// Callout bodies are buffered whole; this caps them (Envoy's default buffer limit).
 const CALLOUT_BODY_LIMIT: usize = 1 << 20;
 
-async fn http_callout(worker: &Worker, request: HttpCallRequest) -> Option<HttpCallResponse> {
+pub(crate) async fn http_callout(
+    worker: &Worker,
+    request: HttpCallRequest,
+) -> Option<HttpCallResponse> {
     let (endpoint, scheme) = worker.upstreams.pick(&request.cluster).ok()?;
     let mut body = ChannelBody::full(Bytes::from(request.body));
     // Sent as Envoy's async client does (an HTTP/1 upstream drops them, as Envoy's codec).

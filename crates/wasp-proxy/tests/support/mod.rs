@@ -388,6 +388,7 @@ pub fn plugin(module: &str, configuration: &str) -> PluginSpec {
         listeners: Vec::new(),
         load_error: None,
         origin: Default::default(),
+        lua: None,
     }
 }
 

@@ -1,0 +1,141 @@
+//! Lua filters in the chain: what `wasp-lua` needs from a stream (its headers, bodies and
+//! metadata, read and written in place), and the conversions between its callouts and the
+//! worker's.
+
+use wasp_host::{HeaderMap, HttpCallRequest, HttpCallResponse, SharedHttpStream};
+use wasp_lua::{
+    CallRequest, CallResponse, DynamicMetadata, HeaderAccess, HeaderBlock, Headers, StreamAccess,
+};
+
+use crate::properties::StreamInfo;
+
+/// A stream as a Lua script sees it: the same headers and bodies the Wasm plugins see.
+pub(crate) struct LuaAccess {
+    pub stream: SharedHttpStream,
+    pub clusters: std::sync::Arc<std::collections::HashSet<String>>,
+    metadata: DynamicMetadata,
+}
+
+impl LuaAccess {
+    pub fn new(
+        stream: SharedHttpStream,
+        clusters: std::sync::Arc<std::collections::HashSet<String>>,
+    ) -> LuaAccess {
+        LuaAccess {
+            stream,
+            clusters,
+            metadata: DynamicMetadata::new(),
+        }
+    }
+}
+
+/// `HeaderAccess` over the host's header map.
+struct Map<'a>(&'a mut HeaderMap);
+
+impl HeaderAccess for Map<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn entry(&self, index: usize) -> Option<(&[u8], &[u8])> {
+        self.0
+            .entries()
+            .get(index)
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
+    fn add(&mut self, key: &[u8], value: &[u8]) {
+        self.0.add(key, value);
+    }
+
+    fn replace(&mut self, key: &[u8], value: &[u8]) {
+        self.0.replace(key, value);
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        self.0.remove(key);
+    }
+}
+
+impl StreamAccess for LuaAccess {
+    fn headers(&mut self, block: HeaderBlock, f: &mut dyn FnMut(Option<&mut dyn HeaderAccess>)) {
+        let mut s = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+        let map = match block {
+            HeaderBlock::RequestHeaders => s.request_headers.as_mut(),
+            HeaderBlock::RequestTrailers => s.request_trailers.as_mut(),
+            HeaderBlock::ResponseHeaders => s.response_headers.as_mut(),
+            HeaderBlock::ResponseTrailers => s.response_trailers.as_mut(),
+        };
+        match map {
+            Some(map) => f(Some(&mut Map(map))),
+            None => f(None),
+        }
+    }
+
+    fn body(&mut self, direction: wasp_lua::Direction, f: &mut dyn FnMut(&mut Vec<u8>)) {
+        let mut s = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+        match direction {
+            wasp_lua::Direction::Request => f(&mut s.request_body),
+            wasp_lua::Direction::Response => f(&mut s.response_body),
+        }
+    }
+
+    fn dynamic_metadata(&mut self, f: &mut dyn FnMut(&mut DynamicMetadata)) {
+        f(&mut self.metadata)
+    }
+
+    fn has_cluster(&self, cluster: &str) -> bool {
+        self.clusters.contains(cluster)
+    }
+}
+
+/// What `streamInfo()` and `connection()` answer.
+pub(crate) fn stream_info(info: &StreamInfo) -> wasp_lua::StreamInfo {
+    let c = &info.conn;
+    wasp_lua::StreamInfo {
+        protocol: info.protocol.to_string(),
+        downstream_local_address: c.local.to_string(),
+        downstream_direct_local_address: c.local.to_string(),
+        downstream_remote_address: c.peer.to_string(),
+        downstream_direct_remote_address: c.peer.to_string(),
+        requested_server_name: c
+            .tls
+            .as_ref()
+            .and_then(|t| t.sni.clone())
+            .unwrap_or_default(),
+        route_name: String::new(),
+        ssl: c.tls.as_ref().map(|t| wasp_lua::SslInfo {
+            tls_version: t.version.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A script's `httpCall` as a worker callout.
+pub(crate) fn callout(call: CallRequest, downstream: &str) -> HttpCallRequest {
+    let mut headers = HeaderMap::new();
+    for (k, v) in call.headers.entries() {
+        headers.add(k, v);
+    }
+    if call.send_xff {
+        headers.add(b"x-forwarded-for", downstream.as_bytes());
+    }
+    HttpCallRequest {
+        token: 0,
+        root_context: 0,
+        cluster: call.cluster,
+        headers,
+        body: call.body,
+        trailers: HeaderMap::new(),
+        timeout: call.timeout,
+    }
+}
+
+/// A callout's answer as the script gets it.
+pub(crate) fn call_response(response: HttpCallResponse) -> CallResponse {
+    CallResponse {
+        headers: Headers::from_pairs(response.headers.iter()),
+        body: response.body,
+    }
+}
