@@ -168,15 +168,7 @@ async fn plugin_spec(
         PluginBody::Wasm(wasm) => wasm,
         PluginBody::Lua(lua) => return Some(lua_spec(decl, &lua.inline_code, phase, attached)),
     };
-    let mut origin = BTreeMap::new();
-    origin.insert(
-        "resource".into(),
-        format!("{} {}", decl.kind.as_str(), decl.key).into(),
-    );
-    origin.insert(
-        "source".into(),
-        format!("{}:{}", decl.source.file.display(), decl.source.line).into(),
-    );
+    let mut origin = decl_origin(decl);
     let (wasm_bytes, load_error) = match fetch(decl, wasm, workload, fetcher).await {
         Ok(fetched) => {
             origin.insert("digest".into(), format!("sha256:{}", fetched.digest).into());
@@ -232,15 +224,7 @@ fn lua_spec(
             (None, Some(e.to_string()))
         }
     };
-    let mut origin = BTreeMap::new();
-    origin.insert(
-        "resource".into(),
-        format!("{} {}", decl.kind.as_str(), decl.key).into(),
-    );
-    origin.insert(
-        "source".into(),
-        format!("{}:{}", decl.source.file.display(), decl.source.line).into(),
-    );
+    let origin = decl_origin(decl);
     PluginSpec {
         name: decl.name.clone(),
         root_id: String::new(),
@@ -258,6 +242,20 @@ fn lua_spec(
         origin,
         lua,
     }
+}
+
+/// Where a resource plugin was declared, for /plugins.
+fn decl_origin(decl: &PluginDecl) -> BTreeMap<String, serde_json::Value> {
+    BTreeMap::from([
+        (
+            "resource".to_string(),
+            format!("{} {}", decl.kind.as_str(), decl.key).into(),
+        ),
+        (
+            "source".to_string(),
+            format!("{}:{}", decl.source.file.display(), decl.source.line).into(),
+        ),
+    ])
 }
 
 async fn fetch(

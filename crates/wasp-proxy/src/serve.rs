@@ -227,23 +227,12 @@ async fn settle_length(
     mut body: ChannelBody,
 ) -> Result<ChannelBody, Stop> {
     let mut frames = Vec::new();
-    loop {
-        let next = tokio::select! {
-            next = body.recv() => next,
-            i = run.signals.interrupted() => return Err(stop_for(i)),
-        };
-        match next {
-            None => break,
-            // The client went away mid-body; a plugin's stop also raises a signal first.
-            Some(Err(_)) => return Err(run.signals.interrupt().map_or(Stop::Reset, stop_for)),
-            Some(Ok(frame)) => {
-                let data = frame.is_data();
-                frames.push(frame);
-                if !data || frames.len() > 1 {
-                    body.put_back(frames);
-                    return Ok(body);
-                }
-            }
+    while let Some(frame) = next_frame(run, &mut body).await? {
+        let data = frame.is_data();
+        frames.push(frame);
+        if !data || frames.len() > 1 {
+            body.put_back(frames);
+            return Ok(body);
         }
     }
     let whole = frames
@@ -254,6 +243,23 @@ async fn settle_length(
     Ok(ChannelBody::full(whole))
 }
 
+/// The next frame that left the chain; `None` at its end.
+async fn next_frame(
+    run: &StreamRun,
+    body: &mut ChannelBody,
+) -> Result<Option<http_body::Frame<bytes::Bytes>>, Stop> {
+    let next = tokio::select! {
+        next = body.recv() => next,
+        i = run.signals.interrupted() => return Err(stop_for(i)),
+    };
+    match next {
+        None => Ok(None),
+        // The peer went away mid-body; a plugin's stop also raises a signal first.
+        Some(Err(_)) => Err(run.signals.interrupt().map_or(Stop::Reset, stop_for)),
+        Some(Ok(frame)) => Ok(Some(frame)),
+    }
+}
+
 /// The whole body that left the chain (and its trailers), with its length.
 async fn whole_body(
     run: &Rc<StreamRun>,
@@ -261,18 +267,10 @@ async fn whole_body(
 ) -> Result<(usize, ChannelBody), Stop> {
     let mut data = Vec::new();
     let mut trailers = None;
-    loop {
-        let next = tokio::select! {
-            next = body.recv() => next,
-            i = run.signals.interrupted() => return Err(stop_for(i)),
-        };
-        match next {
-            None => break,
-            Some(Err(_)) => return Err(run.signals.interrupt().map_or(Stop::Reset, stop_for)),
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(bytes) => data.extend_from_slice(&bytes),
-                Err(frame) => trailers = frame.into_trailers().ok(),
-            },
+    while let Some(frame) = next_frame(run, &mut body).await? {
+        match frame.into_data() {
+            Ok(bytes) => data.extend_from_slice(&bytes),
+            Err(frame) => trailers = frame.into_trailers().ok(),
         }
     }
     let len = data.len();
