@@ -71,10 +71,20 @@ impl HeaderMap {
             .map(|(_, v)| v.as_slice())
     }
 
-    /// Appends a value, keeping existing ones.
+    /// Appends a value, keeping existing ones. Pseudo-headers go after the last pseudo-header
+    /// instead: Envoy's header maps always list them first.
     pub fn add(&mut self, key: &[u8], value: &[u8]) {
-        self.entries
-            .push((key.to_ascii_lowercase(), value.to_vec()));
+        let entry = (key.to_ascii_lowercase(), value.to_vec());
+        if key.first() == Some(&b':') {
+            let at = self
+                .entries
+                .iter()
+                .position(|(k, _)| k.first() != Some(&b':'))
+                .unwrap_or(self.entries.len());
+            self.entries.insert(at, entry);
+        } else {
+            self.entries.push(entry);
+        }
     }
 
     /// Sets `key` to `value`: every entry of `key` is removed and the new one appended.

@@ -16,7 +16,9 @@ fn get_joins_values_and_reads_by_index_and_count() {
           hs:add("x-second", hs:getAtIndex("x-multi", 1))
           hs:add("x-third", tostring(hs:getAtIndex("x-multi", 2)))
           hs:add("x-count", tostring(hs:getNumValues("x-multi")))
-          hs:add("x-none", tostring(hs:get("absent")))
+          -- A missing header is no value at all, as in Envoy (not one nil).
+          hs:add("x-none", tostring((hs:get("absent"))))
+          hs:add("x-none-values", tostring(select('#', hs:get("absent"))))
           hs:add("x-none-count", tostring(hs:getNumValues("absent")))
         end
         "#,
@@ -31,6 +33,7 @@ fn get_joins_values_and_reads_by_index_and_count() {
     assert_eq!(request_header(&m, "x-third").as_deref(), Some("nil"));
     assert_eq!(request_header(&m, "x-count").as_deref(), Some("2"));
     assert_eq!(request_header(&m, "x-none").as_deref(), Some("nil"));
+    assert_eq!(request_header(&m, "x-none-values").as_deref(), Some("0"));
     assert_eq!(request_header(&m, "x-none-count").as_deref(), Some("0"));
 }
 

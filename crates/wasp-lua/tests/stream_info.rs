@@ -99,7 +99,8 @@ fn dynamic_metadata_set_get_pairs() {
           md:set("other", "nested", {k = true})
           local mine = md:get("envoy.filters.http.lua")
           handle:logInfo(mine.user .. " " .. mine.score .. " " .. mine.tags[2])
-          handle:logInfo(tostring(md:get("missing")))
+          -- An unknown filter is no value at all (as Envoy), so parenthesize to get nil.
+          handle:logInfo(tostring((md:get("missing"))))
           local names = {}
           for name, fields in pairs(md) do names[#names + 1] = name end
           handle:logInfo(table.concat(names, ","))
@@ -109,10 +110,8 @@ fn dynamic_metadata_set_get_pairs() {
     let (mut s, m) = h.stream(&request());
     assert_eq!(s.on_request_headers(true), Outcome::Continue);
     let messages = h.messages();
-    assert!(
-        messages[0] == "alice 7 b" || messages[0] == "alice 7.0 b",
-        "{messages:?}"
-    );
+    // Whole numbers read back as integers, as LuaJIT (Envoy) prints them.
+    assert_eq!(messages[0], "alice 7 b", "{messages:?}");
     assert_eq!(messages[1], "nil");
     assert_eq!(messages[2], "envoy.filters.http.lua,other");
     let memory = m.borrow();

@@ -90,6 +90,8 @@ pub(crate) struct StreamRun {
     held: RefCell<[Vec<Option<Vec<u8>>>; 2]>,
     /// Each Lua filter's script run for this stream, created at its first phase.
     lua: RefCell<Vec<Option<wasp_lua::LuaStream>>>,
+    /// The stream's dynamic metadata, shared by its Lua filters (as Envoy's stream info).
+    lua_metadata: std::rc::Rc<RefCell<wasp_lua::DynamicMetadata>>,
     /// Per direction: a Lua filter holds the headers until the whole body has passed it
     /// (`handle:body()` in the headers phase), so they must not leave before the body did.
     wants_body: [std::cell::Cell<bool>; 2],
@@ -165,6 +167,7 @@ impl StreamRun {
             contexts: RefCell::new(vec![Ctx::NotYet; n]),
             held: RefCell::new([vec![None; n], vec![None; n]]),
             lua: RefCell::new((0..n).map(|_| None).collect()),
+            lua_metadata: Default::default(),
             wants_body: Default::default(),
         }
     }
@@ -496,6 +499,7 @@ impl StreamRun {
             let access = crate::lua::LuaAccess::new(
                 self.stream.clone(),
                 self.worker.shared.cluster_names.clone(),
+                self.lua_metadata.clone(),
             );
             let stream = worker.new_stream(crate::lua::stream_info(&self.info), Box::new(access));
             self.lua.borrow_mut()[pos] = Some(stream);
@@ -566,10 +570,9 @@ impl StreamRun {
                         position: pos,
                     });
                 }
-                // Logged by the script's log sink, with the script's name and line.
-                wasp_lua::Outcome::Error(_) => {
-                    return Err(Stop::proxy(500, "lua_script_error", "", self.len()));
-                }
+                // As Envoy 1.40: the error is logged (by the script's log sink, with its name
+                // and line) and the stream goes on without the rest of the script.
+                wasp_lua::Outcome::Error(_) => return Ok(LuaFlow::Continue),
             }
         }
     }

@@ -13,18 +13,20 @@ use crate::properties::StreamInfo;
 pub(crate) struct LuaAccess {
     pub stream: SharedHttpStream,
     pub clusters: std::sync::Arc<std::collections::HashSet<String>>,
-    metadata: DynamicMetadata,
+    /// The stream's dynamic metadata, the same for every Lua filter of the stream.
+    metadata: std::rc::Rc<std::cell::RefCell<DynamicMetadata>>,
 }
 
 impl LuaAccess {
     pub fn new(
         stream: SharedHttpStream,
         clusters: std::sync::Arc<std::collections::HashSet<String>>,
+        metadata: std::rc::Rc<std::cell::RefCell<DynamicMetadata>>,
     ) -> LuaAccess {
         LuaAccess {
             stream,
             clusters,
-            metadata: DynamicMetadata::new(),
+            metadata,
         }
     }
 }
@@ -81,7 +83,7 @@ impl StreamAccess for LuaAccess {
     }
 
     fn dynamic_metadata(&mut self, f: &mut dyn FnMut(&mut DynamicMetadata)) {
-        f(&mut self.metadata)
+        f(&mut self.metadata.borrow_mut())
     }
 
     fn has_cluster(&self, cluster: &str) -> bool {

@@ -28,6 +28,19 @@ pub(crate) struct StreamHandle {
 const WAITING_METHODS_LUA: &str = r#"
 local yield = coroutine.yield
 local W = {}
+-- Errors raised by the Rust side reach scripts as Envoy raises them: a plain message, without
+-- mlua's "runtime error: " prefix and traceback.
+local function clean(e)
+  if type(e) ~= "string" then e = tostring(e) end
+  e = e:gsub("^runtime error: ", "")
+  local cut = e:find("\nstack traceback:", 1, true)
+  if cut then e = e:sub(1, cut - 1) end
+  return e
+end
+local function checked(ok, ...)
+  if ok then return ... end
+  error(clean((...)), 0)
+end
 function W.body(h, always_wrap)
   while true do
     local ready, buffer = h:_body(always_wrap)
@@ -52,12 +65,14 @@ function W.trailers(h)
   end
 end
 function W.httpCall(h, cluster, headers, body, timeout, asynchronous)
-  if h:_httpCall(cluster, headers, body, timeout, asynchronous) then return end
+  if checked(pcall(h._httpCall, h, cluster, headers, body, timeout, asynchronous)) then return end
   yield()
-  return h:_httpCallResult()
+  return checked(pcall(h._httpCallResult, h))
 end
 function W.respond(h, headers, body)
-  h:_respond(headers, body)
+  -- Envoy raises respond()'s errors at the script's line (httpCall's without a position).
+  local ok, e = pcall(h._respond, h, headers, body)
+  if not ok then error(clean(e), 2) end
   yield()
   error("respond() resumed")
 end
@@ -200,6 +215,12 @@ fn add_methods<M: UserDataMethods<StreamHandle>>(m: &mut M) {
     m.add_method(
         "_respond",
         |_, this, (headers, body): (Table, Option<mlua::LuaString>)| {
+            // Envoy 1.40 answers only from the request path.
+            if this.direction == Direction::Response {
+                return Err(mlua::Error::runtime(
+                    "respond not currently supported in the response path",
+                ));
+            }
             if this.shared.dir(this.direction).headers_continued {
                 return Err(mlua::Error::runtime(
                     "respond() cannot be called if headers have been continued",

@@ -78,7 +78,12 @@ impl UserData for HeaderObject {
                 }
                 out
             })?;
-            joined.map(|v| lua.create_string(v)).transpose()
+            // A missing header is no value at all (Envoy pushes nothing), not one nil.
+            let mut out = mlua::Variadic::new();
+            if let Some(v) = joined {
+                out.push(lua.create_string(v)?);
+            }
+            Ok(out)
         });
         methods.add_method(
             "getAtIndex",

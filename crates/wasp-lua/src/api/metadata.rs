@@ -14,6 +14,10 @@ pub(crate) fn to_lua(lua: &Lua, value: &MetadataValue) -> mlua::Result<Value> {
     Ok(match value {
         MetadataValue::Null => Value::Nil,
         MetadataValue::Bool(b) => Value::Boolean(*b),
+        // Whole numbers as Lua integers, so that they print as LuaJIT (Envoy) prints them.
+        MetadataValue::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+            Value::Integer(*n as i64)
+        }
         MetadataValue::Number(n) => Value::Number(*n),
         MetadataValue::String(s) => Value::String(lua.create_string(s)?),
         MetadataValue::List(items) => {
@@ -138,10 +142,12 @@ impl UserData for DynamicMetadataObject {
                 a.dynamic_metadata(&mut |m| out = m.get(&filter).cloned());
                 out
             })?;
-            match fields {
-                Some(fields) => Ok(Value::Table(map_to_table(lua, &fields)?)),
-                None => Ok(Value::Nil),
+            // An unknown filter is no value at all (as Envoy), not one nil.
+            let mut out = mlua::Variadic::new();
+            if let Some(fields) = fields {
+                out.push(Value::Table(map_to_table(lua, &fields)?));
             }
+            Ok(out)
         });
         methods.add_method(
             "set",
