@@ -554,7 +554,7 @@ impl<'a> Builder<'a> {
         listeners: &[ListenerSpec],
     ) -> Result<Vec<PluginSpec>> {
         let mut names: HashMap<String, usize> = HashMap::new();
-        let mut ranked: Vec<(u8, Option<i64>, PluginSpec)> = Vec::with_capacity(raw.len());
+        let mut specs: Vec<PluginSpec> = Vec::with_capacity(raw.len());
         for (i, p) in raw.iter().enumerate() {
             let p = &p.value;
             let path = format!("plugins.inline[{i}]");
@@ -672,11 +672,11 @@ impl<'a> Builder<'a> {
                     plugin_listeners.push(wanted.to_string());
                 }
             }
-            let (rank, phase) = match p.phase {
-                Some(RawPhase::Authn) => (0, Some("AUTHN")),
-                Some(RawPhase::Authz) => (1, Some("AUTHZ")),
-                Some(RawPhase::Stats) => (2, Some("STATS")),
-                Some(RawPhase::Unspecified) | None => (3, None),
+            let phase = match p.phase {
+                Some(RawPhase::Authn) => Some("AUTHN"),
+                Some(RawPhase::Authz) => Some("AUTHZ"),
+                Some(RawPhase::Stats) => Some("STATS"),
+                Some(RawPhase::Unspecified) | None => None,
             };
             let spec = PluginSpec {
                 name: name.clone(),
@@ -699,18 +699,10 @@ impl<'a> Builder<'a> {
                 origin: Default::default(),
                 lua,
             };
-            ranked.push((rank, p.priority, spec));
+            specs.push(spec);
         }
-        // Istio's order: by phase, then higher priority first, unset priority last; the sort is
-        // stable so ties keep the order of the file.
-        ranked.sort_by_key(|(rank, priority, _)| {
-            (
-                *rank,
-                priority.is_none(),
-                std::cmp::Reverse(priority.unwrap_or(0)),
-            )
-        });
-        Ok(ranked.into_iter().map(|(_, _, spec)| spec).collect())
+        crate::sources::sort_chain(&mut specs);
+        Ok(specs)
     }
 }
 

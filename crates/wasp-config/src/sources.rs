@@ -117,7 +117,16 @@ pub async fn resolve(
 /// Inline and resource plugins in one chain: by phase (AUTHN, AUTHZ, STATS, none), then
 /// higher priority first, unset last; inline plugins first among equals.
 fn merge(inline: &[PluginSpec], resources: impl Iterator<Item = PluginSpec>) -> Vec<PluginSpec> {
-    let rank = |p: &PluginSpec| {
+    let mut all: Vec<PluginSpec> = inline.iter().cloned().chain(resources).collect();
+    sort_chain(&mut all);
+    all
+}
+
+/// Istio's chain order: by phase (EnvoyFilter `INSERT_FIRST`, AUTHN, AUTHZ, STATS, none,
+/// EnvoyFilter `INSERT_BEFORE` the router), then higher priority first, unset priority last.
+/// Stable: ties keep the order they came in (the file's, inline plugins before resources).
+pub(crate) fn sort_chain(plugins: &mut [PluginSpec]) {
+    plugins.sort_by_key(|p| {
         let phase = match p.phase.as_deref() {
             Some("INSERT_FIRST") => 0,
             Some("AUTHN") => 1,
@@ -126,12 +135,12 @@ fn merge(inline: &[PluginSpec], resources: impl Iterator<Item = PluginSpec>) -> 
             Some("INSERT_BEFORE_ROUTER") => 5,
             _ => 4,
         };
-        (phase, std::cmp::Reverse(p.priority.unwrap_or(i64::MIN)))
-    };
-    let mut all: Vec<PluginSpec> = inline.iter().cloned().chain(resources).collect();
-    // Stable: each list keeps its own order among equals.
-    all.sort_by_key(rank);
-    all
+        (
+            phase,
+            p.priority.is_none(),
+            std::cmp::Reverse(p.priority.unwrap_or(0)),
+        )
+    });
 }
 
 /// One declaration as a PluginSpec, or `None` when it attaches to no listener of this proxy

@@ -491,7 +491,7 @@ impl StreamRun {
         let plugin = self.chain[pos];
         if self.lua.borrow()[pos].is_none() {
             let Some(worker) = self.vms.lua(plugin) else {
-                return match self.vms.unavailable_step::<()>(plugin) {
+                return match self.vms.unavailable::<()>(plugin) {
                     Step::Fail(code) => Err(self.fail(code)),
                     _ => Ok(LuaFlow::Continue),
                 };

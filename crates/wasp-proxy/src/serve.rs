@@ -47,18 +47,21 @@ pub(crate) async fn handle(
         headers.add(b"x-request-id", request_id().as_bytes());
     }
     let end_of_stream = body.is_end_stream();
+    // The plugin set current now serves this stream to its end, whatever is published
+    // meanwhile.
+    let vms = worker.vms();
+    let chain = vms.chain(listener.index);
     let info = Arc::new(StreamInfo::new(conn, protocol));
     // Envoy picks the route before the filters run; plugins read it as xds.cluster_name.
-    if let Some(RouteAction::Cluster { name, .. }) = listener.route(&headers) {
+    // Without plugins nobody asks, and the route is looked up once, after the chain.
+    if !chain.is_empty()
+        && let Some(RouteAction::Cluster { name, .. }) = listener.route(&headers)
+    {
         *info.route_cluster.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.clone());
     }
     info.request_complete.store(end_of_stream, Relaxed);
     let stream = HttpStream::shared(headers);
     stream.lock().unwrap_or_else(|e| e.into_inner()).properties = Some(info.clone());
-    // The plugin set current now serves this stream to its end, whatever is published
-    // meanwhile.
-    let vms = worker.vms();
-    let chain = vms.chain(listener.index);
     let run = Rc::new(StreamRun::new(worker, vms, chain, stream, info));
     let result = match forward(&run, &listener, body, end_of_stream).await {
         Ok(response) => Ok(response),

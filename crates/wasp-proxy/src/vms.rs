@@ -122,11 +122,6 @@ impl WorkerVms {
         self.luas[plugin].as_ref()
     }
 
-    /// What a stream gets from a plugin that cannot serve it.
-    pub fn unavailable_step<T>(&self, plugin: usize) -> Step<T> {
-        self.unavailable(plugin)
-    }
-
     /// The plugins of `listener` (its index in the spec), in chain order.
     pub fn chain(&self, listener: usize) -> Arc<[usize]> {
         self.set.chains[listener].clone()
@@ -249,7 +244,8 @@ impl WorkerVms {
         matches!(&*self.vms[v].borrow(), VmSlot::Ready { roots, .. } if roots[member].is_some())
     }
 
-    fn unavailable<T>(&self, plugin: usize) -> Step<T> {
+    /// What a stream gets from a plugin that cannot serve it.
+    pub fn unavailable<T>(&self, plugin: usize) -> Step<T> {
         match self.plugin(plugin).spec.fail_strategy {
             FailStrategy::FailOpen => Step::Skip,
             // Istio answers requests of a plugin that could not be loaded with 403.
