@@ -33,6 +33,7 @@ pub fn initial_plugins(
     let Some(resources) = &loaded.resources else {
         return (loaded.spec.plugins.clone(), Vec::new());
     };
+    log_warnings(resources);
     rt.block_on(wasp_config::resolve(
         loaded,
         sources,
@@ -70,6 +71,7 @@ pub fn follow_changes(
                 continue;
             }
         };
+        log_warnings(&resources);
         let (specs, next) = rt.block_on(wasp_config::resolve(
             loaded, sources, &resources, fetcher, &resolved,
         ));
@@ -80,6 +82,13 @@ pub fn follow_changes(
             .map(|s| format!("{} ({})", s.name, s.state))
             .collect();
         tracing::info!(plugins = ?names, "WasmPlugin sources changed: plugins updated");
+    }
+}
+
+/// Spellings read in place of Istio's (`selector.labels`, a `vmConfig` list, ...).
+fn log_warnings(resources: &wasp_config::wasmplugin::ResourceSet) {
+    for warning in resources.warnings() {
+        tracing::warn!("{warning}");
     }
 }
 

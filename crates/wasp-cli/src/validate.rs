@@ -161,6 +161,9 @@ fn resource_summary(
         resources.resources().len(),
         sources.root_namespace
     );
+    for warning in resources.warnings() {
+        let _ = writeln!(out, "  warning: {warning}");
+    }
     let selected = resources.plugins_for(&loaded.workload, &sources.root_namespace, &|name| {
         std::env::var(name).ok()
     });

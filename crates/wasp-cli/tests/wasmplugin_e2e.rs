@@ -132,6 +132,15 @@ struct Wasp {
 
 /// `wasp run` on a config whose plugins come from `plugins/` under `dir`.
 fn wasp(dir: &Path, registry_port: u16) -> Wasp {
+    wasp_as(
+        dir,
+        registry_port,
+        "{ namespace: shop, labels: { app: cart } }",
+    )
+}
+
+/// As [`wasp`], for the workload `workload` (YAML).
+fn wasp_as(dir: &Path, registry_port: u16, workload: &str) -> Wasp {
     let listener: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     std::fs::write(
@@ -139,7 +148,7 @@ fn wasp(dir: &Path, registry_port: u16) -> Wasp {
         format!(
             r#"admin: {{ address: "{admin}" }}
 workers: 2
-workload: {{ namespace: shop, labels: {{ app: cart }} }}
+workload: {workload}
 listeners:
   - name: inbound
     address: "{listener}"
@@ -371,4 +380,80 @@ fn plugin_pull_fills_the_cache_and_prints_the_digest() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&"0".repeat(64)), "{stderr}");
+}
+
+/// The WasmPlugin of the introductions to the feature, unchanged but for the registry's
+/// address: `selector.labels` and the `vmConfig` list are read (with warnings naming file, line
+/// and Istio's spelling), and the plugin, pulled from a real registry, sees its configuration and
+/// the variable.
+#[test]
+fn the_introductory_example_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::create_dir(dir.join("plugins")).unwrap();
+    let (_registry, port) = registry(dir);
+    push(
+        &format!("oci://127.0.0.1:{port}/tetrate/hello-world:v1"),
+        &module(),
+        "oci",
+    );
+    std::fs::write(
+        dir.join("plugins/hello.yaml"),
+        format!(
+            r#"apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {{ name: hello-world-wasm, namespace: default }}
+spec:
+  selector:
+    labels:
+      app: hello-world
+  url: oci://127.0.0.1:{port}/tetrate/hello-world:v1
+  pluginConfig: {{ greeting: hello, something: anything }}
+  vmConfig:
+    - name: TRUST_DOMAIN
+      value: "cluster.local"
+"#
+        ),
+    )
+    .unwrap();
+    let w = wasp_as(
+        dir,
+        port,
+        "{ namespace: default, labels: { app: hello-world } }",
+    );
+    let a = get(w.listener, "/").unwrap();
+    assert_eq!(a.status, 200, "{}", a.head);
+    assert_eq!(
+        a.header("x-plugin-config").as_deref(),
+        Some(r#"{"greeting":"hello","something":"anything"}"#),
+        "{}",
+        a.head
+    );
+    assert_eq!(a.header("x-trust-domain").as_deref(), Some("cluster.local"));
+    let log = std::fs::read_to_string(dir.join("wasp.log")).unwrap();
+    let hello = dir.join("plugins/hello.yaml");
+    for expected in [
+        format!(
+            "{}:7:7: WasmPlugin default/hello-world-wasm: spec.selector.labels: read as `spec.selector.matchLabels`",
+            hello.display()
+        ),
+        format!(
+            "{}:11:5: WasmPlugin default/hello-world-wasm: spec.vmConfig: read as `spec.vmConfig.env`",
+            hello.display()
+        ),
+    ] {
+        assert!(log.contains(&expected), "missing {expected:?} in\n{log}");
+    }
+    // `wasp validate` says the same.
+    let out = Command::new(WASP)
+        .args(["validate", "-c", dir.join("wasp.yaml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("warning: "), "{stdout}");
+    assert!(
+        stdout.contains("WasmPlugin default/hello-world-wasm (") && stdout.contains("selected"),
+        "{stdout}"
+    );
 }

@@ -164,3 +164,56 @@ impl Errors<'_> {
         ConfigError::new(self.file, location, path, message)
     }
 }
+
+/// The name of `candidates` that `written` is most likely a misspelling of: the same but for
+/// case, `_` and `-` (`match_labels` for `matchLabels`), or at most two edits away (one for
+/// short names). `None` when nothing is that close.
+pub(crate) fn nearest<'a>(written: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let fold = |s: &str| -> Vec<char> {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let written = fold(written);
+    let limit = if written.len() <= 4 { 1 } else { 2 };
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&written, &fold(c)), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nearest;
+
+    #[test]
+    fn near_spellings() {
+        let fields = ["matchLabels", "pluginConfig", "url", "sha256"];
+        assert_eq!(nearest("match_labels", &fields), Some("matchLabels"));
+        assert_eq!(nearest("pluginconfig", &fields), Some("pluginConfig"));
+        assert_eq!(nearest("plugnConfig", &fields), Some("pluginConfig"));
+        assert_eq!(nearest("uri", &fields), Some("url"));
+        assert_eq!(nearest("labels", &fields), None);
+        assert_eq!(nearest("somethingElse", &fields), None);
+    }
+}

@@ -147,6 +147,15 @@ pub(crate) fn yaml_error(err: &serde_saphyr::Error, text: &str, file: &Path) -> 
 
 /// serde-saphyr's wording for type mismatches, in the words of this file's documentation.
 fn plain_words(err: &serde_saphyr::Error, message: String) -> String {
+    if let serde_saphyr::Error::SerdeUnknownField {
+        field, expected, ..
+    } = err
+    {
+        return match error::nearest(field, expected) {
+            Some(near) => format!("{message} (did you mean `{near}`?)"),
+            None => message,
+        };
+    }
     if let serde_saphyr::Error::InvalidScalar { ty, .. } = err {
         return match *ty {
             "u8" | "u16" | "u32" | "u64" | "usize" => {

@@ -348,6 +348,101 @@ fn unknown_fields_rejected() {
     );
 }
 
+/// An unknown field that is a near spelling of a real one says which.
+#[test]
+fn unknown_fields_suggest_the_near_spelling() {
+    let e = error(&wp("ns", "p", "imagePullPolicyy: Always"));
+    assert!(e.ends_with("(did you mean `imagePullPolicy`?)"), "{e}");
+    let e = error(&wp("ns", "p", "plugin_config: {a: 1}"));
+    assert!(e.contains("spec.plugin_config: unknown field"), "{e}");
+    assert!(e.ends_with("(did you mean `pluginConfig`?)"), "{e}");
+    let e = error(&wp("ns", "p", "selector:\n  matchlabels: {app: x}"));
+    assert!(e.ends_with("(did you mean `matchLabels`?)"), "{e}");
+    // Nothing near: no guess.
+    let e = error(&wp("ns", "p", "colour: red"));
+    assert!(!e.contains("did you mean"), "{e}");
+}
+
+/// The WasmPlugin of the introductions to the feature, as written there: `selector.labels`
+/// and `vmConfig` as a list are read as `selector.matchLabels` and `vmConfig.env`, each with a
+/// warning naming file, line, field and Istio's spelling.
+#[test]
+fn introductory_example_as_written() {
+    let yaml = "apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: { name: hello-world-wasm, namespace: default }
+spec:
+  selector:
+    labels:
+      app: hello-world
+  url: oci://my-registry/tetrate/hello-world:v1
+  pluginConfig: { greeting: hello, something: anything }
+  vmConfig:
+    - name: TRUST_DOMAIN
+      value: \"cluster.local\"
+";
+    let set = parse(yaml).unwrap();
+    let mut warnings: Vec<String> = set.warnings().iter().map(|w| w.to_string()).collect();
+    warnings.sort();
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert!(
+        warnings[1].starts_with(
+            "plugins.yaml:7:7: WasmPlugin default/hello-world-wasm: spec.selector.labels: read as `spec.selector.matchLabels`"
+        ),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[0].starts_with(
+            "plugins.yaml:11:5: WasmPlugin default/hello-world-wasm: spec.vmConfig: read as `spec.vmConfig.env`"
+        ),
+        "{warnings:#?}"
+    );
+    // Selected by the label, configured and given the variable.
+    let chain = plugins(&set, &workload("default", &[("app", "hello-world")]));
+    assert_eq!(names(&chain), ["default.hello-world-wasm"]);
+    let w = wasm(&chain[0]);
+    assert_eq!(
+        w.env,
+        [("TRUST_DOMAIN".to_string(), "cluster.local".to_string())]
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&w.configuration),
+        r#"{"greeting":"hello","something":"anything"}"#
+    );
+    assert!(plugins(&set, &workload("default", &[("app", "other")])).is_empty());
+    // The list form is checked as env is.
+    let e = error(&wp(
+        "ns",
+        "p",
+        "vmConfig:\n  - {name: A, value: x}\n  - {name: A}",
+    ));
+    assert!(
+        e.contains("spec.vmConfig[1].name: duplicate environment variable `A`"),
+        "{e}"
+    );
+    let e = error(&wp("ns", "p", "vmConfig:\n  - {name: A, vaule: x}"));
+    assert!(e.contains("spec.vmConfig[0].vaule: unknown field"), "{e}");
+    assert!(e.ends_with("(did you mean `value`?)"), "{e}");
+    // Both spellings at once is ambiguous.
+    let e = error(&wp(
+        "ns",
+        "p",
+        "selector:\n  labels: {a: b}\n  matchLabels: {a: b}",
+    ));
+    assert!(
+        e.contains("spec.selector.labels: set together with matchLabels"),
+        "{e}"
+    );
+    // The canonical spellings give no warning.
+    let set = parse(&wp(
+        "ns",
+        "p",
+        "selector: {matchLabels: {a: b}}\nvmConfig: {env: [{name: A, value: x}]}",
+    ))
+    .unwrap();
+    assert!(set.warnings().is_empty());
+}
+
 /// Metadata: names, namespaces and timestamps are checked; apiVersion must be v1alpha1.
 #[test]
 fn metadata_rules() {

@@ -148,6 +148,7 @@ impl Reader {
             prefix: prefix.to_string(),
             label: label.clone(),
             start: (node.line, node.column),
+            warnings: Default::default(),
         };
         let deser_error =
             |e: serde_saphyr::Error| yaml_error(&e, text, file).under(prefix).in_resource(&label);
@@ -168,6 +169,7 @@ impl Reader {
                 for resource in checker.envoy_filter(raw)? {
                     self.add(resource, node)?;
                 }
+                self.set.warnings.extend(checker.warnings.take());
                 return Ok(());
             }
             Some("Secret") => {
@@ -200,6 +202,7 @@ impl Reader {
                 ));
             }
         };
+        self.set.warnings.extend(checker.warnings.take());
         self.add(resource, node)
     }
 

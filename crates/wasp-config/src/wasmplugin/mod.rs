@@ -26,6 +26,7 @@ pub use wasp_proxy::spec::{Direction, FailStrategy};
 
 pub use self::load::{load_resources, parse_resources};
 use crate::Workload;
+use crate::error::ConfigError;
 
 /// The namespace whose resources apply to every workload when no other is configured: Istio's
 /// MeshConfig `rootNamespace` default.
@@ -37,9 +38,17 @@ pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
 pub struct ResourceSet {
     pub(crate) resources: Vec<Resource>,
     pub(crate) secrets: Vec<SecretDoc>,
+    pub(crate) warnings: Vec<ConfigError>,
 }
 
 impl ResourceSet {
+    /// What was accepted but not written as Istio spells it (`selector.labels` for
+    /// `selector.matchLabels`, ...): each names the file, line and field like an error, and
+    /// says the canonical spelling.
+    pub fn warnings(&self) -> &[ConfigError] {
+        &self.warnings
+    }
+
     /// The WasmPlugin and TrafficExtension resources, in the order they were read.
     pub fn resources(&self) -> &[Resource] {
         &self.resources

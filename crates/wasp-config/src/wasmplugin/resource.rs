@@ -1,6 +1,7 @@
 //! The resources as written (serde, unknown fields rejected) and Istio's validation of them: the
 //! CRD schema and CEL rules and the validating webhook (reference §1.2 and §1.4).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::Path;
@@ -203,6 +204,9 @@ pub struct RawLuaConfig {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawSelector {
     pub match_labels: Option<BTreeMap<String, S<String>>>,
+    /// Not Istio's spelling, but the one introductions to WasmPlugin use (and a Kubernetes
+    /// Service's `selector` has): read as `matchLabels`, with a warning.
+    pub labels: Option<S<BTreeMap<String, S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,10 +218,52 @@ pub struct RawTargetRef {
     pub namespace: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `vmConfig`: Istio's `{ env: [...] }`, or — as introductions to WasmPlugin write it — the
+/// list of variables itself, read as `env` with a warning ([`RawVmConfig::written_as_list`]).
+#[derive(Debug)]
 pub struct RawVmConfig {
     pub env: Option<S<Vec<S<RawEnvVar>>>>,
+    pub written_as_list: bool,
+}
+
+impl<'de> Deserialize<'de> for RawVmConfig {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Canonical {
+            env: Option<S<Vec<S<RawEnvVar>>>>,
+        }
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = RawVmConfig;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping with `env` (or a list of {name, value})")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<RawVmConfig, A::Error> {
+                let c = Canonical::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawVmConfig {
+                    env: c.env,
+                    written_as_list: false,
+                })
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> std::result::Result<RawVmConfig, A::Error> {
+                let list: Vec<S<RawEnvVar>> =
+                    Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                // The list's own place is the `vmConfig` value's: the caller fills it in.
+                Ok(RawVmConfig {
+                    env: Some(S::new(list, Location::UNKNOWN, Location::UNKNOWN)),
+                    written_as_list: true,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -290,6 +336,9 @@ pub struct Checker<'a> {
     pub label: String,
     /// Line and column where the resource starts.
     pub start: (u64, u64),
+    /// Spellings accepted in place of Istio's, each said once: shaped as errors (file, line,
+    /// field), they do not stop the resource from loading.
+    pub warnings: RefCell<Vec<ConfigError>>,
 }
 
 impl Checker<'_> {
@@ -309,6 +358,14 @@ impl Checker<'_> {
     ) -> ConfigError {
         ConfigError::new(Some(self.file), Some(at), self.path(field), message)
             .in_resource(self.label.clone())
+    }
+
+    /// Records that `field` was read as `canonical`.
+    fn accept_spelling(&self, at: &Location, field: &str, canonical: &str, how: &str) {
+        let message = format!("read as `{canonical}`, Istio's spelling ({how})");
+        self.warnings
+            .borrow_mut()
+            .push(self.err(at, field, message));
     }
 
     fn err_start(&self, field: &str, message: impl Into<String>) -> ConfigError {
@@ -525,7 +582,23 @@ impl Checker<'_> {
         }
         if let Some(selector) = &c.selector {
             let mut labels = BTreeMap::new();
-            let entries = selector.value.match_labels.as_ref();
+            let mut entries = selector.value.match_labels.as_ref();
+            if let Some(alias) = &selector.value.labels {
+                if entries.is_some() {
+                    return Err(self.err(
+                        &alias.referenced,
+                        "spec.selector.labels",
+                        "set together with matchLabels: write only matchLabels",
+                    ));
+                }
+                self.accept_spelling(
+                    &alias.referenced,
+                    "spec.selector.labels",
+                    "spec.selector.matchLabels",
+                    "WasmPlugin's selector has matchLabels only",
+                );
+                entries = Some(&alias.value);
+            }
             if entries.is_some_and(|m| m.len() > 4096) {
                 return Err(self.err(
                     &selector.referenced,
@@ -848,7 +921,28 @@ impl Checker<'_> {
             )?,
         };
         let env = match &w.vm_config {
-            Some(vm) => self.env(vm.value.env.as_ref(), &field("vmConfig.env"))?,
+            Some(vm) if vm.value.written_as_list => {
+                self.accept_spelling(
+                    &vm.referenced,
+                    &field("vmConfig"),
+                    &field("vmConfig.env"),
+                    "a list of {name, value} under vmConfig is its env",
+                );
+                let list = vm.value.env.as_ref().map(|l| S {
+                    value: &l.value,
+                    referenced: vm.referenced,
+                    defined: vm.defined,
+                });
+                self.env(list.as_ref(), &field("vmConfig"))?
+            }
+            Some(vm) => {
+                let list = vm.value.env.as_ref().map(|l| S {
+                    value: &l.value,
+                    referenced: l.referenced,
+                    defined: l.defined,
+                });
+                self.env(list.as_ref(), &field("vmConfig.env"))?
+            }
             None => Vec::new(),
         };
         Ok(WasmSpec {
@@ -865,7 +959,7 @@ impl Checker<'_> {
         })
     }
 
-    fn env(&self, raw: Option<&S<Vec<S<RawEnvVar>>>>, at: &str) -> Result<Vec<EnvVar>> {
+    fn env(&self, raw: Option<&S<&Vec<S<RawEnvVar>>>>, at: &str) -> Result<Vec<EnvVar>> {
         let Some(raw) = raw else {
             return Ok(Vec::new());
         };

@@ -9,12 +9,14 @@ use std::rc::Rc;
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Trace);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(HeadersRoot { config: Rc::from("") })
+        Box::new(HeadersRoot { config: Rc::from(""), trust_domain: None })
     });
 }}
 
 struct HeadersRoot {
     config: Rc<str>,
+    /// `TRUST_DOMAIN` from the VM's environment (WasmPlugin `vmConfig.env`), if set.
+    trust_domain: Option<Rc<str>>,
 }
 
 impl Context for HeadersRoot {}
@@ -23,6 +25,7 @@ impl RootContext for HeadersRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let config = self.get_plugin_configuration().unwrap_or_default();
         self.config = Rc::from(String::from_utf8_lossy(&config).as_ref());
+        self.trust_domain = std::env::var("TRUST_DOMAIN").ok().map(Rc::from);
         true
     }
 
@@ -34,6 +37,7 @@ impl RootContext for HeadersRoot {
         Some(Box::new(Headers {
             context_id,
             config: Rc::clone(&self.config),
+            trust_domain: self.trust_domain.clone(),
         }))
     }
 }
@@ -41,6 +45,7 @@ impl RootContext for HeadersRoot {
 struct Headers {
     context_id: u32,
     config: Rc<str>,
+    trust_domain: Option<Rc<str>>,
 }
 
 impl Context for Headers {}
@@ -61,6 +66,9 @@ impl HttpContext for Headers {
         self.add_http_response_header("x-powered-by", "wasp");
         if !self.config.is_empty() {
             self.add_http_response_header("x-plugin-config", &self.config);
+        }
+        if let Some(domain) = &self.trust_domain {
+            self.add_http_response_header("x-trust-domain", domain);
         }
         Action::Continue
     }
