@@ -5,6 +5,7 @@ mod inspect;
 mod logging;
 mod registry;
 mod run;
+mod start_check;
 mod try_plugin;
 mod validate;
 

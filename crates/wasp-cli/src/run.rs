@@ -72,6 +72,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let proxy = Proxy::start(spec, host)?;
+    // The workers start their plugins on their own threads: wait for that before judging.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !proxy.is_ready() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if let Err(e) =
+        crate::start_check::check_started(&loaded.spec.plugins, &proxy.plugin_statuses())
+    {
+        proxy.shutdown();
+        return Err(e);
+    }
     for (name, address) in proxy.addresses() {
         tracing::info!(listener = %name, %address, "listening");
         eprintln!("wasp: listener {name} on http://{address}");

@@ -18,6 +18,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let loaded = wasp_config::load(&args.config)?;
     print!("{}", summary(&loaded));
+    crate::start_check::start_inline_plugins(&loaded.spec.plugins)?;
     println!("config OK");
     Ok(())
 }

@@ -641,10 +641,13 @@ impl<'a> Builder<'a> {
                 },
                 (None, None) => Vec::new(),
             };
-            let vm_id = match &p.vm_id {
-                Some(v) if !v.value.is_empty() => v.value.clone(),
-                _ => name.clone(),
-            };
+            // Empty, as Envoy's default: plugins with the same module, VM configuration and
+            // environment then share a VM (and their shared data), and `plugin_vm_id` is "".
+            let vm_id = p
+                .vm_id
+                .as_ref()
+                .map(|v| v.value.clone())
+                .unwrap_or_default();
             let env: Vec<(String, String)> =
                 p.env.clone().unwrap_or_default().into_iter().collect();
             let vm_configuration = p.vm_configuration.clone().unwrap_or_default().into_bytes();

@@ -238,7 +238,7 @@ pub fn quick(
             .into();
         specs.push(PluginSpec {
             root_id: name.clone(),
-            vm_id: name.clone(),
+            vm_id: String::new(),
             name,
             url: values::file_url(&absolute),
             wasm,

@@ -204,9 +204,9 @@ async fn plugin_spec(
         wasm: wasm_bytes,
         configuration: wasm.configuration.clone(),
         vm_configuration: Vec::new(),
-        // Istio sets no vm_id: Envoy then shares a VM between plugins with the same module
-        // and VM configuration. The plugin's own name keeps plugins apart, as inline plugins.
-        vm_id: decl.name.clone(),
+        // Istio sets no vm_id: Envoy then shares a VM (and shared data) between plugins with
+        // the same module, VM configuration and environment.
+        vm_id: String::new(),
         env: wasm.env.clone(),
         fail_strategy: wasm.fail_strategy,
         phase,
@@ -241,7 +241,7 @@ fn lua_spec(
         wasm: Arc::from(Vec::new()),
         configuration: Vec::new(),
         vm_configuration: Vec::new(),
-        vm_id: decl.name.clone(),
+        vm_id: String::new(),
         env: Vec::new(),
         fail_strategy: wasp_proxy::spec::FailStrategy::FailClose,
         phase,

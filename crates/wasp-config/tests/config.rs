@@ -260,7 +260,8 @@ plugins:
     let stats = &spec.plugins[1];
     assert_eq!(stats.name, "stats");
     assert_eq!(stats.root_id, "stats");
-    assert_eq!(stats.vm_id, "stats");
+    // Unset: empty, as Envoy's (plugins with the same module then share a VM).
+    assert_eq!(stats.vm_id, "");
     assert_eq!(
         stats.url,
         format!("file://{}", dir.path().join("other.wasm").display())
@@ -1013,7 +1014,7 @@ fn quick_with_upstream() {
     assert_eq!(names, ["hello", "other"]);
     let hello = &spec.plugins[0];
     assert_eq!(hello.root_id, "hello");
-    assert_eq!(hello.vm_id, "hello");
+    assert_eq!(hello.vm_id, "");
     assert_eq!(hello.fail_strategy, FailStrategy::FailClose);
     assert_eq!(hello.configuration, b"cfg");
     assert_eq!(&*hello.wasm, MODULE);

@@ -17,8 +17,11 @@ pub fn to_tracing(record: LogRecord<'_>) {
         LogLevel::Debug => tracing::debug!(target: "wasp::plugin", vm = vm_id, plugin, "{message}"),
         LogLevel::Info => tracing::info!(target: "wasp::plugin", vm = vm_id, plugin, "{message}"),
         LogLevel::Warn => tracing::warn!(target: "wasp::plugin", vm = vm_id, plugin, "{message}"),
-        LogLevel::Error | LogLevel::Critical => {
-            tracing::error!(target: "wasp::plugin", vm = vm_id, plugin, "{message}")
+        // `tracing` has no level above error: a critical line is an error marked `critical`,
+        // so the plugin's severity is kept in the record (text and JSON).
+        LogLevel::Error => tracing::error!(target: "wasp::plugin", vm = vm_id, plugin, "{message}"),
+        LogLevel::Critical => {
+            tracing::error!(target: "wasp::plugin", vm = vm_id, plugin, critical = true, "{message}")
         }
     }
 }

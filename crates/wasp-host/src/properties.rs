@@ -6,7 +6,7 @@
 //! [`StreamProperties`](crate::stream::StreamProperties), then the VM's
 //! [`Embedder::property`](crate::embedder::Embedder::property).
 
-use crate::codec::property::{PropertyValue, join_path};
+use crate::codec::property::PropertyValue;
 use crate::headers::HeaderMap;
 use crate::state::VmState;
 use crate::stream::HttpStream;
@@ -26,7 +26,11 @@ pub(crate) fn get(state: &VmState, path: &[&[u8]]) -> Option<Vec<u8>> {
     }
     if let Some(stream) = state.active_stream() {
         let stream = stream.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(value) = stream.filter_state.get(&join_path(path)) {
+        // Envoy stores a set property under its whole path but looks a read up by the path's
+        // first segment only: what was set at a multi-segment path cannot be read back.
+        if let [name] = path
+            && let Some(value) = stream.filter_state.get(*name)
+        {
             return Some(value.clone());
         }
         if let Some(value) = from_headers(&stream, path) {

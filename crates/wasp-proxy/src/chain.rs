@@ -95,6 +95,9 @@ pub(crate) struct StreamRun {
     /// Per direction: a Lua filter holds the headers until the whole body has passed it
     /// (`handle:body()` in the headers phase), so they must not leave before the body did.
     wants_body: [std::cell::Cell<bool>; 2],
+    /// Per direction: a plugin stopped the headers and the stream waited for it to resume.
+    /// Envoy buffers the body meanwhile and hands it on in one callback.
+    headers_waited: [std::cell::Cell<bool>; 2],
 }
 
 /// A phase of a Lua filter.
@@ -169,6 +172,7 @@ impl StreamRun {
             lua: RefCell::new((0..n).map(|_| None).collect()),
             lua_metadata: Default::default(),
             wants_body: Default::default(),
+            headers_waited: Default::default(),
         }
     }
 
@@ -282,6 +286,7 @@ impl StreamRun {
             };
             self.interrupted()?;
             if action != HeadersAction::Continue && action != HeadersAction::ContinueAndEndStream {
+                self.headers_waited[index(direction)].set(true);
                 self.wait(pos, direction).await?;
             }
         }
@@ -473,6 +478,11 @@ impl StreamRun {
 
     fn is_lua(&self, pos: usize) -> bool {
         self.vms.is_lua(self.chain[pos])
+    }
+
+    /// Whether a plugin stopped `direction`'s headers and the stream waited for it.
+    pub fn headers_waited(&self, direction: Direction) -> bool {
+        self.headers_waited[index(direction)].get()
     }
 
     /// Whether a Lua filter holds `direction`'s headers until its whole body has passed.

@@ -141,12 +141,21 @@ pub fn upstream_request<B>(
     let mut req = Request::new(body);
     *req.method_mut() = method;
     *req.uri_mut() = uri;
-    *req.headers_mut() = to_http_headers(map, true)?;
+    // `host` first (RFC 9110 §7.2: "a user agent SHOULD generate Host as the first field"),
+    // where Envoy's HTTP/1 codec writes it; hyper writes fields in the map's order.
+    let mut headers = http::HeaderMap::with_capacity(map.len() + 1);
     if let Some(host) = map.get_str(":authority")
         && let Ok(value) = HeaderValue::from_str(host)
     {
-        req.headers_mut().insert(http::header::HOST, value);
+        headers.insert(http::header::HOST, value);
     }
+    let rest = to_http_headers(map, true)?;
+    for (name, value) in rest.iter() {
+        if name != http::header::HOST {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    *req.headers_mut() = headers;
     Ok(req)
 }
 

@@ -106,12 +106,10 @@ impl StreamProperties for StreamInfo {
                 PropertyValue::Duration(self.start.elapsed().unwrap_or_default())
             }
             [b"upstream", b"address"] => self.upstream.lock().ok()?.as_ref()?.1.clone().into(),
-            [b"xds", b"cluster_name"] | [b"cluster_name"] => {
-                match self.upstream.lock().ok()?.as_ref() {
-                    Some((cluster, _)) => cluster.clone().into(),
-                    None => self.route_cluster.lock().ok()?.clone()?.into(),
-                }
-            }
+            [b"xds", b"cluster_name"] => match self.upstream.lock().ok()?.as_ref() {
+                Some((cluster, _)) => cluster.clone().into(),
+                None => self.route_cluster.lock().ok()?.clone()?.into(),
+            },
             [b"request", b"size"] => {
                 PropertyValue::Int(self.request_body_bytes.load(Relaxed) as i64)
             }
@@ -146,12 +144,10 @@ impl StreamProperties for StreamInfo {
                     })?;
                 PropertyValue::Int(status)
             }
-            [b"xds", b"listener_direction"] | [b"listener_direction"] => {
-                PropertyValue::Int(match c.direction {
-                    Direction::Inbound => 1,
-                    Direction::Outbound => 2,
-                })
-            }
+            [b"xds", b"listener_direction"] => PropertyValue::Int(match c.direction {
+                Direction::Inbound => 1,
+                Direction::Outbound => 2,
+            }),
             [b"xds", b"filter_chain_name"] => c.listener.clone().into(),
             _ => return None,
         })

@@ -13,6 +13,15 @@ pub(crate) struct Listener {
 impl Listener {
     /// The first route whose path and headers match, as Envoy's route table.
     pub fn route(&self, headers: &HeaderMap) -> Option<&RouteAction> {
+        // Envoy's route matcher reads the scheme from `x-forwarded-proto` (added before the
+        // filters run) and matches nothing without it, as after a plugin replaced every
+        // request header with `proxy_set_header_map_pairs`.
+        if headers
+            .get(b"x-forwarded-proto")
+            .is_none_or(<[u8]>::is_empty)
+        {
+            return None;
+        }
         let path = headers.get_str(":path").unwrap_or("/");
         let path = path.split_once('?').map_or(path, |(p, _)| p);
         self.spec

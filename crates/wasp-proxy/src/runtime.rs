@@ -224,10 +224,11 @@ impl Proxy {
     }
 }
 
-/// `node.*` and `xds.node.*` as Envoy exposes the bootstrap node.
+/// `xds.node.*` as Envoy 1.40 exposes the bootstrap node (it no longer answers the older
+/// top-level `node.*`).
 fn node_properties(spec: &ProxySpec) -> HashMap<String, PropertyValue> {
     let mut props = HashMap::new();
-    for prefix in ["node", "xds.node"] {
+    for prefix in ["xds.node"] {
         props.insert(
             format!("{prefix}.id"),
             PropertyValue::from(spec.node.id.as_str()),

@@ -38,6 +38,7 @@ pub(crate) async fn handle(
         Version::HTTP_10 => "HTTP/1.0",
         _ => "HTTP/1.1",
     };
+    let body_end = BodyEnd::of(req.version());
     let (parts, body) = req.into_parts();
     let mut headers = convert::request_headers(&Request::from_parts(parts, ()), scheme);
     // Envoy adds these before the filter chain runs, so plugins read them.
@@ -63,7 +64,7 @@ pub(crate) async fn handle(
     let stream = HttpStream::shared(headers);
     stream.lock().unwrap_or_else(|e| e.into_inner()).properties = Some(info.clone());
     let run = Rc::new(StreamRun::new(worker, vms, chain, stream, info));
-    let result = match forward(&run, &listener, body, end_of_stream).await {
+    let result = match forward(&run, &listener, (body, body_end), end_of_stream).await {
         Ok(response) => Ok(response),
         Err(stop) => reply(&run, stop),
     };
@@ -116,7 +117,7 @@ fn request_id() -> String {
 async fn forward(
     run: &Rc<StreamRun>,
     listener: &Listener,
-    body: Incoming,
+    body: (Incoming, BodyEnd),
     end_of_stream: bool,
 ) -> Result<Response<ChannelBody>, Stop> {
     let n = run.len();
@@ -210,10 +211,11 @@ async fn forward(
     stats
         .upstream_latency
         .record(started.elapsed().as_micros() as u64);
+    let body_end = BodyEnd::of(response.version());
     let (parts, body) = response.into_parts();
     let headers = convert::response_headers(&Response::from_parts(parts, ()));
     run.info.set_code_details("via_upstream");
-    respond(run, headers, Source::Upstream(body)).await
+    respond(run, headers, Source::Upstream(body, body_end)).await
 }
 
 /// Plugins may change the length of a body after its headers passed them (appending, say),
@@ -295,8 +297,27 @@ fn stop_for(interrupt: crate::signals::Interrupt) -> Stop {
 
 /// Where the response body comes from.
 enum Source {
-    Upstream(Incoming),
+    Upstream(Incoming, BodyEnd),
     Full(Vec<u8>),
+}
+
+/// How the end of a body reaches the plugins, which follows the transport as in Envoy: its
+/// HTTP/1 codec delivers the last data with `end_of_stream = false` and then the end as a
+/// callback of its own with no data (whether the length came from `content-length` or
+/// chunking); its HTTP/2 codec marks the DATA frame that carries END_STREAM.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyEnd {
+    OwnCallback,
+    WithLastData,
+}
+
+impl BodyEnd {
+    fn of(version: Version) -> BodyEnd {
+        match version {
+            Version::HTTP_2 | Version::HTTP_3 => BodyEnd::WithLastData,
+            _ => BodyEnd::OwnCallback,
+        }
+    }
 }
 
 /// The response phase: headers through the chain (last plugin first), then the body streams
@@ -307,7 +328,7 @@ async fn respond(
     source: Source,
 ) -> Result<Response<ChannelBody>, Stop> {
     let end_of_stream = match &source {
-        Source::Upstream(body) => body.is_end_stream(),
+        Source::Upstream(body, _) => body.is_end_stream(),
         Source::Full(bytes) => bytes.is_empty(),
     };
     run.stream
@@ -348,8 +369,13 @@ async fn respond(
         .clone()
         .unwrap_or_default();
     let (tx, mut body) = ChannelBody::channel();
-    if let Source::Upstream(upstream) = source {
-        tokio::task::spawn_local(pump_response(run.clone(), upstream, tx, end_of_stream));
+    if let Source::Upstream(upstream, body_end) = source {
+        tokio::task::spawn_local(pump_response(
+            run.clone(),
+            (upstream, body_end),
+            tx,
+            end_of_stream,
+        ));
     }
     if !end_of_stream && run.wants_whole_body(Direction::Response) {
         // A Lua filter holds the response headers until it has the whole body.
@@ -378,7 +404,7 @@ async fn respond(
 }
 
 /// Streams the request body from the client through the chain to the upstream.
-async fn pump_request(run: Rc<StreamRun>, body: Incoming, tx: BodySender) {
+async fn pump_request(run: Rc<StreamRun>, body: (Incoming, BodyEnd), tx: BodySender) {
     if let Err(stop) = pass_body(&run, Direction::Request, body, &tx).await {
         // Tell the main task (waiting for the upstream) and abort the upstream body.
         match stop {
@@ -393,7 +419,12 @@ async fn pump_request(run: Rc<StreamRun>, body: Incoming, tx: BodySender) {
 
 /// Streams the response body from the upstream through the chain to the client. Owns the
 /// stream: when it ends (or the client goes away), the plugins' contexts end.
-async fn pump_response(run: Rc<StreamRun>, body: Incoming, tx: BodySender, end_of_stream: bool) {
+async fn pump_response(
+    run: Rc<StreamRun>,
+    body: (Incoming, BodyEnd),
+    tx: BodySender,
+    end_of_stream: bool,
+) {
     if end_of_stream {
         return;
     }
@@ -416,11 +447,17 @@ async fn pump_response(run: Rc<StreamRun>, body: Incoming, tx: BodySender, end_o
 async fn pass_body(
     run: &StreamRun,
     direction: Direction,
-    mut body: Incoming,
+    (mut body, body_end): (Incoming, BodyEnd),
     tx: &BodySender,
 ) -> Result<(), Stop> {
+    let mut first = true;
+    let mut leftover: Leftover = None;
     loop {
-        match body.frame().await {
+        let next = match leftover.take() {
+            Some(frame) => Some(frame),
+            None => body.frame().await,
+        };
+        match next {
             None => {
                 if direction == Direction::Request {
                     run.info.request_complete.store(true, Relaxed);
@@ -439,12 +476,18 @@ async fn pass_body(
                         Direction::Request => &run.info.request_body_bytes,
                         Direction::Response => &run.info.response_body_bytes,
                     };
+                    let mut data = data.to_vec();
+                    let mut end = body_end == BodyEnd::WithLastData && body.is_end_stream();
+                    if std::mem::take(&mut first) && run.headers_waited(direction) {
+                        // While a plugin held the headers, Envoy buffered what arrived and
+                        // hands it on as one chunk, with the end if that arrived too.
+                        (end, leftover) = gather_ready(&mut body, &mut data);
+                    }
                     counter.fetch_add(data.len() as u64, Relaxed);
-                    let end = body.is_end_stream();
                     if end && direction == Direction::Request {
                         run.info.request_complete.store(true, Relaxed);
                     }
-                    if let Some(out) = run.data(direction, 0, data.to_vec(), end).await?
+                    if let Some(out) = run.data(direction, 0, data, end).await?
                         && !send_data(tx, out).await
                     {
                         return Ok(());
@@ -478,6 +521,30 @@ async fn pass_body(
                     return Ok(());
                 }
             },
+        }
+    }
+}
+
+/// What [`gather_ready`] found after the data it took.
+type Leftover = Option<Result<http_body::Frame<bytes::Bytes>, hyper::Error>>;
+
+/// Appends to `data` the data frames `body` has ready now. Returns whether the body's end is
+/// reached, and a frame that is not data (trailers, an error) for the caller to handle next.
+fn gather_ready(body: &mut Incoming, data: &mut Vec<u8>) -> (bool, Leftover) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if body.is_end_stream() {
+            return (true, None);
+        }
+        let mut next = std::pin::pin!(body.frame());
+        match next.as_mut().poll(&mut cx) {
+            std::task::Poll::Pending => return (false, None),
+            std::task::Poll::Ready(None) => return (true, None),
+            std::task::Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(bytes) => data.extend_from_slice(&bytes),
+                Err(frame) => return (false, Some(Ok(frame))),
+            },
+            std::task::Poll::Ready(Some(Err(e))) => return (false, Some(Err(e))),
         }
     }
 }

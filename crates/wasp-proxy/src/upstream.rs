@@ -46,6 +46,31 @@ pub struct Upstreams {
     clusters: HashMap<String, Cluster>,
 }
 
+/// Envoy's HTTP/1 codec gives a request without a body `content-length: 0` unless its method
+/// is one that has no body (GET, HEAD, DELETE, TRACE, CONNECT): upstreams see a POST with an
+/// empty body as from Envoy.
+fn add_empty_length(req: &mut Request<ChannelBody>) {
+    use http::Method;
+    use http_body::Body as _;
+    let bodiless = [
+        Method::GET,
+        Method::HEAD,
+        Method::DELETE,
+        Method::TRACE,
+        Method::CONNECT,
+    ];
+    if req.body().is_end_stream()
+        && !bodiless.contains(req.method())
+        && !req.headers().contains_key(http::header::CONTENT_LENGTH)
+        && !req.headers().contains_key(http::header::TRANSFER_ENCODING)
+    {
+        req.headers_mut().insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from_static("0"),
+        );
+    }
+}
+
 impl Upstreams {
     /// Builds every cluster's pools; fails on unusable TLS settings (unreadable CA file).
     pub fn new(specs: &[ClusterSpec]) -> Result<Upstreams, String> {
@@ -113,6 +138,10 @@ impl Upstreams {
             .clusters
             .get(cluster)
             .ok_or_else(|| UpstreamError::UnknownCluster(cluster.into()))?;
+        let mut req = req;
+        if !grpc && c.spec.protocol != UpstreamProtocol::Http2 {
+            add_empty_length(&mut req);
+        }
         let fut = if grpc {
             c.grpc.request(req)
         } else {

@@ -276,6 +276,7 @@ pub(crate) async fn http_callout(
     }
     let req =
         crate::convert::upstream_request(&request.headers, body, scheme, Some(&endpoint)).ok()?;
+    let started = std::time::Instant::now();
     let response = match worker
         .upstreams
         .send(&request.cluster, req, request.timeout)
@@ -287,7 +288,13 @@ pub(crate) async fn http_callout(
             return Some(failed_callout(&e));
         }
     };
-    let headers = crate::convert::response_headers(&response);
+    let mut headers = crate::convert::response_headers(&response);
+    // Envoy's async client runs its router, which adds this header (suppress_envoy_headers is
+    // off there): plugins that count or list a callout's headers see it in Envoy.
+    headers.add(
+        b"x-envoy-upstream-service-time",
+        started.elapsed().as_millis().to_string().as_bytes(),
+    );
     let collected = http_body_util::Limited::new(response.into_body(), CALLOUT_BODY_LIMIT)
         .collect()
         .await

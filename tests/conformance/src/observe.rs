@@ -64,15 +64,33 @@ pub fn envoy_logs(path: &Path, span: Span) -> anyhow::Result<PluginLogs> {
         let Some((prefix, message)) = rest.split_once(": ") else {
             continue;
         };
-        // Stream contexts log `<name> <root_id> <vm_id>`, root contexts `<root_id> <vm_id>`.
-        let words: Vec<&str> = prefix.split(' ').collect();
-        let plugin = words[words.len().saturating_sub(2)..].join(" ");
+        // Stream contexts log `<name> <root_id> <vm_id>`, root contexts `<root_id> <vm_id>`;
+        // an empty vm_id leaves its word out. The suite's plugin names (`c07-p0-hostcalls`)
+        // tell the first form.
+        let mut words: Vec<&str> = prefix.split(' ').collect();
+        if words.len() > 1 && is_plugin_name(words[0]) {
+            words.remove(0);
+        }
+        let plugin = match words.as_slice() {
+            [root_id] => format!("{root_id} "),
+            _ => words[words.len().saturating_sub(2)..].join(" "),
+        };
         logs.entry(plugin).or_default().push(LogLine {
             level: envoy_level(&level),
             message: message.to_owned(),
         });
     }
     Ok(logs)
+}
+
+/// Whether `word` is a plugin name as the suite gives them: `c<case>-p<index>-<module>`.
+fn is_plugin_name(word: &str) -> bool {
+    let mut parts = word.splitn(3, '-');
+    let digits = |p: Option<&str>, lead: char| {
+        p.and_then(|p| p.strip_prefix(lead))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    digits(parts.next(), 'c') && digits(parts.next(), 'p') && parts.next().is_some()
 }
 
 /// Envoy's records as (level, logger, message); a message may span several lines.
@@ -117,6 +135,18 @@ pub fn envoy_lua_logs(path: &Path, span: Span) -> anyhow::Result<Vec<LogLine>> {
         .collect())
 }
 
+/// The level of one of wasp's JSON records: `tracing`'s, or `critical` for an error line
+/// marked `critical` (how wasp records the level `tracing` does not have).
+fn wasp_level(record: &serde_json::Value) -> String {
+    if record["fields"]["critical"] == true {
+        return "critical".to_string();
+    }
+    record["level"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
 /// Lua script lines wasp wrote in `span` (`--log-json`): target `wasp::lua`, with the script's
 /// name in `script`.
 pub fn wasp_lua_logs(path: &Path, span: Span) -> anyhow::Result<Vec<LogLine>> {
@@ -131,10 +161,7 @@ pub fn wasp_lua_logs(path: &Path, span: Span) -> anyhow::Result<Vec<LogLine>> {
         }
         let fields = &record["fields"];
         lines.push(LogLine {
-            level: record["level"]
-                .as_str()
-                .unwrap_or_default()
-                .to_ascii_lowercase(),
+            level: wasp_level(&record),
             message: mask_chunk_names(fields["message"].as_str().unwrap_or_default()),
         });
     }
@@ -191,10 +218,7 @@ pub fn wasp_logs(path: &Path, span: Span) -> anyhow::Result<PluginLogs> {
             fields["vm"].as_str().unwrap_or_default()
         );
         logs.entry(plugin).or_default().push(LogLine {
-            level: record["level"]
-                .as_str()
-                .unwrap_or_default()
-                .to_ascii_lowercase(),
+            level: wasp_level(&record),
             message: message.to_owned(),
         });
     }

@@ -40,7 +40,8 @@ pub struct PluginDef {
     pub lua: Option<String>,
     /// The root id; defaults to the module name (the AssemblyScript SDK matches on it).
     pub root_id: Option<String>,
-    /// Shared by plugins that must share a VM (and its shared data); defaults to one per plugin.
+    /// Shared by plugins that must share a VM (and its shared data); defaults to one per plugin;
+    /// `""` is Envoy's default (no vm_id).
     pub vm_id: Option<String>,
     #[serde(default)]
     pub config: String,
@@ -278,7 +279,11 @@ impl CaseLayout {
                     vm_id: def
                         .vm_id
                         .as_ref()
-                        .map_or_else(|| format!("{id}-vm{i}"), |v| format!("{id}-{v}")),
+                        .map_or_else(
+                            || format!("{id}-vm{i}"),
+                            // `vm_id: ""` is Envoy's default, an empty id.
+                            |v| if v.is_empty() { String::new() } else { format!("{id}-{v}") },
+                        ),
                     code: Code::Wasm(wasm),
                     def: def.clone(),
                 })

@@ -153,9 +153,21 @@ fn http_call(
     let body = read_bytes(c, body.0, body.1)?;
     let trailers = read_map(c, trailers)?;
     check_slot(c, token_ptr)?;
-    // Envoy refuses a call that lacks any of these pseudo-headers.
+    // Envoy takes the timeout as a signed int and refuses a negative one.
+    if i32::try_from(timeout_ms).is_err() {
+        log_refusal(
+            c,
+            &format!(
+                "http call to {cluster:?} refused: timeout {timeout_ms} ms is negative as an int32"
+            ),
+        );
+        return Err(Status::BadArgument.into());
+    }
+    // Envoy refuses a call that lacks any of these pseudo-headers; it checks presence only,
+    // so an empty value is sent as it is (the Go SDK's multiple_dispatches example sends an
+    // empty `:authority`).
     for required in [&b":method"[..], b":path", b":authority"] {
-        if headers.get(required).is_none_or(<[u8]>::is_empty) {
+        if headers.get(required).is_none() {
             log_refusal(
                 c,
                 &format!(

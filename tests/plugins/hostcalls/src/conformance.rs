@@ -154,6 +154,13 @@ impl HostcallsHttp {
                 }
                 Action::Continue
             }
+            // The response's headers and first chunks have left: the reply cannot be sent.
+            "local-reply-response-body-late" => {
+                if end_of_stream {
+                    self.send_http_response(500, vec![("x-local", "late")], Some(b"too late"));
+                }
+                Action::Continue
+            }
             "local-reply-response-body" => {
                 if !end_of_stream {
                     return Some(Action::Pause);

@@ -145,6 +145,8 @@ impl RootContext for HostcallsRoot {
             scenario: String::new(),
             grpc_messages: Vec::new(),
             callout_token: None,
+            dispatches_out: 0,
+            dispatch_statuses: Vec::new(),
             log_properties: String::new(),
         }))
     }
@@ -162,6 +164,9 @@ pub(crate) struct HostcallsHttp {
     grpc_messages: Vec<String>,
     /// Token of the pending `http-call` callout.
     callout_token: Option<u32>,
+    /// `multiple-dispatches`: callouts still out, and the statuses of those back.
+    dispatches_out: u32,
+    dispatch_statuses: Vec<String>,
     /// `x-log-properties`: attributes read again in on_log (response.*, upstream.*).
     log_properties: String,
 }
@@ -200,6 +205,42 @@ impl HostcallsHttp {
                 Action::Pause
             }
             Err(status) => self.call_error(status),
+        }
+    }
+
+    /// The Go SDK's multiple_dispatches example: several callouts from one callback, with an
+    /// empty `:authority` (present, so Envoy accepts it); the stream resumes when all are back.
+    fn multiple_dispatches(&mut self) -> Action {
+        for _ in 0..3 {
+            match self.dispatch_http_call(
+                "callout",
+                vec![(":path", "/"), (":method", "GET"), (":authority", "")],
+                None,
+                vec![],
+                Duration::from_secs(5),
+            ) {
+                Ok(_) => self.dispatches_out += 1,
+                Err(status) => return self.call_error(status),
+            }
+        }
+        Action::Pause
+    }
+
+    fn dispatch_returned(&mut self, num_headers: usize) {
+        let status = self
+            .get_http_call_response_headers()
+            .into_iter()
+            .find(|(name, _)| name == ":status")
+            .map_or_else(|| "none".to_string(), |(_, value)| value);
+        self.dispatch_statuses
+            .push(format!("{status}/{num_headers}"));
+        self.dispatches_out -= 1;
+        if self.dispatches_out == 0 {
+            self.dispatch_statuses.sort();
+            let statuses = self.dispatch_statuses.join(",");
+            info!("all dispatches returned: {statuses}");
+            self.set_http_request_header("x-dispatch-statuses", Some(&statuses));
+            self.resume_http_request();
         }
     }
 
@@ -413,6 +454,11 @@ impl Context for HostcallsHttp {
         body_size: usize,
         num_trailers: usize,
     ) {
+        // Several callouts come back in any order: that scenario logs once, when all are back.
+        if self.is("multiple-dispatches") {
+            self.dispatch_returned(num_headers);
+            return;
+        }
         debug!(
             "http_call_response token={token_id} headers={num_headers} body_size={body_size} trailers={num_trailers}"
         );
@@ -498,13 +544,18 @@ impl HttpContext for HostcallsHttp {
         match self.scenario.as_str() {
             "headers" => self.headers(),
             "set-headers" => {
-                self.set_http_request_headers(vec![
+                let mut pairs = vec![
                     (":method", "GET"),
                     (":path", "/replaced"),
                     (":authority", "replaced.local"),
                     (":scheme", "http"),
                     ("x-only", "1"),
-                ]);
+                ];
+                // Keeping Envoy's x-forwarded-proto keeps the request routable.
+                if self.get_http_request_header("x-keep-proto").is_some() {
+                    pairs.push(("x-forwarded-proto", "http"));
+                }
+                self.set_http_request_headers(pairs);
                 Action::Continue
             }
             "local-reply" => {
@@ -529,6 +580,7 @@ impl HttpContext for HostcallsHttp {
                     ("x-from", "hostcalls"),
                 ],
             ),
+            "multiple-dispatches" => self.multiple_dispatches(),
             "http-call-bad-cluster" => self.dispatch_callout(
                 "no-such-cluster",
                 vec![
