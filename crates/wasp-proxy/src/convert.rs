@@ -102,8 +102,19 @@ pub fn to_http_headers(
     keep_te_trailers: bool,
 ) -> Result<http::HeaderMap, ConvertError> {
     let mut out = http::HeaderMap::with_capacity(map.len());
+    append_http_headers(map, keep_te_trailers, &mut out)?;
+    Ok(out)
+}
+
+/// As [`to_http_headers`], appended to `out` (`host` left out when `out` has it already).
+fn append_http_headers(
+    map: &HeaderMap,
+    keep_te_trailers: bool,
+    out: &mut http::HeaderMap,
+) -> Result<(), ConvertError> {
+    let has_host = out.contains_key(http::header::HOST);
     for (name, value) in map.iter() {
-        if name.starts_with(b":") {
+        if name.starts_with(b":") || (has_host && name.eq_ignore_ascii_case(b"host")) {
             continue;
         }
         if hop_by_hop(name) && !(keep_te_trailers && name == b"te" && value == b"trailers") {
@@ -115,7 +126,7 @@ pub fn to_http_headers(
             .map_err(|_| ConvertError::Header(String::from_utf8_lossy(name).into()))?;
         out.append(n, v);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Builds the upstream request from the (plugin-edited) request headers.
@@ -149,12 +160,7 @@ pub fn upstream_request<B>(
     {
         headers.insert(http::header::HOST, value);
     }
-    let rest = to_http_headers(map, true)?;
-    for (name, value) in rest.iter() {
-        if name != http::header::HOST {
-            headers.append(name.clone(), value.clone());
-        }
-    }
+    append_http_headers(map, true, &mut headers)?;
     *req.headers_mut() = headers;
     Ok(req)
 }

@@ -228,22 +228,20 @@ impl Proxy {
 /// top-level `node.*`).
 fn node_properties(spec: &ProxySpec) -> HashMap<String, PropertyValue> {
     let mut props = HashMap::new();
-    for prefix in ["xds.node"] {
-        props.insert(
-            format!("{prefix}.id"),
-            PropertyValue::from(spec.node.id.as_str()),
-        );
-        props.insert(
-            format!("{prefix}.cluster"),
-            PropertyValue::from(spec.node.cluster.as_str()),
-        );
-        for (k, v) in &spec.node.metadata {
-            let value = match v {
-                serde_json::Value::String(s) => PropertyValue::from(s.as_str()),
-                other => PropertyValue::from(other.to_string()),
-            };
-            props.insert(format!("{prefix}.metadata.{k}"), value);
-        }
+    props.insert(
+        "xds.node.id".to_string(),
+        PropertyValue::from(spec.node.id.as_str()),
+    );
+    props.insert(
+        "xds.node.cluster".to_string(),
+        PropertyValue::from(spec.node.cluster.as_str()),
+    );
+    for (k, v) in &spec.node.metadata {
+        let value = match v {
+            serde_json::Value::String(s) => PropertyValue::from(s.as_str()),
+            other => PropertyValue::from(other.to_string()),
+        };
+        props.insert(format!("xds.node.metadata.{k}"), value);
     }
     props
 }

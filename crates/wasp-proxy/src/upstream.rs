@@ -130,7 +130,7 @@ impl Upstreams {
     async fn send_on(
         &self,
         cluster: &str,
-        req: Request<ChannelBody>,
+        mut req: Request<ChannelBody>,
         timeout: Option<Duration>,
         grpc: bool,
     ) -> Result<Response<Incoming>, UpstreamError> {
@@ -138,7 +138,6 @@ impl Upstreams {
             .clusters
             .get(cluster)
             .ok_or_else(|| UpstreamError::UnknownCluster(cluster.into()))?;
-        let mut req = req;
         if !grpc && c.spec.protocol != UpstreamProtocol::Http2 {
             add_empty_length(&mut req);
         }
