@@ -1,5 +1,6 @@
 // Go Proxy-Wasm test plugin for wasp, written against the raw Proxy-Wasm ABI (0.2.x) with only
-// the standard library: no proxy-wasm Go SDK is needed.
+// the standard library: no proxy-wasm Go SDK is needed. It does what the Go SDK's public
+// examples do (scenarios.go), driven by the `x-scenario` request header.
 //
 // Build (a WASI reactor that exports _initialize):
 //
@@ -8,116 +9,48 @@ package main
 
 import (
 	"os"
-	"runtime"
+	"sort"
 	"strconv"
-	"unsafe"
 )
 
 // main is required by the Go toolchain but never runs in a c-shared (reactor) module.
 func main() {}
 
-// ---- Host functions (imports) ----------------------------------------------------------------
-//
-// Pointers are wasm32 addresses (uint32). Every return value is a proxy_status_t / WasmResult.
-
-//go:wasmimport env proxy_log
-func proxyLog(level, msgPtr, msgLen uint32) uint32
-
-//go:wasmimport env proxy_get_buffer_bytes
-func proxyGetBufferBytes(bufType, start, maxLen, retPtrPtr, retLenPtr uint32) uint32
-
-//go:wasmimport env proxy_add_header_map_value
-func proxyAddHeaderMapValue(mapType, keyPtr, keyLen, valuePtr, valueLen uint32) uint32
-
-const (
-	logInfo = 2
-
-	statusOk = 0
-
-	bufferPluginConfiguration = 7
-
-	mapRequestHeaders  = 0
-	mapResponseHeaders = 2
-
-	actionContinue = 0
-)
-
-// ---- Memory handed to the host ---------------------------------------------------------------
-
-// allocations keeps every buffer returned by proxy_on_memory_allocate reachable, so that the GC
-// (which never moves objects) cannot free it while the host owns it. A buffer is dropped again
-// once the plugin has consumed the data the host wrote into it.
-var allocations = map[uint32][]byte{}
-
-//go:wasmexport proxy_on_memory_allocate
-func proxyOnMemoryAllocate(size uint32) uint32 {
-	n := size
-	if n == 0 {
-		n = 1 // &buf[0] needs at least one byte; the host writes nothing into it.
-	}
-	buf := make([]byte, n)
-	addr := uint32(uintptr(unsafe.Pointer(&buf[0])))
-	allocations[addr] = buf
-	return addr
+// rootContext is one plugin of this VM (several plugins may share a VM).
+type rootContext struct {
+	id     uint32
+	config pluginConfig
+	// "noop" makes the request callback return at once (bench/: the cost of a bare round trip).
+	noop bool
+	// Requests paused by `go-foreign-tick`; the next tick resumes them.
+	tickPaused []uint32
 }
 
-// takeHostBuffer copies out (and releases) a buffer the host allocated through
-// proxy_on_memory_allocate and filled with length bytes.
-func takeHostBuffer(addr, length uint32) []byte {
-	buf, ok := allocations[addr]
-	if !ok {
-		return nil
-	}
-	delete(allocations, addr)
-	if length > uint32(len(buf)) {
-		length = uint32(len(buf))
-	}
-	out := make([]byte, length)
-	copy(out, buf[:length])
-	return out
+// httpContext is one request.
+type httpContext struct {
+	id       uint32
+	root     *rootContext
+	scenario string
+	// `go-body-eos`: how to edit each body once it is complete ("" leaves it alone).
+	requestOp, responseOp string
+	// `go-multiple-dispatches`: callouts still out.
+	dispatches int
 }
 
-// Out-parameters for hostcalls live in package variables: they have a fixed address (goroutine
-// stacks, in contrast, can be moved) and the host may call back into proxy_on_memory_allocate
-// while it fills them.
 var (
-	retPtr uint32
-	retLen uint32
+	roots   = map[uint32]*rootContext{}
+	streams = map[uint32]*httpContext{}
 )
 
-func addrOf(p *uint32) uint32 { return uint32(uintptr(unsafe.Pointer(p))) }
-
-func stringAddr(s string) uint32 {
-	if len(s) == 0 {
-		return 0
+// stream answers a context the host named; an unknown id gets a blank one rather than a crash.
+func stream(id uint32) *httpContext {
+	if s, ok := streams[id]; ok {
+		return s
 	}
-	return uint32(uintptr(unsafe.Pointer(unsafe.StringData(s))))
+	s := &httpContext{id: id, root: &rootContext{}}
+	streams[id] = s
+	return s
 }
-
-// ---- Helpers over the hostcalls --------------------------------------------------------------
-
-func logAt(level uint32, msg string) {
-	proxyLog(level, stringAddr(msg), uint32(len(msg)))
-	runtime.KeepAlive(msg)
-}
-
-func getBufferBytes(bufType, start, maxLen uint32) ([]byte, uint32) {
-	retPtr, retLen = 0, 0
-	status := proxyGetBufferBytes(bufType, start, maxLen, addrOf(&retPtr), addrOf(&retLen))
-	if status != statusOk {
-		return nil, status
-	}
-	return takeHostBuffer(retPtr, retLen), statusOk
-}
-
-func addHeader(mapType uint32, key, value string) uint32 {
-	status := proxyAddHeaderMapValue(mapType, stringAddr(key), uint32(len(key)), stringAddr(value), uint32(len(value)))
-	runtime.KeepAlive(key)
-	runtime.KeepAlive(value)
-	return status
-}
-
-// ---- Callbacks (exports) ---------------------------------------------------------------------
 
 // proxy_abi_version_0_2_0 is the ABI marker; it is never called.
 //
@@ -125,7 +58,17 @@ func addHeader(mapType uint32, key, value string) uint32 {
 func proxyAbiVersion020() {}
 
 //go:wasmexport proxy_on_context_create
-func proxyOnContextCreate(contextID, parentContextID uint32) {}
+func proxyOnContextCreate(contextID, parentContextID uint32) {
+	if parentContextID == 0 {
+		roots[contextID] = &rootContext{id: contextID}
+		return
+	}
+	root, ok := roots[parentContextID]
+	if !ok {
+		root = &rootContext{id: parentContextID}
+	}
+	streams[contextID] = &httpContext{id: contextID, root: root}
+}
 
 //go:wasmexport proxy_on_vm_start
 func proxyOnVMStart(rootContextID, vmConfigSize uint32) uint32 {
@@ -135,24 +78,37 @@ func proxyOnVMStart(rootContextID, vmConfigSize uint32) uint32 {
 
 //go:wasmexport proxy_on_configure
 func proxyOnConfigure(rootContextID, configSize uint32) uint32 {
-	config := ""
+	text := ""
 	if configSize > 0 {
 		data, status := getBufferBytes(bufferPluginConfiguration, 0, configSize)
 		if status == statusOk {
-			config = string(data)
+			text = string(data)
 		}
 	}
-	logAt(logInfo, "go configure config="+config)
-	// "noop" makes the request callback return at once (bench/: the cost of a bare round trip).
-	noop = config == "noop"
+	logAt(logInfo, "go configure config="+text)
+	config, err := parseConfig(text)
+	if err != nil {
+		logAt(logError, "go configure: invalid configuration: "+err.Error())
+		return 0
+	}
+	root, ok := roots[rootContextID]
+	if !ok {
+		root = &rootContext{id: rootContextID}
+		roots[rootContextID] = root
+	}
+	root.config = config
+	root.noop = text == "noop"
+	if config.RegisterQueue != "" {
+		_, status := registerQueue(config.RegisterQueue)
+		logAt(logInfo, "go queue registered name="+config.RegisterQueue+" status="+statusName(status))
+	}
 	return 1
 }
 
-var noop bool
-
 //go:wasmexport proxy_on_request_headers
 func proxyOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
-	if noop {
+	s := stream(contextID)
+	if s.root.noop {
 		return actionContinue
 	}
 	logAt(logInfo, "go request_headers n="+strconv.FormatUint(uint64(numHeaders), 10))
@@ -160,12 +116,69 @@ func proxyOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
 	if v := os.Getenv("GO_PLUGIN_ENV"); v != "" {
 		addHeader(mapRequestHeaders, "x-go-env", v)
 	}
-	return actionContinue
+	names := make([]string, 0, len(s.root.config.Headers))
+	for name := range s.root.config.Headers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		addHeader(mapRequestHeaders, name, s.root.config.Headers[name])
+	}
+	if q := s.root.config.SendQueue; q != nil {
+		sendToQueue(q)
+	}
+	s.scenario = getHeader(mapRequestHeaders, "x-scenario")
+	return s.onRequestHeaders()
+}
+
+//go:wasmexport proxy_on_request_body
+func proxyOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
+	return stream(contextID).onBody(bufferHttpRequestBody, bodySize, endOfStream != 0)
 }
 
 //go:wasmexport proxy_on_response_headers
 func proxyOnResponseHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
-	return actionContinue
+	return stream(contextID).onResponseHeaders()
+}
+
+//go:wasmexport proxy_on_response_body
+func proxyOnResponseBody(contextID, bodySize, endOfStream uint32) uint32 {
+	return stream(contextID).onBody(bufferHttpResponseBody, bodySize, endOfStream != 0)
+}
+
+// The host owns callouts by root context and answers them there (Envoy does): as the Go SDK,
+// the plugin remembers which request sent each one and makes that request effective again.
+var callouts = map[uint32]uint32{}
+
+//go:wasmexport proxy_on_http_call_response
+func proxyOnHttpCallResponse(contextID, token, numHeaders, bodySize, numTrailers uint32) {
+	caller, ok := callouts[token]
+	if !ok {
+		logAt(logError, "go callout response for an unknown token")
+		return
+	}
+	delete(callouts, token)
+	if s, ok := streams[caller]; ok && proxySetEffectiveContext(caller) == statusOk {
+		s.onDispatchResponse()
+	}
+}
+
+//go:wasmexport proxy_on_tick
+func proxyOnTick(rootContextID uint32) {
+	if root, ok := roots[rootContextID]; ok {
+		root.onTick()
+	}
+}
+
+//go:wasmexport proxy_on_queue_ready
+func proxyOnQueueReady(rootContextID, token uint32) {
+	for {
+		msg, status := dequeue(token)
+		if status != statusOk {
+			return
+		}
+		logAt(logInfo, "go queue_ready msg="+string(msg))
+	}
 }
 
 //go:wasmexport proxy_on_log
@@ -175,4 +188,7 @@ func proxyOnLog(contextID uint32) {}
 func proxyOnDone(contextID uint32) uint32 { return 1 }
 
 //go:wasmexport proxy_on_delete
-func proxyOnDelete(contextID uint32) {}
+func proxyOnDelete(contextID uint32) {
+	delete(streams, contextID)
+	delete(roots, contextID)
+}

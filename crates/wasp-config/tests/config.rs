@@ -692,7 +692,7 @@ fn plugin_files() {
         "      lua: { inlineCode: \"function envoy_on_request(h)\" }\n",
     ));
     assert!(
-        e.starts_with("wasp.yaml:13:26: plugins.inline[0].lua.inlineCode: lua script 'p':1: "),
+        e.starts_with("wasp.yaml:13:26: plugins.inline[0].lua.inlineCode: lua script 'p': [string \"function envoy_on_request(h)\"]:1: "),
         "{e}"
     );
     let e = dir.error(&plugin(

@@ -20,8 +20,10 @@ pub enum Outcome {
     HttpCall(CallRequest),
     /// `respond()`: answer the stream with this response; the script is not resumed.
     LocalReply(LocalReply),
-    /// The script failed (or ran out of instructions or memory). The text names the script
-    /// and line: `lua script 'ns.name':3: attempt to call a nil value`. Envoy answers 500.
+    /// The script failed (or ran out of instructions or memory). The text is Envoy's, with the
+    /// script's position where Lua knows it:
+    /// `[string "function envoy_on_request(handle)..."]:3: attempt to call a nil value`.
+    /// Envoy answers 500.
     Error(String),
 }
 

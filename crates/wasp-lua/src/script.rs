@@ -17,7 +17,7 @@ impl LuaScript {
     /// Checks the syntax and that the script defines `envoy_on_request` and/or
     /// `envoy_on_response`. The top level runs once here, in a throw-away sandboxed state with
     /// the default [`Limits`], as Envoy runs it when loading the filter; errors name the
-    /// script and line (`lua script 'ns.name':3: ...`).
+    /// script and line (`lua script 'ns.name': [string "..."]:3: ...`).
     pub fn compile(name: &str, code: &str) -> Result<LuaScript, LuaError> {
         let mut script = LuaScript {
             name: name.to_string(),

@@ -12,6 +12,9 @@ use crate::outcome::{CallRequest, CallResponse, LocalReply};
 pub(crate) struct WorkerShared {
     /// The script's name as configured (`ns.name`).
     pub script: String,
+    /// How Lua names the script in error positions (`[string "function envoy_on_request..."]`),
+    /// see [`crate::error::chunk_id`].
+    pub chunk_id: String,
     pub log: RefCell<LogSink>,
 }
 

@@ -130,7 +130,7 @@ impl LuaStream {
                 self.threads[index(direction)] = Some(thread);
                 self.resume(direction, handle)
             }
-            Err(e) => self.failed(direction, describe(&self.worker.shared.script, &e)),
+            Err(e) => self.failed(direction, describe(&self.worker.shared.chunk_id, &e)),
         }
     }
 
@@ -186,7 +186,7 @@ impl LuaStream {
             return self.failed(direction, message);
         }
         if let Err(e) = result {
-            let message = describe(&self.worker.shared.script, &e);
+            let message = describe(&self.worker.shared.chunk_id, &e);
             return self.failed(direction, message);
         }
         if thread.status() != ThreadStatus::Resumable {
@@ -208,8 +208,8 @@ impl LuaStream {
             Wait::BodyChunk | Wait::Trailers => self.passed(direction, Outcome::Continue),
             _ => {
                 let message = format!(
-                    "lua script '{}': {} yielded outside of a handle call",
-                    self.worker.shared.script,
+                    "{}: {} yielded outside of a handle call",
+                    self.worker.shared.chunk_id,
                     entry_point(direction)
                 );
                 self.failed(direction, message)

@@ -7,7 +7,7 @@ use mlua::{Function, Lua, MultiValue};
 
 use crate::access::{StreamAccess, StreamInfo};
 use crate::api::log::{self, LogLevel, LogSink};
-use crate::error::{LuaError, chunk_name, describe};
+use crate::error::{LuaError, chunk_id, chunk_name, describe};
 use crate::sandbox::{self, Budget};
 use crate::script::LuaScript;
 use crate::state::{StreamShared, WorkerShared};
@@ -57,8 +57,8 @@ impl WorkerInner {
     pub fn budget_error(&self, line: Option<usize>) -> String {
         let at = line.map(|l| format!(":{l}")).unwrap_or_default();
         format!(
-            "lua script '{}'{at}: instruction limit exceeded ({} instructions per call)",
-            self.shared.script,
+            "{}{at}: instruction limit exceeded ({} instructions per call)",
+            self.shared.chunk_id,
             self.budget.per_call()
         )
     }
@@ -80,8 +80,10 @@ impl LuaWorker {
         };
         let lua = sandbox::new_state(limits.instructions_per_call > 0).map_err(state_error)?;
         crate::api::register(&lua).map_err(state_error)?;
+        let chunk_id = chunk_id(&lua, script.code()).map_err(state_error)?;
         let shared = Rc::new(WorkerShared {
             script: name.to_string(),
+            chunk_id,
             log: RefCell::new(log::to_tracing()),
         });
         install_print(&lua, &shared).map_err(state_error)?;
@@ -91,7 +93,7 @@ impl LuaWorker {
         budget.reset();
         let loaded = lua
             .load(script.code())
-            .set_name(chunk_name(name))
+            .set_name(chunk_name(script.code()))
             .set_mode(mlua::chunk::ChunkMode::Text)
             .exec();
         let mut inner = WorkerInner {
@@ -101,10 +103,14 @@ impl LuaWorker {
             on_request: None,
             on_response: None,
         };
+        let script_error = |message| LuaError::Script {
+            script: name.to_string(),
+            message,
+        };
         if let Some(line) = inner.budget.exceeded() {
-            return Err(LuaError::Script(inner.budget_error(line)));
+            return Err(script_error(inner.budget_error(line)));
         }
-        loaded.map_err(|e| LuaError::Script(describe(name, &e)))?;
+        loaded.map_err(|e| script_error(describe(&inner.shared.chunk_id, &e)))?;
 
         let globals = inner.lua.globals();
         inner.on_request = globals

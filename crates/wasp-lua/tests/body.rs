@@ -87,7 +87,7 @@ fn get_bytes_out_of_range_is_a_script_error() {
     assert_eq!(
         s.on_request_body(true),
         Outcome::Error(
-            "lua script 'test.lua':4: index/length must be >= 0 and (index + length) must be <= buffer size"
+            "[string \"...\"]:4: index/length must be >= 0 and (index + length) must be <= buffer size"
                 .into()
         )
     );
@@ -139,7 +139,7 @@ fn body_after_streaming_started_is_an_error() {
     match s.on_request_body(false) {
         Outcome::Error(e) => assert_eq!(
             e,
-            "lua script 'test.lua':5: cannot call body() after body streaming has started"
+            "[string \"...\"]:5: cannot call body() after body streaming has started"
         ),
         other => panic!("{other:?}"),
     }

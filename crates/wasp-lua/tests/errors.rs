@@ -1,4 +1,5 @@
-//! Errors name the script and the line, at load time and at run time, and never panic.
+//! Errors name the script and the line, at load time and at run time, as Envoy's do (Lua's
+//! `[string "<first line>..."]:<line>:` positions), and never panic.
 
 mod common;
 
@@ -13,14 +14,22 @@ fn syntax_errors_name_script_and_line() {
     )
     .unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with("lua script 'ns.name':3: "), "{text}");
-    assert!(matches!(err, LuaError::Script(_)));
+    assert!(
+        text.starts_with(
+            "lua script 'ns.name': [string \"function envoy_on_request(handle)...\"]:3: "
+        ),
+        "{text}"
+    );
+    assert!(matches!(err, LuaError::Script { .. }));
 }
 
 #[test]
 fn top_level_errors_name_script_and_line() {
     let err = LuaScript::compile("ns.name", "local a = 1\nerror('boom')\n").unwrap_err();
-    assert_eq!(err.to_string(), "lua script 'ns.name':2: boom");
+    assert_eq!(
+        err.to_string(),
+        "lua script 'ns.name': [string \"local a = 1...\"]:2: boom"
+    );
 }
 
 #[test]
@@ -42,7 +51,7 @@ fn runtime_errors_answer_with_the_line_and_are_logged() {
         panic!("expected an error")
     };
     assert!(
-        e.starts_with("lua script 'test.lua':3: attempt to index"),
+        e.starts_with("[string \"function envoy_on_request(handle)...\"]:3: attempt to index"),
         "{e}"
     );
     let logs = h.logs.borrow();
@@ -72,15 +81,23 @@ end"#,
             other => panic!("{other:?}"),
         }
     };
-    assert_eq!(run("error"), "lua script 'test.lua':3: custom failure");
-    assert!(run("table").starts_with("lua script 'test.lua'"));
+    assert_eq!(
+        run("error"),
+        "[string \"function envoy_on_request(handle)...\"]:3: custom failure"
+    );
+    // A table raised as the error carries no position; its text is what tostring gives.
+    let table = run("table");
+    assert!(table.starts_with("table: "), "{table}");
     let arg = run("arg");
     assert!(
-        arg.starts_with("lua script 'test.lua':5: bad argument"),
+        arg.starts_with("[string \"function envoy_on_request(handle)...\"]:5: bad argument"),
         "{arg}"
     );
     let method = run("method");
-    assert!(method.starts_with("lua script 'test.lua':6: "), "{method}");
+    assert!(
+        method.starts_with("[string \"function envoy_on_request(handle)...\"]:6: "),
+        "{method}"
+    );
 }
 
 #[test]
@@ -100,7 +117,9 @@ end"#,
         panic!("expected an error")
     };
     assert!(
-        e.starts_with("lua script 'test.lua':3: attempt to perform arithmetic"),
+        e.starts_with(
+            "[string \"function envoy_on_response(handle)...\"]:3: attempt to perform arithmetic"
+        ),
         "{e}"
     );
 }
@@ -112,7 +131,7 @@ fn yielding_outside_the_api_is_an_error() {
     assert_eq!(
         s.on_request_headers(true),
         Outcome::Error(
-            "lua script 'test.lua': envoy_on_request yielded outside of a handle call".into()
+            "[string \"function envoy_on_request(handle)...\"]: envoy_on_request yielded outside of a handle call".into()
         )
     );
 }

@@ -175,17 +175,14 @@ fn calls_need_method_path_authority_and_a_known_cluster() {
     assert_eq!(
         s.on_request_headers(true),
         Outcome::Error(
-            "lua script 'test.lua': http call headers must include ':path', ':method', and ':authority'"
-                .into()
+            "http call headers must include ':path', ':method', and ':authority'".into()
         )
     );
     let (mut s, m) = h.stream(&[(":path", "/"), ("x-case", "cluster")]);
     m.borrow_mut().clusters = vec!["c".into()];
     assert_eq!(
         s.on_request_headers(true),
-        Outcome::Error(
-            "lua script 'test.lua': http call cluster invalid. Must be configured".into()
-        )
+        Outcome::Error("http call cluster invalid. Must be configured".into())
     );
 }
 

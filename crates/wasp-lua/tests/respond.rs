@@ -116,15 +116,14 @@ fn status_must_be_valid_and_headers_not_yet_continued() {
     let (mut s, _m) = h.stream(&[(":path", "/"), ("x-case", "status")]);
     assert_eq!(
         s.on_request_headers(true),
-        Outcome::Error("lua script 'test.lua':4: :status must be between 200-599".into())
+        Outcome::Error("[string \"...\"]:4: :status must be between 200-599".into())
     );
     let (mut s, _m) = h.stream(&request());
     assert_eq!(s.on_request_headers(false), Outcome::Continue);
     assert_eq!(
         s.on_request_body(true),
         Outcome::Error(
-            "lua script 'test.lua':7: respond() cannot be called if headers have been continued"
-                .into()
+            "[string \"...\"]:7: respond() cannot be called if headers have been continued".into()
         )
     );
 }

@@ -72,7 +72,7 @@ fn blocked_libraries_and_functions_fail_clearly() {
     for (code, message) in cases {
         assert_eq!(
             run(code),
-            format!("lua script 'test.lua':2: {message}"),
+            format!("[string \"function envoy_on_request(handle)...\"]:2: {message}"),
             "{code}"
         );
     }
@@ -111,7 +111,7 @@ fn cpu_limit_stops_an_infinite_loop() {
     assert_eq!(
         s.on_request_headers(true),
         Outcome::Error(
-            "lua script 'test.lua':2: instruction limit exceeded (100000 instructions per call)"
+            "[string \"function envoy_on_request(handle)...\"]:2: instruction limit exceeded (100000 instructions per call)"
                 .into()
         )
     );
@@ -156,7 +156,7 @@ fn cpu_limit_applies_to_the_top_level() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "lua script 'spin.lua':1: instruction limit exceeded (10000000 instructions per call)"
+        "lua script 'spin.lua': [string \"while true do end...\"]:1: instruction limit exceeded (10000000 instructions per call)"
     );
 }
 
@@ -181,7 +181,7 @@ fn memory_limit_stops_a_huge_table() {
     let (mut s, _m) = h.stream(&[(":path", "/"), ("x-grow", "1")]);
     assert_eq!(
         s.on_request_headers(true),
-        Outcome::Error("lua script 'test.lua': memory limit exceeded".into())
+        Outcome::Error("[string \"...\"]: memory limit exceeded".into())
     );
     // The garbage is collectable: the next stream runs.
     let (mut s, m) = h.stream(&request());
@@ -203,6 +203,8 @@ fn memory_limit_stops_a_huge_string() {
     let (mut s, _m) = h.stream(&request());
     assert_eq!(
         s.on_request_headers(true),
-        Outcome::Error("lua script 'test.lua': memory limit exceeded".into())
+        Outcome::Error(
+            "[string \"function envoy_on_request(handle)...\"]: memory limit exceeded".into()
+        )
     );
 }

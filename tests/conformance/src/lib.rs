@@ -10,6 +10,7 @@ pub mod envoy;
 pub mod observe;
 pub mod plan;
 pub mod process;
+pub mod refusal;
 pub mod report;
 pub mod run;
 pub mod scenario;

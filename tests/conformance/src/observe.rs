@@ -129,7 +129,7 @@ pub fn envoy_lua_logs(path: &Path, span: Span) -> anyhow::Result<Vec<LogLine>> {
         .filter_map(|(level, _, message)| {
             Some(LogLine {
                 level: envoy_level(&level),
-                message: mask_chunk_names(message.strip_prefix("script log: ")?),
+                message: message.strip_prefix("script log: ")?.to_string(),
             })
         })
         .collect())
@@ -162,34 +162,10 @@ pub fn wasp_lua_logs(path: &Path, span: Span) -> anyhow::Result<Vec<LogLine>> {
         let fields = &record["fields"];
         lines.push(LogLine {
             level: wasp_level(&record),
-            message: mask_chunk_names(fields["message"].as_str().unwrap_or_default()),
+            message: fields["message"].as_str().unwrap_or_default().to_string(),
         });
     }
     Ok(lines)
-}
-
-/// Lua error positions name the chunk differently: Envoy loads the script as a string
-/// (`[string "function envoy_on_request(handle)..."]:3: boom`), wasp under the script's name
-/// (`lua script 'c03-p0-lua':3: boom`). Both read `<script>:3: boom` here, so the line and
-/// message still count (docs/compatibility.md, lua-chunk-name).
-pub fn mask_chunk_names(message: &str) -> String {
-    let mut out = String::new();
-    let mut rest = message;
-    loop {
-        let envoy = rest
-            .find("[string \"")
-            .and_then(|at| Some((at, at + rest[at..].find("\"]:")? + 2)));
-        let wasp = rest
-            .find("lua script '")
-            .and_then(|at| Some((at, at + rest[at..].find("':")? + 1)));
-        let Some((at, end)) = [envoy, wasp].into_iter().flatten().min() else {
-            out.push_str(rest);
-            return out;
-        };
-        out.push_str(&rest[..at]);
-        out.push_str("<script>");
-        rest = &rest[end..];
-    }
 }
 
 /// wasp, run with `--log-json`: plugin lines have the target `wasp::plugin` and `plugin`
@@ -282,22 +258,4 @@ pub fn delta(before: &Metrics, after: &Metrics) -> Metrics {
             (change != 0 || !before.contains_key(name)).then(|| (name.clone(), change))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mask_chunk_names;
-
-    #[test]
-    fn chunk_names_are_masked_on_both_sides() {
-        assert_eq!(
-            mask_chunk_names(r#"[string "function envoy_on_request(handle)..."]:3: boom"#),
-            "<script>:3: boom"
-        );
-        assert_eq!(
-            mask_chunk_names("lua script 'c03-p0-lua':3: boom"),
-            "<script>:3: boom"
-        );
-        assert_eq!(mask_chunk_names("no position"), "no position");
-    }
 }

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -94,7 +94,31 @@ pub fn build_wasp() -> anyhow::Result<PathBuf> {
     Ok(profile_dir.join("wasp"))
 }
 
-pub fn start_envoy(binary: &Path, bootstrap: &Path, admin: SocketAddr) -> anyhow::Result<Proxy> {
+/// How a proxy's start ended: ready to serve, or exited (refusing its configuration).
+pub enum Start {
+    Ready(Proxy),
+    Exited {
+        name: &'static str,
+        status: ExitStatus,
+        log: PathBuf,
+    },
+}
+
+impl Start {
+    /// The proxy, or an error with the end of its log when it exited.
+    pub fn ready(self) -> anyhow::Result<Proxy> {
+        match self {
+            Start::Ready(proxy) => Ok(proxy),
+            Start::Exited { name, status, log } => bail!(
+                "{name} exited during startup ({status}); its log {}:\n{}",
+                log.display(),
+                tail(&log)
+            ),
+        }
+    }
+}
+
+pub fn start_envoy(binary: &Path, bootstrap: &Path, admin: SocketAddr) -> anyhow::Result<Start> {
     let log = bootstrap.with_file_name("envoy.log");
     let mut cmd = Command::new(binary);
     cmd.arg("-c")
@@ -112,7 +136,7 @@ pub fn start_envoy(binary: &Path, bootstrap: &Path, admin: SocketAddr) -> anyhow
     start("envoy", cmd, admin, log)
 }
 
-pub fn start_wasp(binary: &Path, config: &Path, admin: SocketAddr) -> anyhow::Result<Proxy> {
+pub fn start_wasp(binary: &Path, config: &Path, admin: SocketAddr) -> anyhow::Result<Start> {
     let log = config.with_file_name("wasp.log");
     let mut cmd = Command::new(binary);
     cmd.args(["--log-json", "run", "-c"])
@@ -126,7 +150,7 @@ fn start(
     mut cmd: Command,
     admin: SocketAddr,
     log: PathBuf,
-) -> anyhow::Result<Proxy> {
+) -> anyhow::Result<Start> {
     let file = std::fs::File::create(&log)?;
     cmd.stdin(Stdio::null())
         .stdout(file.try_clone()?)
@@ -143,14 +167,14 @@ fn start(
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if let Some(status) = proxy.child.try_wait()? {
-            bail!(
-                "{name} exited during startup ({status}); its log {}:\n{}",
-                proxy.log.display(),
-                tail(&proxy.log)
-            );
+            return Ok(Start::Exited {
+                name,
+                status,
+                log: proxy.log.clone(),
+            });
         }
         if matches!(get(admin, "/ready"), Ok((200, _))) {
-            return Ok(proxy);
+            return Ok(Start::Ready(proxy));
         }
         if Instant::now() > deadline {
             bail!(

@@ -14,9 +14,9 @@ use crate::observe::{self, Metrics};
 use crate::plan::{self, CasePlan, Plan, free_port};
 use crate::process::{self, Proxy};
 use crate::report::Outcome;
-use crate::scenario::{Aspect, CaseLayout, ClusterKind, ScenarioFile, UpstreamReply};
+use crate::scenario::{Aspect, Case, CaseLayout, ClusterKind, ScenarioFile, UpstreamReply};
 use crate::upstream::Upstream;
-use crate::{envoy, wasp};
+use crate::{envoy, refusal, wasp};
 
 /// Time for callbacks that run after the response (on_log, on_done) before reading metrics.
 const SETTLE: Duration = Duration::from_millis(100);
@@ -33,12 +33,12 @@ struct Side {
     plan: Plan,
 }
 
-async fn side(file: &ScenarioFile, layouts: &[CaseLayout]) -> anyhow::Result<Side> {
+async fn side(file: &ScenarioFile, cases: &[(&Case, CaseLayout)]) -> anyhow::Result<Side> {
     let mut case_upstreams = Vec::new();
-    let mut cases = Vec::new();
-    for (case, layout) in file.cases.iter().zip(layouts) {
+    let mut plans = Vec::new();
+    for (case, layout) in cases {
         let upstream = Upstream::start(ClusterKind::Echo, case.upstream.clone()).await?;
-        cases.push(CasePlan {
+        plans.push(CasePlan {
             layout: layout.clone(),
             listener: free_port()?,
             upstream: upstream.address,
@@ -52,7 +52,7 @@ async fn side(file: &ScenarioFile, layouts: &[CaseLayout]) -> anyhow::Result<Sid
     }
     let plan = Plan {
         admin: free_port()?,
-        cases,
+        cases: plans,
         clusters: clusters
             .iter()
             .map(|(n, u)| (n.clone(), u.address))
@@ -76,23 +76,53 @@ struct CaseRun {
     cluster_counts: Vec<usize>,
 }
 
+/// Runs a file's cases: the `refused` ones each alone, the others in one pair of proxies.
+/// The outcomes (with their stale difference ids) come in the file's order.
 pub fn run_file(
     rt: &tokio::runtime::Runtime,
     file: &ScenarioFile,
     bins: &Binaries,
     work: &Path,
 ) -> anyhow::Result<Vec<(Outcome, Vec<String>)>> {
-    let layouts: Vec<CaseLayout> = file
-        .cases
-        .iter()
-        .enumerate()
-        .map(|(i, case)| CaseLayout::new(i, file.plugins_of(case)))
-        .collect::<anyhow::Result<_>>()?;
-    let (e_side, w_side) = rt.block_on(async {
-        anyhow::Ok((side(file, &layouts).await?, side(file, &layouts).await?))
-    })?;
-
     std::fs::create_dir_all(work)?;
+    let mut served = Vec::new();
+    let mut outcomes: Vec<Option<(Outcome, Vec<String>)>> = Vec::new();
+    for (i, case) in file.cases.iter().enumerate() {
+        let layout = CaseLayout::new(i, file.plugins_of(case))?;
+        if case.refused {
+            let outcome = refusal::run(bins, case, &layout, &work.join(&layout.id))?;
+            outcomes.push(Some(outcome));
+        } else {
+            served.push((case, layout));
+            outcomes.push(None);
+        }
+    }
+    let mut served_outcomes = if served.is_empty() {
+        Vec::new()
+    } else {
+        run_served(rt, file, &served, bins, work)?
+    }
+    .into_iter();
+    Ok(outcomes
+        .into_iter()
+        .map(|o| {
+            o.or_else(|| served_outcomes.next())
+                .expect("one outcome per case")
+        })
+        .collect())
+}
+
+/// Runs cases that serve requests, all in one Envoy and one wasp.
+fn run_served(
+    rt: &tokio::runtime::Runtime,
+    file: &ScenarioFile,
+    cases: &[(&Case, CaseLayout)],
+    bins: &Binaries,
+    work: &Path,
+) -> anyhow::Result<Vec<(Outcome, Vec<String>)>> {
+    let (e_side, w_side) =
+        rt.block_on(async { anyhow::Ok((side(file, cases).await?, side(file, cases).await?)) })?;
+
     let bootstrap = work.join("envoy.json");
     std::fs::write(
         &bootstrap,
@@ -110,7 +140,7 @@ pub fn run_file(
         let w = process::start_wasp(&bins.wasp, &config, w_side.plan.admin);
         (e.join().expect("envoy start thread"), w)
     });
-    let (e_proxy, w_proxy) = (e_proxy?, w_proxy?);
+    let (e_proxy, w_proxy) = (e_proxy?.ready()?, w_proxy?.ready()?);
     let (e_log_from, w_log_from) = (
         observe::log_size(&e_proxy.log),
         observe::log_size(&w_proxy.log),
@@ -119,7 +149,7 @@ pub fn run_file(
     let mut e_metrics = Metrics::new();
     let mut w_metrics = Metrics::new();
     let mut runs = Vec::new();
-    for (i, case) in file.cases.iter().enumerate() {
+    for (i, (case, _)) in cases.iter().enumerate() {
         let (e_at, w_at) = (e_side.plan.cases[i].listener, w_side.plan.cases[i].listener);
         let mut e_run = CaseRun::default();
         let mut w_run = CaseRun::default();
@@ -176,7 +206,7 @@ pub fn run_file(
     let w_clusters: Vec<_> = w_side.clusters.iter().map(|(_, u)| u.received()).collect();
     let mut e_counts = vec![0; e_clusters.len()];
     let mut w_counts = vec![0; w_clusters.len()];
-    for (i, (case, (e_run, w_run))) in file.cases.iter().zip(runs).enumerate() {
+    for (i, ((case, layout), (e_run, w_run))) in cases.iter().zip(runs).enumerate() {
         let norm = Normalizer {
             presence_only: &case.presence_only,
         };
@@ -203,19 +233,12 @@ pub fn run_file(
             );
             (e_counts[c], w_counts[c]) = (e_to, w_to);
         }
-        if layouts[i].has_lua() {
+        if layout.has_lua() {
             let (e_lua, w_lua) = &lua_logs[i];
             compare::logs("lua scripts", e_lua, w_lua, &mut found);
         }
         let empty = Vec::new();
-        let mut keys: Vec<String> = layouts[i]
-            .plugins
-            .iter()
-            .filter(|p| !p.is_lua())
-            .map(|p| format!("{} {}", p.root_id, p.vm_id))
-            .collect();
-        keys.dedup();
-        for key in keys {
+        for key in layout.log_keys() {
             compare::logs(
                 &format!("plugin {key} while starting"),
                 e_start.get(&key).unwrap_or(&empty),
@@ -230,16 +253,19 @@ pub fn run_file(
             );
         }
         compare::metrics("plugin metrics", &e_run.metrics, &w_run.metrics, &mut found);
-        // Differences a case lists that no longer show (fixed in wasp): the id can go.
-        let stale = case
-            .differences
-            .iter()
-            .filter(|(aspect, _)| !found.iter().any(|m| m.aspect == **aspect))
-            .map(|(aspect, id)| format!("{}: {id}", aspect.label()))
-            .collect();
+        let stale = stale(case, &found);
         outcomes.push((classify(case.differences.clone(), found), stale));
     }
     Ok(outcomes)
+}
+
+/// Differences a case lists that no longer show (fixed in wasp): the id can go.
+pub fn stale(case: &Case, found: &[Mismatch]) -> Vec<String> {
+    case.differences
+        .iter()
+        .filter(|(aspect, _)| !found.iter().any(|m| m.aspect == **aspect))
+        .map(|(aspect, id)| format!("{}: {id}", aspect.label()))
+        .collect()
 }
 
 fn metrics(proxy: &Proxy) -> anyhow::Result<Metrics> {
@@ -252,7 +278,7 @@ fn metrics(proxy: &Proxy) -> anyhow::Result<Metrics> {
 
 /// Identical, documented (every mismatch in an aspect the case documents), or failed.
 /// A value of `differences:` may name several ids, separated by commas.
-fn classify(documented: BTreeMap<Aspect, String>, found: Vec<Mismatch>) -> Outcome {
+pub fn classify(documented: BTreeMap<Aspect, String>, found: Vec<Mismatch>) -> Outcome {
     if found.is_empty() {
         return Outcome::Identical;
     }

@@ -43,6 +43,8 @@ pub struct PluginDef {
     /// Shared by plugins that must share a VM (and its shared data); defaults to one per plugin;
     /// `""` is Envoy's default (no vm_id).
     pub vm_id: Option<String>,
+    /// `{case}` in it becomes the case's id (`c03`), which prefixes the case's vm ids: a plugin
+    /// that names another VM writes `{case}-receiver` for `vm_id: receiver`.
     #[serde(default)]
     pub config: String,
     #[serde(default)]
@@ -85,7 +87,14 @@ pub struct Case {
     /// What this case's upstream answers (default: 200 echoing the request body).
     #[serde(default)]
     pub upstream: UpstreamReply,
+    /// The requests to send; none when the case is `refused`.
+    #[serde(default)]
     pub requests: Vec<RequestDef>,
+    /// Both proxies must refuse to start with this case's plugins (Envoy rejects a static
+    /// configuration whose plugin fails to start): the case runs alone, sends nothing, and
+    /// compares the refusal and the plugins' log lines.
+    #[serde(default)]
+    pub refused: bool,
     /// Headers whose values depend on the proxy's sockets (ports): compared by presence.
     #[serde(default)]
     pub presence_only: Vec<String>,
@@ -193,8 +202,12 @@ impl ScenarioFile {
                     );
                 }
             }
-            if case.requests.is_empty() {
-                bail!("{}: case {}: no requests", path.display(), case.name);
+            if case.requests.is_empty() != case.refused {
+                bail!(
+                    "{}: case {}: a case has requests unless it is `refused`",
+                    path.display(),
+                    case.name
+                );
             }
         }
         Ok(file)
@@ -285,11 +298,26 @@ impl CaseLayout {
                             |v| if v.is_empty() { String::new() } else { format!("{id}-{v}") },
                         ),
                     code: Code::Wasm(wasm),
-                    def: def.clone(),
+                    def: PluginDef {
+                        config: def.config.replace("{case}", &id),
+                        ..def.clone()
+                    },
                 })
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(CaseLayout { id, plugins })
+    }
+
+    /// How both proxies tag the log lines of the case's Wasm plugins: `<root_id> <vm_id>`.
+    pub fn log_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .plugins
+            .iter()
+            .filter(|p| !p.is_lua())
+            .map(|p| format!("{} {}", p.root_id, p.vm_id))
+            .collect();
+        keys.dedup();
+        keys
     }
 
     /// Whether any plugin of the case is a Lua script (its script log lines are compared).
