@@ -4,27 +4,31 @@
 //!
 //! It takes a validated [`spec::ProxySpec`] (the configuration layer builds it) and a
 //! [`wasp_host::Host`], and runs until [`Proxy::shutdown`].
+//!
+//! The folders follow a request: `listener/` accepts connections (TLS, HTTP/1.1 and HTTP/2)
+//! and hands each request to `stream/`, which routes it, drives it through its `filter/`
+//! chain (Wasm plugins and Lua scripts behind one seam) and exchanges it with `upstream/`
+//! (connection pools, callouts). `plugins/` holds the published plugin set and each worker's
+//! VMs of it, `worker/` the per-thread loop that carries out what plugins ask for, and
+//! `admin/` the admin endpoint. `runtime.rs` starts and stops it all.
 
 mod admin;
 mod body;
-mod chain;
 mod convert;
-mod grpc;
-mod lua;
+mod error;
+mod filter;
+mod listener;
 mod plugins;
-mod properties;
-mod routes;
 mod runtime;
-mod serve;
-mod server;
-mod signals;
+mod shared;
 pub mod spec;
 mod stats;
-mod tls;
+mod stream;
 mod upstream;
-mod vms;
 mod worker;
 
 pub use admin::{LogLevelSetter, set_log_level_setter};
-pub use plugins::PluginStatus;
-pub use runtime::{MetricSource, Proxy, StartError};
+pub use error::StartError;
+pub use plugins::set::PluginStatus;
+pub use runtime::Proxy;
+pub use shared::MetricSource;

@@ -1,7 +1,7 @@
 //! Starting and stopping the proxy: plugins compiled once, listeners bound, one thread per
 //! worker, the admin endpoint on a thread of its own.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -11,55 +11,13 @@ use std::time::Instant;
 use tokio::sync::watch;
 use wasp_host::{Host, PropertyValue};
 
-use crate::plugins::{PluginSet, PluginStatus, Published};
-use crate::routes::Listener;
+use crate::error::StartError;
+use crate::plugins::set::{PluginSet, PluginStatus, Published};
+use crate::shared::{MetricSource, Shared};
 use crate::spec::{ListenerSpec, PluginSpec, ProxySpec};
 use crate::stats::Stats;
+use crate::stream::routes::Listener;
 use crate::worker::Worker;
-
-/// Why the proxy could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("listener {name}: cannot bind {address}: {source}")]
-    Bind {
-        name: String,
-        address: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("listener {name}: TLS: {reason}")]
-    Tls { name: String, reason: String },
-    #[error("{0}")]
-    Cluster(String),
-    #[error("cannot start a thread: {0}")]
-    Thread(std::io::Error),
-}
-
-/// Everything workers and the admin endpoint share.
-pub(crate) struct Shared {
-    pub spec: ProxySpec,
-    pub host: Host,
-    /// The current plugin set, and news of the next.
-    pub plugins: Published,
-    pub stats: Stats,
-    pub cluster_names: Arc<HashSet<String>>,
-    pub node_properties: Arc<HashMap<String, PropertyValue>>,
-    pub workers_started: AtomicUsize,
-    /// Metrics of other layers (plugin fetching, ...), appended to /stats/prometheus.
-    pub metric_sources: std::sync::Mutex<Vec<MetricSource>>,
-}
-
-/// Renders metrics in the Prometheus text format.
-pub type MetricSource = Arc<dyn Fn() -> String + Send + Sync>;
-
-impl Shared {
-    pub fn ready(&self) -> bool {
-        self.workers_started.load(Ordering::Acquire) == self.spec.workers
-    }
-
-    pub fn plugin_statuses(&self) -> Vec<PluginStatus> {
-        self.plugins.current().statuses()
-    }
-}
 
 /// A running proxy.
 pub struct Proxy {
@@ -107,10 +65,14 @@ impl Proxy {
                 sockets[w].push(socket);
             }
             tls.push(match &l.tls {
-                Some(t) => Some(crate::tls::acceptor(t).map_err(|reason| StartError::Tls {
-                    name: l.name.clone(),
-                    reason,
-                })?),
+                Some(t) => {
+                    Some(
+                        crate::listener::tls::acceptor(t).map_err(|reason| StartError::Tls {
+                            name: l.name.clone(),
+                            reason,
+                        })?,
+                    )
+                }
                 None => None,
             });
         }
@@ -195,7 +157,7 @@ impl Proxy {
             self.shared
                 .plugins
                 .publish(&self.shared.host, plugins, &self.shared.spec.listeners);
-        let (added, changed, removed) = crate::plugins::diff(&old, &new);
+        let (added, changed, removed) = crate::plugins::set::diff(&old, &new);
         tracing::info!(
             version = new.version,
             ?added,
@@ -317,7 +279,7 @@ fn run_worker(
                     continue;
                 }
             };
-            loops.push(tokio::task::spawn_local(crate::server::accept_loop(
+            loops.push(tokio::task::spawn_local(crate::listener::accept_loop(
                 worker.clone(),
                 listener,
                 socket,

@@ -155,6 +155,13 @@ pub struct PluginSpec {
     pub lua: Option<wasp_lua::LuaScript>,
 }
 
+impl PluginSpec {
+    /// Whether the plugin is a Lua filter rather than a Wasm module.
+    pub fn is_lua(&self) -> bool {
+        self.lua.is_some()
+    }
+}
+
 /// Free-form facts about where a plugin's module came from, shown by /plugins as they are.
 pub type Origin = BTreeMap<String, serde_json::Value>;
 

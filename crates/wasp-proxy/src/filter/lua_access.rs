@@ -2,16 +2,18 @@
 //! metadata, read and written in place), and the conversions between its callouts and the
 //! worker's.
 
-use wasp_host::{HeaderMap, HttpCallRequest, HttpCallResponse, SharedHttpStream};
+use wasp_host::{HeaderMap, HttpCallRequest, HttpCallResponse};
 use wasp_lua::{
     CallRequest, CallResponse, DynamicMetadata, HeaderAccess, HeaderBlock, Headers, StreamAccess,
 };
 
-use crate::properties::StreamInfo;
+use crate::filter::exchange::Exchange;
+use crate::filter::properties::StreamInfo;
+use crate::filter::signals::Direction;
 
 /// A stream as a Lua script sees it: the same headers and bodies the Wasm plugins see.
 pub(crate) struct LuaAccess {
-    pub stream: SharedHttpStream,
+    exchange: Exchange,
     pub clusters: std::sync::Arc<std::collections::HashSet<String>>,
     /// The stream's dynamic metadata, the same for every Lua filter of the stream.
     metadata: std::rc::Rc<std::cell::RefCell<DynamicMetadata>>,
@@ -19,12 +21,12 @@ pub(crate) struct LuaAccess {
 
 impl LuaAccess {
     pub fn new(
-        stream: SharedHttpStream,
+        exchange: Exchange,
         clusters: std::sync::Arc<std::collections::HashSet<String>>,
         metadata: std::rc::Rc<std::cell::RefCell<DynamicMetadata>>,
     ) -> LuaAccess {
         LuaAccess {
-            stream,
+            exchange,
             clusters,
             metadata,
         }
@@ -61,25 +63,24 @@ impl HeaderAccess for Map<'_> {
 
 impl StreamAccess for LuaAccess {
     fn headers(&mut self, block: HeaderBlock, f: &mut dyn FnMut(Option<&mut dyn HeaderAccess>)) {
-        let mut s = self.stream.lock().unwrap_or_else(|e| e.into_inner());
-        let map = match block {
-            HeaderBlock::RequestHeaders => s.request_headers.as_mut(),
-            HeaderBlock::RequestTrailers => s.request_trailers.as_mut(),
-            HeaderBlock::ResponseHeaders => s.response_headers.as_mut(),
-            HeaderBlock::ResponseTrailers => s.response_trailers.as_mut(),
+        let (direction, trailers) = match block {
+            HeaderBlock::RequestHeaders => (Direction::Request, false),
+            HeaderBlock::RequestTrailers => (Direction::Request, true),
+            HeaderBlock::ResponseHeaders => (Direction::Response, false),
+            HeaderBlock::ResponseTrailers => (Direction::Response, true),
         };
-        match map {
+        self.exchange.map_mut(direction, trailers, |map| match map {
             Some(map) => f(Some(&mut Map(map))),
             None => f(None),
-        }
+        });
     }
 
     fn body(&mut self, direction: wasp_lua::Direction, f: &mut dyn FnMut(&mut Vec<u8>)) {
-        let mut s = self.stream.lock().unwrap_or_else(|e| e.into_inner());
-        match direction {
-            wasp_lua::Direction::Request => f(&mut s.request_body),
-            wasp_lua::Direction::Response => f(&mut s.response_body),
-        }
+        let direction = match direction {
+            wasp_lua::Direction::Request => Direction::Request,
+            wasp_lua::Direction::Response => Direction::Response,
+        };
+        self.exchange.body_mut(direction, f);
     }
 
     fn dynamic_metadata(&mut self, f: &mut dyn FnMut(&mut DynamicMetadata)) {

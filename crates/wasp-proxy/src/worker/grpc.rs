@@ -1,59 +1,26 @@
-//! gRPC callouts (`proxy_grpc_call`, `proxy_grpc_stream`) over HTTP/2 to a cluster: the
-//! length-prefixed message framing and the exchange that reports back to the plugin.
+//! A gRPC callout (`proxy_grpc_call`, `proxy_grpc_stream`) over HTTP/2 to a cluster, from the
+//! request to the close, each event delivered to the plugin that made it.
 
 use std::rc::Rc;
 
-use bytes::{Buf, Bytes, BytesMut};
 use http::Request;
 use http_body::Body;
 use http_body_util::BodyExt;
 use wasp_host::{GrpcCallRequest, HeaderMap};
 
 use crate::body::ChannelBody;
-use crate::upstream::UpstreamError;
-use crate::vms::WorkerVms;
-use crate::worker::Worker;
+use crate::plugins::vms::WorkerVms;
+use crate::upstream::grpc::Decoder;
+use crate::upstream::{UpstreamError, Upstreams};
 
 /// gRPC status codes wasp itself reports.
 const DEADLINE_EXCEEDED: u32 = 4;
 const UNAVAILABLE: u32 = 14;
 const INTERNAL: u32 = 13;
 
-/// One length-prefixed, uncompressed message.
-pub fn frame(message: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(5 + message.len());
-    out.extend_from_slice(&[0]);
-    out.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    out.extend_from_slice(message);
-    out.freeze()
-}
-
-/// Splits a byte stream into messages.
-#[derive(Default)]
-pub struct Decoder {
-    buf: BytesMut,
-}
-
-impl Decoder {
-    pub fn push(&mut self, data: &[u8]) -> Vec<Vec<u8>> {
-        self.buf.extend_from_slice(data);
-        let mut messages = Vec::new();
-        while self.buf.len() >= 5 {
-            let len =
-                u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
-            if self.buf.len() < 5 + len {
-                break;
-            }
-            self.buf.advance(5);
-            messages.push(self.buf.split_to(len).to_vec());
-        }
-        messages
-    }
-}
-
 /// Runs one call or stream to its end, delivering every event to the plugin.
 pub(crate) async fn exchange(
-    worker: Rc<Worker>,
+    upstreams: Rc<Upstreams>,
     vms: Rc<WorkerVms>,
     plugin: usize,
     generation: u64,
@@ -69,7 +36,7 @@ pub(crate) async fn exchange(
     let wasp_host::GrpcTarget::Cluster(cluster) = &request.target else {
         return deliver_close(INTERNAL, "unsupported gRPC target".into());
     };
-    let Ok((endpoint, scheme)) = worker.upstreams.pick(cluster) else {
+    let Ok((endpoint, scheme)) = upstreams.pick(cluster) else {
         return deliver_close(UNAVAILABLE, format!("unknown cluster {cluster}"));
     };
     let mut builder = Request::post(format!(
@@ -89,11 +56,7 @@ pub(crate) async fn exchange(
     let Ok(req) = builder.body(body) else {
         return deliver_close(INTERNAL, "invalid gRPC request metadata".into());
     };
-    let response = match worker
-        .upstreams
-        .send_grpc(cluster, req, request.timeout)
-        .await
-    {
+    let response = match upstreams.send_grpc(cluster, req, request.timeout).await {
         Ok(r) => r,
         Err(UpstreamError::Timeout) => {
             return deliver_close(DEADLINE_EXCEEDED, "deadline exceeded".into());
@@ -146,22 +109,4 @@ fn grpc_status(headers: &HeaderMap) -> Option<u32> {
 
 fn grpc_message(headers: &HeaderMap) -> String {
     headers.get_str("grpc-message").unwrap_or("").to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_round_trip_across_chunk_boundaries() {
-        let mut wire = frame(b"hello").to_vec();
-        wire.extend_from_slice(&frame(b""));
-        wire.extend_from_slice(&frame(b"world"));
-        let mut d = Decoder::default();
-        let mut got = Vec::new();
-        for chunk in wire.chunks(3) {
-            got.extend(d.push(chunk));
-        }
-        assert_eq!(got, vec![b"hello".to_vec(), vec![], b"world".to_vec()]);
-    }
 }

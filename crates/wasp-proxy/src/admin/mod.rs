@@ -1,6 +1,8 @@
 //! The admin endpoint, on a thread of its own so that it answers even when workers are busy:
 //! `/ready`, `/stats/prometheus`, `/plugins`, `/config_dump`, `/logging`.
 
+pub(crate) mod stats;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -12,7 +14,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
-use crate::runtime::{Shared, StartError};
+use crate::error::StartError;
+use crate::shared::Shared;
 
 /// Changes the process's log filter at run time (installed by the binary).
 pub type LogLevelSetter = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
@@ -89,7 +92,7 @@ fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
             let set = shared.plugins.current();
             let plugins: Vec<(String, &crate::stats::PluginStats)> =
                 set.plugins.iter().map(|p| (p.spec.name.clone(), &p.stats)).collect();
-            let mut body = crate::stats::render(&shared.stats, &plugins, &shared.host.shared().metrics);
+            let mut body = crate::admin::stats::render(&shared.stats, &plugins, &shared.host.shared().metrics);
             for source in shared.metric_sources.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                 body.push_str(&source());
             }

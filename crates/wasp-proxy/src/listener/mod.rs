@@ -1,6 +1,8 @@
 //! Accepting connections and serving HTTP/1.1 and HTTP/2 (prior knowledge, or ALPN over
 //! TLS) on a worker.
 
+pub(crate) mod tls;
+
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -13,8 +15,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::properties::{ConnInfo, TlsInfo};
-use crate::routes::Listener;
+use crate::filter::properties::{ConnInfo, TlsInfo};
+use crate::stream::routes::Listener;
 use crate::worker::Worker;
 
 /// Envoy's default limit on request headers (60 KiB); larger ones get 431.
@@ -132,7 +134,7 @@ async fn serve_http<I>(
     I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
 {
     let service = service_fn(move |req| {
-        crate::serve::handle(worker.clone(), listener.clone(), conn.clone(), req)
+        crate::stream::handle(worker.clone(), listener.clone(), conn.clone(), req)
     });
     let mut builder = auto::Builder::new(LocalExec);
     builder

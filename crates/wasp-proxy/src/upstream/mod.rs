@@ -1,5 +1,8 @@
 //! Clusters: per-worker connection pools to upstream endpoints, HTTP/1.1 or HTTP/2.
 
+pub(crate) mod callout;
+pub(crate) mod grpc;
+
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::time::Duration;

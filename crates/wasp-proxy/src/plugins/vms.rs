@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use wasp_host::{CallError, Effect, PluginConfig, QueueNotifier, StreamType, Vm, VmConfig};
 
-use crate::plugins::{PluginSet, PluginShared};
-use crate::signals::{Direction, StreamSignals};
+use crate::filter::signals::{Direction, StreamSignals};
+use crate::plugins::embedder::{WorkerEmbedder, WorkerLink, WorkerQueues};
+use crate::plugins::set::{PluginSet, PluginShared};
 use crate::spec::FailStrategy;
-use crate::worker::{Worker, WorkerEmbedder, WorkerQueues};
 
 /// One VM, shared by the plugins of one `VmGroup`.
 enum VmSlot {
@@ -48,8 +48,7 @@ type StreamRoutes = HashMap<(usize, u32), (Weak<StreamSignals>, usize)>;
 /// The VMs of one plugin set on one worker.
 pub(crate) struct WorkerVms {
     pub set: Arc<PluginSet>,
-    worker: Weak<Worker>,
-    worker_id: usize,
+    link: WorkerLink,
     vms: Vec<RefCell<VmSlot>>,
     /// Per plugin: the index of its VM and its place among that VM's members.
     placement: Vec<(usize, usize)>,
@@ -63,7 +62,7 @@ pub(crate) struct WorkerVms {
 
 impl WorkerVms {
     /// Instantiates every VM of `set` and starts its plugins. Runs on the worker thread.
-    pub fn start(worker: &Rc<Worker>, set: Arc<PluginSet>) -> Rc<WorkerVms> {
+    pub fn start(link: WorkerLink, set: Arc<PluginSet>) -> Rc<WorkerVms> {
         let mut placement = vec![(0, 0); set.plugins.len()];
         for (v, group) in set.vm_groups.iter().enumerate() {
             for (m, &plugin) in group.members.iter().enumerate() {
@@ -79,7 +78,7 @@ impl WorkerVms {
                     Ok(lua) => Some(lua),
                     Err(e) => {
                         p.set_failed(&e.to_string());
-                        tracing::error!(plugin = %p.spec.name, worker = worker.id, "Lua filter failed to start: {e}");
+                        tracing::error!(plugin = %p.spec.name, worker = link.id, "Lua filter failed to start: {e}");
                         None
                     }
                 }
@@ -91,8 +90,7 @@ impl WorkerVms {
                 .map(|_| RefCell::new(VmSlot::Unavailable))
                 .collect(),
             set,
-            worker: Rc::downgrade(worker),
-            worker_id: worker.id,
+            link,
             placement,
             streams: RefCell::default(),
             timers: RefCell::default(),
@@ -100,7 +98,7 @@ impl WorkerVms {
             me: me.clone(),
         });
         for v in 0..vms.vms.len() {
-            let slot = vms.build_vm(worker, v, 1);
+            let slot = vms.build_vm(v, 1);
             *vms.vms[v].borrow_mut() = slot;
             // Timers armed during start-up (on_configure) are applied now.
             vms.after_call(v);
@@ -110,11 +108,6 @@ impl WorkerVms {
 
     pub fn plugin(&self, plugin: usize) -> &PluginShared {
         &self.set.plugins[plugin]
-    }
-
-    /// Whether `plugin` is a Lua filter.
-    pub fn is_lua(&self, plugin: usize) -> bool {
-        self.set.plugins[plugin].spec.lua.is_some()
     }
 
     /// The worker's Lua state of a Lua filter (`None`: it failed to start).
@@ -262,7 +255,7 @@ impl WorkerVms {
             for &member in &self.set.vm_groups[v].members {
                 self.plugin(member).set_failed(&error.to_string());
             }
-            tracing::error!(plugin = %p.spec.name, worker = self.worker_id, "{error}");
+            tracing::error!(plugin = %p.spec.name, worker = self.link.id, "{error}");
         }
         match p.spec.fail_strategy {
             FailStrategy::FailOpen => Step::Skip,
@@ -282,9 +275,6 @@ impl WorkerVms {
             VmSlot::Ready { vm, generation, .. } if vm.failure().is_some() => *generation,
             _ => return,
         };
-        let Some(worker) = self.worker.upgrade() else {
-            return;
-        };
         let now = Instant::now();
         let mut next = self.next_reload.borrow_mut();
         if next.get(&v).is_some_and(|at| now < *at) {
@@ -292,8 +282,8 @@ impl WorkerVms {
         }
         next.insert(v, now + Duration::from_secs(1));
         drop(next);
-        tracing::warn!(plugin = %self.plugin(plugin).spec.name, worker = self.worker_id, "replacing the failed VM (FAIL_RELOAD)");
-        let slot = self.build_vm(&worker, v, generation + 1);
+        tracing::warn!(plugin = %self.plugin(plugin).spec.name, worker = self.link.id, "replacing the failed VM (FAIL_RELOAD)");
+        let slot = self.build_vm(v, generation + 1);
         *self.vms[v].borrow_mut() = slot;
         self.after_call(v);
     }
@@ -371,16 +361,16 @@ impl WorkerVms {
     }
 
     /// Instantiates VM `v` and starts each of its plugins in it, in chain order.
-    fn build_vm(&self, worker: &Rc<Worker>, v: usize, generation: u64) -> VmSlot {
+    fn build_vm(&self, v: usize, generation: u64) -> VmSlot {
         let members = &self.set.vm_groups[v].members;
         let first = &self.set.plugins[members[0]];
         // A module that did not load is already reported as unavailable (PluginShared::load).
         let Ok(module) = &first.module else {
             return VmSlot::Unavailable;
         };
-        let embedder = WorkerEmbedder::new(worker, self.set.version, v, generation, first);
+        let embedder = WorkerEmbedder::new(&self.link, self.set.version, v, generation, first);
         let notifier: Arc<dyn QueueNotifier> =
-            Arc::new(WorkerQueues::new(worker, self.set.version, v));
+            Arc::new(WorkerQueues::new(&self.link, self.set.version, v));
         let config = VmConfig {
             vm_id: first.spec.vm_id.clone(),
             configuration: first.spec.vm_configuration.clone(),
@@ -391,7 +381,7 @@ impl WorkerVms {
             for &m in members {
                 self.set.plugins[m].set_failed(error);
             }
-            tracing::error!(plugin = %first.spec.name, worker = worker.id, "plugin failed to start: {error}");
+            tracing::error!(plugin = %first.spec.name, worker = self.link.id, "plugin failed to start: {error}");
             VmSlot::Unavailable
         };
         let mut vm = match Vm::new(module, config, Box::new(embedder)) {
@@ -414,7 +404,7 @@ impl WorkerVms {
                 // One plugin refusing its configuration leaves the others of the VM running.
                 Err(e) => {
                     p.set_failed(&e.to_string());
-                    tracing::error!(plugin = %p.spec.name, worker = worker.id, "plugin failed to start: {e}");
+                    tracing::error!(plugin = %p.spec.name, worker = self.link.id, "plugin failed to start: {e}");
                     roots.push(None);
                 }
             }

@@ -1,0 +1,5 @@
+//! The plugins every worker runs: the published set, and each worker's VMs of it.
+
+pub(crate) mod embedder;
+pub(crate) mod set;
+pub(crate) mod vms;

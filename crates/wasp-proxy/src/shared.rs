@@ -1,0 +1,39 @@
+//! What every worker and the admin endpoint share: the spec, the host, the published plugin
+//! set, the counters, and facts computed once from the spec.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use wasp_host::{Host, PropertyValue};
+
+use crate::plugins::set::{PluginStatus, Published};
+use crate::spec::ProxySpec;
+use crate::stats::Stats;
+
+/// Everything workers and the admin endpoint share.
+pub(crate) struct Shared {
+    pub spec: ProxySpec,
+    pub host: Host,
+    /// The current plugin set, and news of the next.
+    pub plugins: Published,
+    pub stats: Stats,
+    pub cluster_names: Arc<HashSet<String>>,
+    pub node_properties: Arc<HashMap<String, PropertyValue>>,
+    pub workers_started: AtomicUsize,
+    /// Metrics of other layers (plugin fetching, ...), appended to /stats/prometheus.
+    pub metric_sources: std::sync::Mutex<Vec<MetricSource>>,
+}
+
+/// Renders metrics in the Prometheus text format.
+pub type MetricSource = Arc<dyn Fn() -> String + Send + Sync>;
+
+impl Shared {
+    pub fn ready(&self) -> bool {
+        self.workers_started.load(Ordering::Acquire) == self.spec.workers
+    }
+
+    pub fn plugin_statuses(&self) -> Vec<PluginStatus> {
+        self.plugins.current().statuses()
+    }
+}

@@ -1,0 +1,183 @@
+//! The request's way upstream: routing after the request headers phase, the request body
+//! pumped through the chain, the exchange with the upstream, and the length of a body that
+//! plugins may have changed.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use http::Response;
+use hyper::body::Incoming;
+use wasp_host::HeaderMap;
+
+use crate::body::ChannelBody;
+use crate::convert;
+use crate::filter::chain::Chain;
+use crate::filter::signals::Direction;
+use crate::filter::{Stop, stop_for};
+use crate::spec::RouteAction;
+use crate::stream::routes::Listener;
+use crate::upstream::UpstreamError;
+
+use super::pump::{BodyEnd, pump_request};
+use super::respond::{Source, respond};
+
+pub(super) async fn forward(
+    run: &Rc<Chain>,
+    listener: &Listener,
+    body: (Incoming, BodyEnd),
+    end_of_stream: bool,
+) -> Result<Response<ChannelBody>, Stop> {
+    let n = run.len();
+    run.headers(Direction::Request, end_of_stream).await?;
+    let headers = run.cx.exchange.headers(Direction::Request);
+    let (cluster, timeout) = match listener.route(&headers) {
+        None => return Err(Stop::proxy(404, "route_not_found", "", n)),
+        Some(RouteAction::Direct { status, body }) => {
+            let mut response = HeaderMap::from_pairs([(":status", status.to_string().as_str())]);
+            if !body.is_empty() {
+                response.add(b"content-type", b"text/plain");
+            }
+            return respond(run, response, Source::Full(body.clone().into_bytes())).await;
+        }
+        Some(RouteAction::Cluster { name, timeout }) => (name.clone(), *timeout),
+    };
+    let cx = &run.cx;
+    let (endpoint, scheme) = cx
+        .upstreams
+        .pick(&cluster)
+        .map_err(|_| Stop::proxy(503, "cluster_not_found", "", n))?;
+    *cx.info.upstream.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some((cluster.clone(), endpoint.clone()));
+
+    let holding = run.wants_whole_body(Direction::Request);
+    if !holding {
+        cx.exchange.send_headers(Direction::Request);
+    }
+    let mut headers = headers;
+    let upstream_body = if end_of_stream {
+        ChannelBody::empty()
+    } else {
+        let (tx, upstream_body) = ChannelBody::channel();
+        tokio::task::spawn_local(pump_request(run.clone(), body, tx));
+        if holding {
+            // A Lua filter holds the headers until it has the whole body: they leave with it,
+            // as the script left them.
+            let body = whole_body(run, upstream_body).await?;
+            headers = cx.exchange.send_headers(Direction::Request);
+            headers.replace(b"content-length", body.0.to_string().as_bytes());
+            body.1
+        } else if n > 0 && headers.get(b"content-length").is_some() {
+            settle_length(run, &mut headers, upstream_body).await?
+        } else {
+            upstream_body
+        }
+    };
+    let request = convert::upstream_request(&headers, upstream_body, scheme, Some(&endpoint))
+        .map_err(|e| Stop::proxy(400, "invalid_request_headers", &e.to_string(), n))?;
+
+    let stats = &cx.shared.stats;
+    stats.upstream_requests.fetch_add(1, Relaxed);
+    let started = Instant::now();
+    let response = tokio::select! {
+        r = cx.upstreams.send(&cluster, request, timeout) => r,
+        i = cx.signals.interrupted() => return Err(stop_for(i)),
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(UpstreamError::Timeout) => {
+            stats.upstream_timeouts.fetch_add(1, Relaxed);
+            return Err(Stop::proxy(
+                504,
+                "upstream_response_timeout",
+                "upstream request timeout",
+                n,
+            ));
+        }
+        Err(e) => {
+            stats.upstream_errors.fetch_add(1, Relaxed);
+            return Err(Stop::proxy(
+                503,
+                "upstream_reset_before_response_started",
+                &e.to_string(),
+                n,
+            ));
+        }
+    };
+    stats
+        .upstream_latency
+        .record(started.elapsed().as_micros() as u64);
+    let body_end = BodyEnd::of(response.version());
+    let (parts, body) = response.into_parts();
+    let headers = convert::response_headers(&Response::from_parts(parts, ()));
+    cx.info.set_code_details("via_upstream");
+    respond(run, headers, Source::Upstream(body, body_end)).await
+}
+
+/// Plugins may change the length of a body after its headers passed them (appending, say),
+/// and the connection enforces the content-length it is given: a stale one would cut or
+/// stall the body. So before headers leave (upstream for a request, to the client for a
+/// response), the proxy looks at what left the chain: when that is the whole body (a small
+/// body, or one a plugin buffered), its real length is sent. A body still streaming keeps
+/// its length, as in Envoy, where a plugin that changes the length of a streamed body
+/// removes the header itself. (Envoy sends the stale length of a buffered body too; see
+/// docs/compatibility.md.)
+pub(super) async fn settle_length(
+    run: &Rc<Chain>,
+    headers: &mut HeaderMap,
+    mut body: ChannelBody,
+) -> Result<ChannelBody, Stop> {
+    let mut frames = Vec::new();
+    while let Some(frame) = next_frame(run, &mut body).await? {
+        let data = frame.is_data();
+        frames.push(frame);
+        if !data || frames.len() > 1 {
+            body.put_back(frames);
+            return Ok(body);
+        }
+    }
+    let whole = frames
+        .pop()
+        .and_then(|f| f.into_data().ok())
+        .unwrap_or_default();
+    headers.replace(b"content-length", whole.len().to_string().as_bytes());
+    Ok(ChannelBody::full(whole))
+}
+
+/// The next frame that left the chain; `None` at its end.
+async fn next_frame(
+    run: &Chain,
+    body: &mut ChannelBody,
+) -> Result<Option<http_body::Frame<bytes::Bytes>>, Stop> {
+    let next = tokio::select! {
+        next = body.recv() => next,
+        i = run.cx.signals.interrupted() => return Err(stop_for(i)),
+    };
+    match next {
+        None => Ok(None),
+        // The peer went away mid-body; a plugin's stop also raises a signal first.
+        Some(Err(_)) => Err(run.cx.signals.interrupt().map_or(Stop::Reset, stop_for)),
+        Some(Ok(frame)) => Ok(Some(frame)),
+    }
+}
+
+/// The whole body that left the chain (and its trailers), with its length.
+pub(super) async fn whole_body(
+    run: &Rc<Chain>,
+    mut body: ChannelBody,
+) -> Result<(usize, ChannelBody), Stop> {
+    let mut data = Vec::new();
+    let mut trailers = None;
+    while let Some(frame) = next_frame(run, &mut body).await? {
+        match frame.into_data() {
+            Ok(bytes) => data.extend_from_slice(&bytes),
+            Err(frame) => trailers = frame.into_trailers().ok(),
+        }
+    }
+    let len = data.len();
+    let mut out = ChannelBody::full(data);
+    if let Some(t) = trailers {
+        out = out.with_trailers(t);
+    }
+    Ok((len, out))
+}

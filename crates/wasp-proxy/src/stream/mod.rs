@@ -1,0 +1,127 @@
+//! One request from arrival to the last response byte: forwarding headers, the plugin chain,
+//! routing, the upstream exchange, and local replies.
+
+mod forward;
+mod local_reply;
+mod pump;
+mod respond;
+pub(crate) mod routes;
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use http::{Request, Response, Version};
+use http_body::Body;
+use hyper::body::Incoming;
+
+use crate::body::{BoxError, ChannelBody};
+use crate::convert;
+use crate::filter::StreamCx;
+use crate::filter::chain::Chain;
+use crate::filter::exchange::Exchange;
+use crate::filter::properties::{ConnInfo, StreamInfo};
+use crate::spec::RouteAction;
+use crate::stream::routes::Listener;
+use crate::worker::Worker;
+
+use self::pump::BodyEnd;
+
+/// Serves one request. An `Err` resets the stream (HTTP/2) or closes the connection (HTTP/1).
+pub(crate) async fn handle(
+    worker: Rc<Worker>,
+    listener: Rc<Listener>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<ChannelBody>, BoxError> {
+    let shared = worker.shared.clone();
+    shared.stats.downstream_requests.fetch_add(1, Relaxed);
+    let scheme = if conn.tls.is_some() { "https" } else { "http" };
+    let protocol = match req.version() {
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    let body_end = BodyEnd::of(req.version());
+    let (parts, body) = req.into_parts();
+    let mut headers = convert::request_headers(&Request::from_parts(parts, ()), scheme);
+    // Envoy adds these before the filter chain runs, so plugins read them.
+    // In Envoy's order: x-forwarded-proto, then x-request-id.
+    headers.replace(b"x-forwarded-proto", scheme.as_bytes());
+    if headers.get(b"x-request-id").is_none() {
+        headers.add(b"x-request-id", request_id().as_bytes());
+    }
+    let end_of_stream = body.is_end_stream();
+    // The plugin set current now serves this stream to its end, whatever is published
+    // meanwhile.
+    let vms = worker.vms();
+    let chain = vms.chain(listener.index);
+    let info = Arc::new(StreamInfo::new(conn, protocol));
+    // Envoy picks the route before the filters run; plugins read it as xds.cluster_name.
+    // Without plugins nobody asks, and the route is looked up once, after the chain.
+    if !chain.is_empty()
+        && let Some(RouteAction::Cluster { name, .. }) = listener.route(&headers)
+    {
+        *info.route_cluster.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.clone());
+    }
+    info.request_complete.store(end_of_stream, Relaxed);
+    let cx = StreamCx {
+        exchange: Exchange::new(headers, info.clone()),
+        signals: Default::default(),
+        info,
+        vms,
+        upstreams: worker.upstreams.clone(),
+        shared: worker.shared.clone(),
+        metadata: Default::default(),
+        len: chain.len(),
+    };
+    let run = Rc::new(Chain::new(cx, &chain));
+    let result = match forward::forward(&run, &listener, (body, body_end), end_of_stream).await {
+        Ok(response) => Ok(response),
+        Err(stop) => local_reply::reply(&run, stop),
+    };
+    if let Ok(response) = &result {
+        shared.stats.response(response.status().as_u16());
+    }
+    result
+}
+
+/// A version 4 UUID, as Envoy generates for `x-request-id`.
+/// A UUID v4 from a per-thread generator seeded once from the OS: a request id needs to be
+/// unique, not secret, and a getrandom syscall per request showed in profiles.
+fn request_id() -> String {
+    thread_local! {
+        static STATE: std::cell::Cell<(u64, u64)> = std::cell::Cell::new({
+            let mut seed = [0u8; 16];
+            let _ = getrandom::fill(&mut seed);
+            let a = u64::from_le_bytes(seed[..8].try_into().unwrap_or_default()) | 1;
+            let b = u64::from_le_bytes(seed[8..].try_into().unwrap_or_default()) | 1;
+            (a, b)
+        });
+    }
+    // xorshift128+
+    let next = || {
+        STATE.with(|s| {
+            let (mut x, y) = s.get();
+            x ^= x << 23;
+            x ^= x >> 17;
+            x ^= y ^ (y >> 26);
+            s.set((y, x));
+            x.wrapping_add(y)
+        })
+    };
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&next().to_le_bytes());
+    b[8..].copy_from_slice(&next().to_le_bytes());
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}

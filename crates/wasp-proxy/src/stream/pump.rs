@@ -1,0 +1,184 @@
+//! Bodies in motion: each direction's frames through the chain, chunk by chunk, to the other
+//! side, with the end of the stream and the trailers as Envoy's codecs deliver them.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+use http::Version;
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::body::BodySender;
+use crate::convert;
+use crate::filter::Stop;
+use crate::filter::chain::Chain;
+use crate::filter::signals::Direction;
+
+/// How the end of a body reaches the plugins, which follows the transport as in Envoy: its
+/// HTTP/1 codec delivers the last data with `end_of_stream = false` and then the end as a
+/// callback of its own with no data (whether the length came from `content-length` or
+/// chunking); its HTTP/2 codec marks the DATA frame that carries END_STREAM.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum BodyEnd {
+    OwnCallback,
+    WithLastData,
+}
+
+impl BodyEnd {
+    pub(super) fn of(version: Version) -> BodyEnd {
+        match version {
+            Version::HTTP_2 | Version::HTTP_3 => BodyEnd::WithLastData,
+            _ => BodyEnd::OwnCallback,
+        }
+    }
+}
+
+/// Streams the request body from the client through the chain to the upstream.
+pub(super) async fn pump_request(run: Rc<Chain>, body: (Incoming, BodyEnd), tx: BodySender) {
+    if let Err(stop) = pass_body(&run, Direction::Request, body, &tx).await {
+        // Tell the main task (waiting for the upstream) and abort the upstream body.
+        match stop {
+            Stop::Reset => run.cx.signals.reset(),
+            Stop::Reply { response, position } => run.cx.signals.local_reply(position, response),
+            // Not made in the request phase.
+            Stop::Direct(_) => run.cx.signals.reset(),
+        }
+        let _ = tx.send(Err("request stopped by a plugin".into())).await;
+    }
+}
+
+/// Streams the response body from the upstream through the chain to the client. Owns the
+/// stream: when it ends (or the client goes away), the plugins' contexts end.
+pub(super) async fn pump_response(
+    run: Rc<Chain>,
+    body: (Incoming, BodyEnd),
+    tx: BodySender,
+    end_of_stream: bool,
+) {
+    if end_of_stream {
+        return;
+    }
+    if pass_body(&run, Direction::Response, body, &tx)
+        .await
+        .is_err()
+    {
+        // Headers are gone already: all that is left is to reset the stream, as Envoy does.
+        let _ = tx
+            .send(Err(
+                "response stopped by a plugin after headers were sent".into()
+            ))
+            .await;
+    }
+}
+
+/// Passes one direction's body frames through the chain into `tx`: data chunks, then the end
+/// of the stream or the (plugin-edited) trailers. A failure of the sending side (the peer went
+/// away mid-body) is passed on as an error frame, so the other side is aborted too.
+async fn pass_body(
+    run: &Chain,
+    direction: Direction,
+    (mut body, body_end): (Incoming, BodyEnd),
+    tx: &BodySender,
+) -> Result<(), Stop> {
+    let mut first = true;
+    let mut leftover: Leftover = None;
+    loop {
+        let next = match leftover.take() {
+            Some(frame) => Some(frame),
+            None => body.frame().await,
+        };
+        match next {
+            None => {
+                if direction == Direction::Request {
+                    run.cx.info.request_complete.store(true, Relaxed);
+                }
+                let rest = run.finish_body(direction).await?;
+                send_data(tx, rest).await;
+                return Ok(());
+            }
+            Some(Err(e)) => {
+                let _ = tx.send(Err(Box::new(e))).await;
+                return Ok(());
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    let counter = match direction {
+                        Direction::Request => &run.cx.info.request_body_bytes,
+                        Direction::Response => &run.cx.info.response_body_bytes,
+                    };
+                    let mut data = data.to_vec();
+                    let mut end = body_end == BodyEnd::WithLastData && body.is_end_stream();
+                    if std::mem::take(&mut first) && run.headers_waited(direction) {
+                        // While a plugin held the headers, Envoy buffered what arrived and
+                        // hands it on as one chunk, with the end if that arrived too.
+                        (end, leftover) = gather_ready(&mut body, &mut data);
+                    }
+                    counter.fetch_add(data.len() as u64, Relaxed);
+                    if end && direction == Direction::Request {
+                        run.cx.info.request_complete.store(true, Relaxed);
+                    }
+                    if let Some(out) = run.data(direction, 0, data, end).await?
+                        && !send_data(tx, out).await
+                    {
+                        return Ok(());
+                    }
+                    if end {
+                        return Ok(());
+                    }
+                }
+                Err(frame) => {
+                    if direction == Direction::Request {
+                        run.cx.info.request_complete.store(true, Relaxed);
+                    }
+                    if let Ok(trailers) = frame.into_trailers() {
+                        let out = run
+                            .trailers(direction, convert::trailers(&trailers))
+                            .await?;
+                        send_data(tx, out).await;
+                        let trailers = run.cx.exchange.trailers(direction);
+                        if let Some(t) =
+                            trailers.and_then(|t| convert::to_http_headers(&t, false).ok())
+                        {
+                            let _ = tx.send(Ok(Frame::trailers(t))).await;
+                        }
+                    }
+                    return Ok(());
+                }
+            },
+        }
+    }
+}
+
+/// What [`gather_ready`] found after the data it took.
+type Leftover = Option<Result<http_body::Frame<bytes::Bytes>, hyper::Error>>;
+
+/// Appends to `data` the data frames `body` has ready now. Returns whether the body's end is
+/// reached, and a frame that is not data (trailers, an error) for the caller to handle next.
+fn gather_ready(body: &mut Incoming, data: &mut Vec<u8>) -> (bool, Leftover) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if body.is_end_stream() {
+            return (true, None);
+        }
+        let mut next = std::pin::pin!(body.frame());
+        match next.as_mut().poll(&mut cx) {
+            std::task::Poll::Pending => return (false, None),
+            std::task::Poll::Ready(None) => return (true, None),
+            std::task::Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(bytes) => data.extend_from_slice(&bytes),
+                Err(frame) => return (false, Some(Ok(frame))),
+            },
+            std::task::Poll::Ready(Some(Err(e))) => return (false, Some(Err(e))),
+        }
+    }
+}
+
+/// Sends a data frame; false when the receiver is gone.
+async fn send_data(tx: &BodySender, data: Vec<u8>) -> bool {
+    if data.is_empty() {
+        return true;
+    }
+    tx.send(Ok(Frame::data(Bytes::from(data)))).await.is_ok()
+}
