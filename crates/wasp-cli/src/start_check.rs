@@ -31,24 +31,24 @@ pub fn start_inline_plugins(plugins: &[PluginSpec]) -> anyhow::Result<()> {
         pooling_instances: None,
         ..wasp_host::HostConfig::default()
     })?;
-    for p in plugins.iter().filter(|p| p.lua.is_none()) {
+    for (p, wasm) in plugins.iter().filter_map(|p| Some((p, p.wasm()?))) {
         let logs = Collect::default();
         let started = host
-            .load_module(&p.wasm)
+            .load_module(&wasm.module)
             .map_err(|e| e.to_string())
             .and_then(|module| {
                 let config = VmConfig {
-                    vm_id: p.vm_id.clone(),
-                    configuration: p.vm_configuration.clone(),
-                    env: p.env.clone(),
+                    vm_id: wasm.vm_id.clone(),
+                    configuration: wasm.vm_configuration.clone(),
+                    env: wasm.env.clone(),
                     queue_notifier: None,
                 };
                 let mut vm =
                     Vm::new(&module, config, Box::new(logs.clone())).map_err(|e| e.to_string())?;
                 vm.start_plugin(&PluginConfig {
                     name: p.name.clone(),
-                    root_id: p.root_id.clone(),
-                    configuration: p.configuration.clone(),
+                    root_id: wasm.root_id.clone(),
+                    configuration: wasm.configuration.clone(),
                     allow_headers_stop_iteration: false,
                 })
                 .map(|_| ())
@@ -68,7 +68,7 @@ pub fn check_started(
     statuses: &[wasp_proxy::PluginStatus],
 ) -> anyhow::Result<()> {
     for s in statuses {
-        let is_inline = inline.iter().any(|p| p.name == s.name && p.lua.is_none());
+        let is_inline = inline.iter().any(|p| p.name == s.name && !p.is_lua());
         if is_inline && s.state == "failed" {
             let reason = s.error.as_deref().unwrap_or("it failed to start");
             bail!(

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use wasp_config::spec::{
-    Direction, FailStrategy, PathMatch, ProxySpec, RouteAction, UpstreamProtocol,
+    Direction, FailStrategy, PathMatch, PluginKind, ProxySpec, RouteAction, UpstreamProtocol,
 };
 
 #[derive(clap::Args)]
@@ -115,17 +115,14 @@ fn summary(loaded: &wasp_config::Loaded) -> String {
             FailStrategy::FailOpen => "FAIL_OPEN",
             FailStrategy::FailReload => "FAIL_RELOAD",
         };
-        let _ = writeln!(
-            out,
-            "  {}. {} {} ({} bytes)",
-            i + 1,
-            p.name,
-            p.url,
-            p.wasm.len()
-        );
-        let mut details = format!("vmId {}, failStrategy {fail}", p.vm_id);
-        if p.root_id != p.name {
-            let _ = write!(details, ", pluginName {}", p.root_id);
+        let (size, vm_id, configuration) = match &p.kind {
+            PluginKind::Wasm(w) => (w.module.len(), w.vm_id.as_str(), w.configuration.len()),
+            PluginKind::Lua(l) => (l.source.len(), "", 0),
+        };
+        let _ = writeln!(out, "  {}. {} {} ({size} bytes)", i + 1, p.name, p.url);
+        let mut details = format!("vmId {vm_id}, failStrategy {fail}");
+        if !p.is_lua() && p.root_id() != p.name {
+            let _ = write!(details, ", pluginName {}", p.root_id());
         }
         if let Some(phase) = &p.phase {
             let _ = write!(details, ", phase {phase}");
@@ -136,11 +133,7 @@ fn summary(loaded: &wasp_config::Loaded) -> String {
         if !p.listeners.is_empty() {
             let _ = write!(details, ", listeners {}", p.listeners.join(", "));
         }
-        let _ = writeln!(
-            out,
-            "     {details}, configuration {} bytes",
-            p.configuration.len()
-        );
+        let _ = writeln!(out, "     {details}, configuration {configuration} bytes");
     }
     if let (Some(sources), Some(resources)) = (&loaded.plugin_sources, &loaded.resources) {
         resource_summary(&mut out, loaded, sources, resources);

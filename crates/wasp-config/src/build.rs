@@ -8,9 +8,10 @@ use std::time::Duration;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
-use wasp_proxy::spec::{
-    ClientTls, ClusterSpec, Direction, FailStrategy, HeaderMatch, ListenerSpec, NodeSpec,
-    PathMatch, PluginSpec, ProxySpec, RouteAction, RouteSpec, ServerTls, UpstreamProtocol,
+use wasp_spec::{
+    ClientTls, ClusterSpec, Direction, FailStrategy, HeaderMatch, ListenerSpec, LuaSpec, NodeSpec,
+    PathMatch, PluginKind, PluginSpec, ProxySpec, RouteAction, RouteSpec, ServerTls,
+    UpstreamProtocol, WasmSpec,
 };
 
 use crate::error::{ConfigError, Errors};
@@ -573,14 +574,20 @@ impl<'a> Builder<'a> {
                 }
                 (None, Some(lua)) => {
                     let code = &lua.value.inline_code;
-                    let script = wasp_lua::LuaScript::compile(&name, &code.value).map_err(|e| {
+                    // Checked here, so that a bad script is an error at its line of the file;
+                    // the data plane loads it again on each worker.
+                    wasp_lua::LuaScript::compile(&name, &code.value).map_err(|e| {
                         self.errs.at(
                             &code.referenced,
                             format!("{path}.lua.inlineCode"),
                             e.to_string(),
                         )
                     })?;
-                    (format!("lua:{name}"), Arc::from(Vec::new()), Some(script))
+                    (
+                        format!("lua:{name}"),
+                        Arc::from(Vec::new()),
+                        Some(code.value.clone()),
+                    )
                 }
                 (Some(_), Some(lua)) => {
                     return Err(self.errs.at(
@@ -681,15 +688,21 @@ impl<'a> Builder<'a> {
                 Some(RawPhase::Stats) => Some("STATS"),
                 Some(RawPhase::Unspecified) | None => None,
             };
+            let kind = match lua {
+                Some(source) => PluginKind::Lua(LuaSpec { source }),
+                None => PluginKind::Wasm(WasmSpec {
+                    root_id: p.plugin_name.clone().unwrap_or_else(|| name.clone()),
+                    module: wasm,
+                    configuration,
+                    vm_configuration,
+                    vm_id: vm_id.clone(),
+                    env,
+                }),
+            };
             let spec = PluginSpec {
                 name: name.clone(),
-                root_id: p.plugin_name.clone().unwrap_or_else(|| name.clone()),
                 url,
-                wasm,
-                configuration,
-                vm_configuration,
-                vm_id: vm_id.clone(),
-                env,
+                kind,
                 fail_strategy: match p.fail_strategy {
                     None | Some(RawFailStrategy::Close) => FailStrategy::FailClose,
                     Some(RawFailStrategy::Open) => FailStrategy::FailOpen,
@@ -700,7 +713,6 @@ impl<'a> Builder<'a> {
                 listeners: plugin_listeners,
                 load_error: None,
                 origin: Default::default(),
-                lua,
             };
             specs.push(spec);
         }

@@ -26,10 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_saphyr::{MessageFormatter as _, UserMessageFormatter};
-pub use wasp_proxy::spec;
-use wasp_proxy::spec::{
-    ClusterSpec, Direction, FailStrategy, ListenerSpec, NodeSpec, PathMatch, PluginSpec, ProxySpec,
-    RouteAction, RouteSpec, UpstreamProtocol,
+pub use wasp_spec as spec;
+use wasp_spec::{
+    ClusterSpec, Direction, ListenerSpec, NodeSpec, PathMatch, PluginKind, PluginSpec, ProxySpec,
+    RouteAction, RouteSpec, UpstreamProtocol, WasmSpec,
 };
 
 pub use crate::error::ConfigError;
@@ -236,22 +236,15 @@ pub fn quick(
                 )
             })?
             .into();
-        specs.push(PluginSpec {
+        let kind = PluginKind::Wasm(WasmSpec {
             root_id: name.clone(),
-            vm_id: String::new(),
-            name,
-            url: values::file_url(&absolute),
-            wasm,
+            module: wasm,
             configuration: plugin_config.unwrap_or_default().as_bytes().to_vec(),
-            vm_configuration: Vec::new(),
-            env: Vec::new(),
-            fail_strategy: FailStrategy::FailClose,
-            phase: None,
-            priority: None,
-            listeners: Vec::new(),
-            load_error: None,
-            origin: Default::default(),
-            lua: None,
+            ..WasmSpec::default()
+        });
+        specs.push(PluginSpec {
+            url: values::file_url(&absolute),
+            ..PluginSpec::new(name, kind)
         });
     }
     let spec = ProxySpec {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use wasp_delivery::{Credentials, FetchRequest, Fetcher, PullPolicy as FetchPolicy};
-use wasp_proxy::spec::{ListenerSpec, PluginSpec};
+use wasp_spec::{ListenerSpec, LuaSpec, PluginKind, PluginSpec, WasmSpec};
 
 use crate::error::ConfigError;
 use crate::wasmplugin::{
@@ -199,22 +199,23 @@ async fn plugin_spec(
     };
     Some(PluginSpec {
         name: decl.name.clone(),
-        root_id: wasm.root_id.clone(),
         url: wasm.url.clone(),
-        wasm: wasm_bytes,
-        configuration: wasm.configuration.clone(),
-        vm_configuration: Vec::new(),
-        // Istio sets no vm_id: Envoy then shares a VM (and shared data) between plugins with
-        // the same module, VM configuration and environment.
-        vm_id: String::new(),
-        env: wasm.env.clone(),
+        kind: PluginKind::Wasm(WasmSpec {
+            root_id: wasm.root_id.clone(),
+            module: wasm_bytes,
+            configuration: wasm.configuration.clone(),
+            vm_configuration: Vec::new(),
+            // Istio sets no vm_id: Envoy then shares a VM (and shared data) between plugins
+            // with the same module, VM configuration and environment.
+            vm_id: String::new(),
+            env: wasm.env.clone(),
+        }),
         fail_strategy: wasm.fail_strategy,
         phase,
         priority: decl.priority.map(i64::from),
         listeners: attached,
         load_error,
         origin,
-        lua: None,
     })
 }
 
@@ -226,30 +227,26 @@ fn lua_spec(
     phase: Option<String>,
     listeners: Vec<String>,
 ) -> PluginSpec {
-    let (lua, load_error) = match wasp_lua::LuaScript::compile(&decl.name, code) {
-        Ok(script) => (Some(script), None),
+    let load_error = match wasp_lua::LuaScript::compile(&decl.name, code) {
+        Ok(_) => None,
         Err(e) => {
             tracing::error!(plugin = %decl.key, "Lua script rejected: {e}");
-            (None, Some(e.to_string()))
+            Some(e.to_string())
         }
     };
     let origin = decl_origin(decl);
     PluginSpec {
         name: decl.name.clone(),
-        root_id: String::new(),
         url: format!("lua:{}", decl.key),
-        wasm: Arc::from(Vec::new()),
-        configuration: Vec::new(),
-        vm_configuration: Vec::new(),
-        vm_id: String::new(),
-        env: Vec::new(),
-        fail_strategy: wasp_proxy::spec::FailStrategy::FailClose,
+        kind: PluginKind::Lua(LuaSpec {
+            source: code.to_string(),
+        }),
+        fail_strategy: wasp_spec::FailStrategy::FailClose,
         phase,
         priority: decl.priority.map(i64::from),
         listeners,
         load_error,
         origin,
-        lua,
     }
 }
 

@@ -239,15 +239,16 @@ plugins:
 
     assert_eq!(spec.plugins.len(), 2);
     let hello = &spec.plugins[0];
+    let hello_wasm = hello.wasm().expect("a Wasm plugin");
     assert_eq!(hello.name, "hello");
-    assert_eq!(hello.root_id, "my_root");
+    assert_eq!(hello.root_id(), "my_root");
     assert_eq!(hello.url, format!("file://{}", abs.display()));
-    assert_eq!(&*hello.wasm, MODULE);
-    assert_eq!(hello.configuration, b"any bytes");
-    assert_eq!(hello.vm_configuration, b"vm conf");
-    assert_eq!(hello.vm_id, "shared");
+    assert_eq!(&*hello_wasm.module, MODULE);
+    assert_eq!(hello_wasm.configuration, b"any bytes");
+    assert_eq!(hello_wasm.vm_configuration, b"vm conf");
+    assert_eq!(hello_wasm.vm_id, "shared");
     assert_eq!(
-        hello.env,
+        hello_wasm.env,
         [
             ("A".to_string(), "1".to_string()),
             ("B".to_string(), "2".to_string())
@@ -258,17 +259,18 @@ plugins:
     assert_eq!(hello.priority, Some(10));
     assert_eq!(hello.listeners, ["inbound"]);
     let stats = &spec.plugins[1];
+    let stats_wasm = stats.wasm().expect("a Wasm plugin");
     assert_eq!(stats.name, "stats");
-    assert_eq!(stats.root_id, "stats");
+    assert_eq!(stats.root_id(), "stats");
     // Unset: empty, as Envoy's (plugins with the same module then share a VM).
-    assert_eq!(stats.vm_id, "");
+    assert_eq!(stats_wasm.vm_id, "");
     assert_eq!(
         stats.url,
         format!("file://{}", dir.path().join("other.wasm").display())
     );
-    assert_eq!(stats.configuration, br#"{"z":1}"#);
-    assert!(stats.vm_configuration.is_empty());
-    assert!(stats.env.is_empty());
+    assert_eq!(stats_wasm.configuration, br#"{"z":1}"#);
+    assert!(stats_wasm.vm_configuration.is_empty());
+    assert!(stats_wasm.env.is_empty());
     assert_eq!(stats.fail_strategy, FailStrategy::FailReload);
     assert_eq!(stats.phase.as_deref(), Some("STATS"));
     assert_eq!(stats.priority, None);
@@ -687,7 +689,7 @@ fn plugin_files() {
         ))
         .unwrap()
         .spec;
-    assert!(spec.plugins[0].lua.is_some());
+    assert!(spec.plugins[0].is_lua());
     let e = dir.error(&plugin(
         "      lua: { inlineCode: \"function envoy_on_request(h)\" }\n",
     ));
@@ -711,7 +713,7 @@ fn sha256_checked() {
             good.to_uppercase()
         )))
         .unwrap();
-    assert_eq!(&*loaded.spec.plugins[0].wasm, MODULE);
+    assert_eq!(&*loaded.spec.plugins[0].wasm().unwrap().module, MODULE);
     let bad = sha256(b"something else");
     let e = dir.error(&plugin(&format!(
         "      url: hello.wasm\n      sha256: {bad}\n"
@@ -818,10 +820,14 @@ fn shared_vm() {
         ))
         .unwrap()
         .spec;
-    assert_eq!(spec.plugins[0].vm_id, "v");
-    assert_eq!(spec.plugins[1].vm_id, "v");
+    let (p, q) = (
+        spec.plugins[0].wasm().unwrap(),
+        spec.plugins[1].wasm().unwrap(),
+    );
+    assert_eq!(p.vm_id, "v");
+    assert_eq!(q.vm_id, "v");
     assert!(
-        std::sync::Arc::ptr_eq(&spec.plugins[0].wasm, &spec.plugins[1].wasm),
+        std::sync::Arc::ptr_eq(&p.module, &q.module),
         "one module read once"
     );
     // One vmId over different modules is accepted, as by Envoy: the data plane gives each
@@ -833,8 +839,9 @@ fn shared_vm() {
         ))
         .unwrap()
         .spec;
-    assert_eq!(spec.plugins[1].vm_id, "v");
-    assert_eq!(spec.plugins[1].vm_configuration, b"other");
+    let q = spec.plugins[1].wasm().unwrap();
+    assert_eq!(q.vm_id, "v");
+    assert_eq!(q.vm_configuration, b"other");
 }
 
 // ----- pluginConfig bytes -----
@@ -845,7 +852,7 @@ fn configuration_of(fields: &str) -> Vec<u8> {
         .load(&plugin(&format!("      url: hello.wasm\n{fields}")))
         .unwrap()
         .spec;
-    spec.plugins[0].configuration.clone()
+    spec.plugins[0].wasm().unwrap().configuration.clone()
 }
 
 #[test]
@@ -954,7 +961,7 @@ plugins:
     let tls = loaded.spec.listeners[0].tls.as_ref().unwrap();
     assert_eq!(tls.cert_file, dir.path().join("conf/certs/c.pem"));
     assert_eq!(tls.key_file, dir.path().join("conf/certs/k.pem"));
-    assert_eq!(&*loaded.spec.plugins[0].wasm, b"p");
+    assert_eq!(&*loaded.spec.plugins[0].wasm().unwrap().module, b"p");
     assert_eq!(
         loaded.spec.plugins[0].url,
         format!(
@@ -964,7 +971,7 @@ plugins:
     );
     // parse() takes the same base from the file name it is given.
     let loaded = parse(yaml, &file).unwrap();
-    assert_eq!(&*loaded.spec.plugins[0].wasm, b"p");
+    assert_eq!(&*loaded.spec.plugins[0].wasm().unwrap().module, b"p");
     // Absolute paths are kept.
     let abs = dir.path().join("hello.wasm");
     let yaml = format!(
@@ -972,7 +979,7 @@ plugins:
         abs.display()
     );
     let loaded = parse(&yaml, &dir.path().join("conf/wasp.yaml")).unwrap();
-    assert_eq!(&*loaded.spec.plugins[0].wasm, MODULE);
+    assert_eq!(&*loaded.spec.plugins[0].wasm().unwrap().module, MODULE);
 }
 
 // ----- quick -----
@@ -1013,11 +1020,12 @@ fn quick_with_upstream() {
     let names: Vec<&str> = spec.plugins.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["hello", "other"]);
     let hello = &spec.plugins[0];
-    assert_eq!(hello.root_id, "hello");
-    assert_eq!(hello.vm_id, "");
+    let hello_wasm = hello.wasm().unwrap();
+    assert_eq!(hello.root_id(), "hello");
+    assert_eq!(hello_wasm.vm_id, "");
     assert_eq!(hello.fail_strategy, FailStrategy::FailClose);
-    assert_eq!(hello.configuration, b"cfg");
-    assert_eq!(&*hello.wasm, MODULE);
+    assert_eq!(hello_wasm.configuration, b"cfg");
+    assert_eq!(&*hello_wasm.module, MODULE);
     assert_eq!(hello.url, format!("file://{}", p1.display()));
 }
 
@@ -1033,7 +1041,7 @@ fn quick_without_upstream() {
         &spec.listeners[0].routes[0].action,
         RouteAction::Direct { status: 200, body } if body == "hello from wasp\n"
     ));
-    assert!(spec.plugins[0].configuration.is_empty());
+    assert!(spec.plugins[0].wasm().unwrap().configuration.is_empty());
     let spec = quick(listen, None, &[], None).unwrap().spec;
     assert!(spec.plugins.is_empty());
 }

@@ -21,11 +21,13 @@ mod listener;
 mod plugins;
 mod runtime;
 mod shared;
-pub mod spec;
 mod stats;
 mod stream;
 mod upstream;
 mod worker;
+
+/// The spec types, which the configuration layer builds (`wasp-spec`).
+pub use wasp_spec as spec;
 
 pub use admin::{LogLevelSetter, set_log_level_setter};
 pub use error::StartError;

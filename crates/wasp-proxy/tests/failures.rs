@@ -226,13 +226,15 @@ fn memory_bomb_is_stopped_at_the_memory_cap() {
 }
 
 fn garbage(strategy: FailStrategy) -> PluginSpec {
-    PluginSpec {
+    let p = PluginSpec {
         name: "garbage".into(),
-        wasm: Arc::from(&b"\0asm but not really a module"[..]),
         url: "file:///nowhere/garbage.wasm".into(),
         fail_strategy: strategy,
         ..plugin("noop", "")
-    }
+    };
+    with_wasm(p, |w| {
+        w.module = Arc::from(&b"\0asm but not really a module"[..])
+    })
 }
 
 #[test]

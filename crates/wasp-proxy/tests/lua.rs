@@ -5,15 +5,15 @@
 mod support;
 
 use support::*;
-use wasp_proxy::spec::PluginSpec;
+use wasp_proxy::spec::{LuaSpec, PluginKind, PluginSpec};
 
 fn lua(name: &str, code: &str) -> PluginSpec {
+    let kind = PluginKind::Lua(LuaSpec {
+        source: code.into(),
+    });
     PluginSpec {
-        name: name.into(),
         url: format!("lua:{name}"),
-        wasm: std::sync::Arc::from(Vec::new()),
-        lua: Some(wasp_lua::LuaScript::compile(name, code).expect("the script compiles")),
-        ..plugin("noop", "")
+        ..PluginSpec::new(name, kind)
     }
 }
 

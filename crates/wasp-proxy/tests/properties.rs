@@ -174,8 +174,10 @@ fn plugin_name_is_the_plugins_own() {
     let up = upstream();
     let mut p = plugin("hostcalls", "");
     p.name = "ns.my-plugin".into();
-    p.root_id = "my_root".into();
-    p.vm_id = "my_vm".into();
+    let p = with_wasm(p, |w| {
+        w.root_id = "my_root".into();
+        w.vm_id = "my_vm".into();
+    });
     let proxy = start(spec(up.address, vec![p]));
     let addr = proxy.address("main").unwrap();
     let a = get(

@@ -85,10 +85,9 @@ fn unchanged_plugins_are_carried_over_and_changed_ones_reloaded() {
     proxy.update_plugins(&[hostcalls_named("keep"), plugin("headers", "")]);
     assert!(calls(&proxy) >= before, "counters were reset");
     // A changed configuration makes it a new plugin, with fresh counters.
-    let changed = wasp_proxy::spec::PluginSpec {
-        configuration: b"changed".to_vec(),
-        ..hostcalls_named("keep")
-    };
+    let changed = with_wasm(hostcalls_named("keep"), |w| {
+        w.configuration = b"changed".to_vec();
+    });
     proxy.update_plugins(&[changed]);
     assert_eq!(calls(&proxy), 0.0);
     assert!(eventually(Duration::from_secs(2), || {
@@ -101,10 +100,9 @@ fn unchanged_plugins_are_carried_over_and_changed_ones_reloaded() {
 fn a_retired_plugins_timer_stops() {
     logs::capture();
     let up = upstream();
-    let ticker = wasp_proxy::spec::PluginSpec {
-        configuration: b"tick=10".to_vec(),
-        ..hostcalls_named("retired-ticker")
-    };
+    let ticker = with_wasm(hostcalls_named("retired-ticker"), |w| {
+        w.configuration = b"tick=10".to_vec();
+    });
     let proxy = start(spec(up.address, vec![ticker]));
     assert!(eventually(Duration::from_secs(2), || logs::count(
         "retired-ticker",

@@ -7,7 +7,6 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use support::*;
-use wasp_proxy::spec::PluginSpec;
 
 #[test]
 fn tick_pause_is_resumed_by_the_timer() {
@@ -42,8 +41,9 @@ fn tick_pause_is_resumed_by_the_timer() {
 fn timers_armed_at_start_tick_on_every_worker() {
     logs::capture();
     let up = upstream();
-    let mut p = hostcalls_named("ticker");
-    p.configuration = b"tick=20".to_vec();
+    let p = with_wasm(hostcalls_named("ticker"), |w| {
+        w.configuration = b"tick=20".to_vec();
+    });
     let proxy = start(spec(up.address, vec![p]));
     // 2 workers, each VM ticking every 20 ms from on_configure on.
     assert!(
@@ -128,17 +128,15 @@ fn a_queue_carries_messages_from_one_plugin_to_another() {
     let up = upstream();
     // Two plugins in two VMs (their VM configurations differ) with one vm_id, so one queue
     // namespace: only the receiver registers `hostcalls_queue`, only the sender enqueues.
-    let sender = PluginSpec {
-        vm_id: "queue-pair".into(),
-        vm_configuration: b"sender".to_vec(),
-        configuration: b"no-queue".to_vec(),
-        ..hostcalls_named("q-sender")
-    };
-    let receiver = PluginSpec {
-        vm_id: "queue-pair".into(),
-        vm_configuration: b"receiver".to_vec(),
-        ..hostcalls_named("q-receiver")
-    };
+    let sender = with_wasm(hostcalls_named("q-sender"), |w| {
+        w.vm_id = "queue-pair".into();
+        w.vm_configuration = b"sender".to_vec();
+        w.configuration = b"no-queue".to_vec();
+    });
+    let receiver = with_wasm(hostcalls_named("q-receiver"), |w| {
+        w.vm_id = "queue-pair".into();
+        w.vm_configuration = b"receiver".to_vec();
+    });
     let proxy = start(spec(up.address, vec![sender, receiver]));
     let addr = proxy.address("main").unwrap();
     const N: usize = 6;
@@ -169,10 +167,7 @@ fn plugins_with_one_vm_key_share_a_vm_on_each_worker() {
     let up = upstream();
     // a and b: same module, vm_id, VM configuration and environment: one VM, two root
     // contexts. c: another vm_id, so a VM of its own.
-    let c = PluginSpec {
-        vm_id: "other".into(),
-        ..hostcalls_named("vm-c")
-    };
+    let c = with_wasm(hostcalls_named("vm-c"), |w| w.vm_id = "other".into());
     let mut spec = spec(
         up.address,
         vec![hostcalls_named("vm-a"), hostcalls_named("vm-b"), c],

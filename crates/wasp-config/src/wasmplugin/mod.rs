@@ -22,7 +22,7 @@ mod url;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use wasp_proxy::spec::{Direction, FailStrategy};
+pub use wasp_spec::{Direction, FailStrategy};
 
 pub use self::load::{load_resources, parse_resources};
 use crate::Workload;

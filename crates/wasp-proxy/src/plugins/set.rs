@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 use wasp_host::{Host, PluginModule};
 
-use crate::spec::{ListenerSpec, Origin, PluginSpec};
+use crate::spec::{ListenerSpec, Origin, PluginKind, PluginSpec, WasmSpec};
 use crate::stats::PluginStats;
 
 /// What /plugins reports about a plugin.
@@ -37,27 +37,38 @@ pub struct PluginStatus {
     pub origin: Origin,
 }
 
-/// The `module` of a Lua filter, which has none.
-const NOT_WASM: &str = "a Lua filter has no Wasm module";
+/// A plugin's code, ready for every worker to instantiate.
+pub(crate) enum Code {
+    /// A compiled Wasm module.
+    Wasm(Arc<PluginModule>),
+    /// A checked Lua script (each worker loads it into its own Lua state).
+    Lua(wasp_lua::LuaScript),
+}
 
-/// A plugin as every worker shares it: the compiled module, its status and its counters.
+/// A plugin as every worker shares it: its code, its status and its counters.
 pub(crate) struct PluginShared {
     pub spec: PluginSpec,
-    pub module: Result<Arc<PluginModule>, String>,
+    /// The code, or why there is none (the plugin is unavailable).
+    pub code: Result<Code, String>,
     pub stats: PluginStats,
     pub status: Mutex<PluginStatus>,
 }
 
 impl PluginShared {
     pub fn load(host: &Host, spec: &PluginSpec) -> PluginShared {
-        let module = match (&spec.load_error, &spec.lua) {
+        let code = match (&spec.load_error, &spec.kind) {
             (Some(e), _) => Err(e.clone()),
-            (None, Some(_)) => Err(NOT_WASM.to_string()),
-            (None, None) => host.load_module(&spec.wasm).map_err(|e| e.to_string()),
+            (None, PluginKind::Wasm(wasm)) => host
+                .load_module(&wasm.module)
+                .map(Code::Wasm)
+                .map_err(|e| e.to_string()),
+            (None, PluginKind::Lua(lua)) => wasp_lua::LuaScript::compile(&spec.name, &lua.source)
+                .map(Code::Lua)
+                .map_err(|e| e.to_string()),
         };
-        let (state, error, sha256) = match &module {
-            Ok(m) => ("ready", None, Some(m.info().sha256.clone())),
-            Err(_) if spec.lua.is_some() && spec.load_error.is_none() => ("ready", None, None),
+        let (state, error, sha256) = match &code {
+            Ok(Code::Wasm(m)) => ("ready", None, Some(m.info().sha256.clone())),
+            Ok(Code::Lua(_)) => ("ready", None, None),
             Err(e) => {
                 tracing::error!(plugin = %spec.name, url = %spec.url, "plugin cannot be loaded: {e}");
                 ("unavailable", Some(e.clone()), None)
@@ -70,7 +81,7 @@ impl PluginShared {
         PluginShared {
             status: Mutex::new(PluginStatus {
                 name: spec.name.clone(),
-                root_id: spec.root_id.clone(),
+                root_id: spec.root_id().to_owned(),
                 url: spec.url.clone(),
                 sha256,
                 phase: spec.phase.clone(),
@@ -82,8 +93,24 @@ impl PluginShared {
                 origin: spec.origin.clone(),
             }),
             spec: spec.clone(),
-            module,
+            code,
             stats: PluginStats::default(),
+        }
+    }
+
+    /// The compiled module of a Wasm plugin that loaded.
+    pub fn module(&self) -> Option<&Arc<PluginModule>> {
+        match &self.code {
+            Ok(Code::Wasm(module)) => Some(module),
+            _ => None,
+        }
+    }
+
+    /// The script of a Lua filter that loaded.
+    pub fn script(&self) -> Option<&wasp_lua::LuaScript> {
+        match &self.code {
+            Ok(Code::Lua(script)) => Some(script),
+            _ => None,
         }
     }
 
@@ -168,17 +195,16 @@ impl PluginSet {
 fn group_plugins(plugins: &[Arc<PluginShared>]) -> Vec<VmGroup> {
     let mut groups: Vec<VmGroup> = Vec::new();
     // Lua filters run in the worker's Lua states, not in a VM.
-    for (i, p) in plugins
+    for (i, wasm) in plugins
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.spec.lua.is_none())
+        .filter_map(|(i, p)| Some((i, p.spec.wasm()?)))
     {
         let same_vm = |g: &&mut VmGroup| {
-            let first = &plugins[g.members[0]].spec;
-            first.vm_id == p.spec.vm_id
-                && first.vm_configuration == p.spec.vm_configuration
-                && first.env == p.spec.env
-                && same_bytes(&first.wasm, &p.spec.wasm)
+            plugins[g.members[0]]
+                .spec
+                .wasm()
+                .is_some_and(|first| same_vm(first, wasm))
         };
         match groups.iter_mut().find(same_vm) {
             Some(g) => g.members.push(i),
@@ -188,27 +214,35 @@ fn group_plugins(plugins: &[Arc<PluginShared>]) -> Vec<VmGroup> {
     groups
 }
 
+fn same_vm(a: &WasmSpec, b: &WasmSpec) -> bool {
+    a.vm_id == b.vm_id
+        && a.vm_configuration == b.vm_configuration
+        && a.env == b.env
+        && same_bytes(&a.module, &b.module)
+}
+
 fn same_bytes(a: &Arc<[u8]>, b: &Arc<[u8]>) -> bool {
     Arc::ptr_eq(a, b) || a == b
 }
 
 /// Whether a plugin can be carried over to a new set unchanged.
 fn same_plugin(a: &PluginSpec, b: &PluginSpec) -> bool {
-    a.name == b.name
-        && a.root_id == b.root_id
+    let same_code = match (&a.kind, &b.kind) {
+        (PluginKind::Wasm(a), PluginKind::Wasm(b)) => {
+            same_vm(a, b) && a.root_id == b.root_id && a.configuration == b.configuration
+        }
+        (PluginKind::Lua(a), PluginKind::Lua(b)) => a == b,
+        _ => false,
+    };
+    same_code
+        && a.name == b.name
         && a.url == b.url
-        && same_bytes(&a.wasm, &b.wasm)
-        && a.configuration == b.configuration
-        && a.vm_configuration == b.vm_configuration
-        && a.vm_id == b.vm_id
-        && a.env == b.env
         && a.fail_strategy == b.fail_strategy
         && a.phase == b.phase
         && a.priority == b.priority
         && a.listeners == b.listeners
         && a.load_error == b.load_error
         && a.origin == b.origin
-        && a.lua.as_ref().map(|l| l.code()) == b.lua.as_ref().map(|l| l.code())
 }
 
 /// The current set and a way for workers to hear of the next one.

@@ -73,7 +73,7 @@ impl WorkerVms {
             .plugins
             .iter()
             .map(|p| {
-                let script = p.spec.lua.as_ref()?;
+                let script = p.script()?;
                 match wasp_lua::LuaWorker::new(script, wasp_lua::Limits::default()) {
                     Ok(lua) => Some(lua),
                     Err(e) => {
@@ -365,16 +365,16 @@ impl WorkerVms {
         let members = &self.set.vm_groups[v].members;
         let first = &self.set.plugins[members[0]];
         // A module that did not load is already reported as unavailable (PluginShared::load).
-        let Ok(module) = &first.module else {
+        let (Some(module), Some(wasm)) = (first.module(), first.spec.wasm()) else {
             return VmSlot::Unavailable;
         };
         let embedder = WorkerEmbedder::new(&self.link, self.set.version, v, generation, first);
         let notifier: Arc<dyn QueueNotifier> =
             Arc::new(WorkerQueues::new(&self.link, self.set.version, v));
         let config = VmConfig {
-            vm_id: first.spec.vm_id.clone(),
-            configuration: first.spec.vm_configuration.clone(),
-            env: first.spec.env.clone(),
+            vm_id: wasm.vm_id.clone(),
+            configuration: wasm.vm_configuration.clone(),
+            env: wasm.env.clone(),
             queue_notifier: Some(notifier),
         };
         let fail_all = |error: &str| {
@@ -391,10 +391,14 @@ impl WorkerVms {
         let mut roots = Vec::with_capacity(members.len());
         for &m in members {
             let p = &self.set.plugins[m];
+            let Some(spec) = p.spec.wasm() else {
+                roots.push(None);
+                continue;
+            };
             let started = vm.start_plugin(&PluginConfig {
                 name: p.spec.name.clone(),
-                root_id: p.spec.root_id.clone(),
-                configuration: p.spec.configuration.clone(),
+                root_id: spec.root_id.clone(),
+                configuration: spec.configuration.clone(),
                 allow_headers_stop_iteration: false,
             });
             match started {

@@ -373,23 +373,23 @@ pub fn closed_port() -> SocketAddr {
 }
 
 pub fn plugin(module: &str, configuration: &str) -> PluginSpec {
-    PluginSpec {
-        name: module.into(),
+    let kind = PluginKind::Wasm(WasmSpec {
         root_id: module.into(),
-        url: format!("file://{}", wasp_test_plugins::path(module).display()),
-        wasm: Arc::from(wasp_test_plugins::bytes(module)),
+        module: Arc::from(wasp_test_plugins::bytes(module)),
         configuration: configuration.as_bytes().to_vec(),
-        vm_configuration: Vec::new(),
         vm_id: module.into(),
-        env: Vec::new(),
-        fail_strategy: FailStrategy::FailClose,
-        phase: None,
-        priority: None,
-        listeners: Vec::new(),
-        load_error: None,
-        origin: Default::default(),
-        lua: None,
+        ..WasmSpec::default()
+    });
+    PluginSpec {
+        url: format!("file://{}", wasp_test_plugins::path(module).display()),
+        ..PluginSpec::new(module, kind)
     }
+}
+
+/// `p` with its Wasm side edited by `edit`.
+pub fn with_wasm(mut p: PluginSpec, edit: impl FnOnce(&mut WasmSpec)) -> PluginSpec {
+    edit(p.wasm_mut().expect("a Wasm plugin"));
+    p
 }
 
 /// The host the tests run plugins on: 300 ms per callback.
@@ -863,9 +863,9 @@ pub mod logs {
 /// The hostcalls plugin under a name and root id of its own, so that its log lines (which
 /// carry the root id) can be told apart from other tests'.
 pub fn hostcalls_named(name: &str) -> PluginSpec {
-    PluginSpec {
+    let p = PluginSpec {
         name: name.into(),
-        root_id: name.into(),
         ..plugin("hostcalls", "")
-    }
+    };
+    with_wasm(p, |w| w.root_id = name.into())
 }

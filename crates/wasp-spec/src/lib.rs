@@ -1,7 +1,8 @@
 //! What the data plane runs: listeners, routes, clusters and plugins, already validated.
 //!
 //! The configuration layer (`wasp-config`) turns YAML and WasmPlugin resources into a
-//! [`ProxySpec`]; the data plane never parses text.
+//! [`ProxySpec`]; the data plane (`wasp-proxy`) runs it and never parses text. This crate is
+//! the contract between the two, with no dependency on either.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -125,58 +126,122 @@ pub enum FailStrategy {
 }
 
 /// One plugin of the chain.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct PluginSpec {
     /// Unique name (Istio: namespace.name), the `plugin_name` property.
     pub name: String,
-    /// The root id (Istio's pluginName).
-    pub root_id: String,
-    /// Where the module came from (for /plugins).
+    /// Where the code came from (for /plugins).
     pub url: String,
-    pub wasm: Arc<[u8]>,
-    pub configuration: Vec<u8>,
-    pub vm_configuration: Vec<u8>,
-    /// Plugins with the same vm_id share a VM (and shared data).
-    pub vm_id: String,
-    pub env: Vec<(String, String)>,
+    /// What the plugin runs.
+    pub kind: PluginKind,
     pub fail_strategy: FailStrategy,
     /// Istio phase and priority, for display.
     pub phase: Option<String>,
     pub priority: Option<i64>,
     /// Which listeners the plugin applies to; empty = all.
     pub listeners: Vec<String>,
-    /// Why the module could not be obtained (fetch failed, ...): the plugin is then
-    /// unavailable and its failure strategy applies. `wasm` is empty.
+    /// Why the code could not be obtained (fetch failed, ...): the plugin is then unavailable
+    /// and its failure strategy applies.
     pub load_error: Option<String>,
-    /// Facts about the module's delivery (digest, fetched at, ...), shown by /plugins.
+    /// Facts about the code's delivery (digest, fetched at, ...), shown by /plugins.
     pub origin: Origin,
-    /// A Lua filter (Envoy's Lua API) instead of a Wasm module: `wasm` is then empty and the
-    /// VM fields do not apply.
-    pub lua: Option<wasp_lua::LuaScript>,
+}
+
+/// What a plugin runs.
+#[derive(Debug, Clone)]
+pub enum PluginKind {
+    /// A Proxy-Wasm module.
+    Wasm(WasmSpec),
+    /// An Envoy-style Lua script (Envoy's Lua filter API), loaded on each worker.
+    Lua(LuaSpec),
+}
+
+/// A Proxy-Wasm plugin: its module and how its VM and root context are set up.
+#[derive(Clone, Default)]
+pub struct WasmSpec {
+    /// The root id (Istio's pluginName).
+    pub root_id: String,
+    /// The module's bytes; empty when it could not be obtained (`load_error`).
+    pub module: Arc<[u8]>,
+    /// The plugin configuration (`proxy_on_configure`).
+    pub configuration: Vec<u8>,
+    /// The VM configuration (`proxy_on_vm_start`).
+    pub vm_configuration: Vec<u8>,
+    /// Plugins with the same vm_id, module, VM configuration and environment share a VM (and
+    /// shared data).
+    pub vm_id: String,
+    pub env: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for WasmSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmSpec")
+            .field("root_id", &self.root_id)
+            .field("module_bytes", &self.module.len())
+            .field("vm_id", &self.vm_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Lua filter: the script's source, as the configuration gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LuaSpec {
+    pub source: String,
 }
 
 impl PluginSpec {
-    /// Whether the plugin is a Lua filter rather than a Wasm module.
+    /// A plugin with the defaults of everything but its name and code: fail closed, every
+    /// listener, no phase or priority.
+    pub fn new(name: impl Into<String>, kind: PluginKind) -> PluginSpec {
+        PluginSpec {
+            name: name.into(),
+            url: String::new(),
+            kind,
+            fail_strategy: FailStrategy::FailClose,
+            phase: None,
+            priority: None,
+            listeners: Vec::new(),
+            load_error: None,
+            origin: Origin::new(),
+        }
+    }
+
+    /// The Wasm side of the plugin; `None` for a Lua filter.
+    pub fn wasm(&self) -> Option<&WasmSpec> {
+        match &self.kind {
+            PluginKind::Wasm(w) => Some(w),
+            PluginKind::Lua(_) => None,
+        }
+    }
+
+    /// The Wasm side of the plugin, to edit; `None` for a Lua filter.
+    pub fn wasm_mut(&mut self) -> Option<&mut WasmSpec> {
+        match &mut self.kind {
+            PluginKind::Wasm(w) => Some(w),
+            PluginKind::Lua(_) => None,
+        }
+    }
+
+    /// The Lua side of the plugin; `None` for a Wasm plugin.
+    pub fn lua(&self) -> Option<&LuaSpec> {
+        match &self.kind {
+            PluginKind::Lua(l) => Some(l),
+            PluginKind::Wasm(_) => None,
+        }
+    }
+
     pub fn is_lua(&self) -> bool {
-        self.lua.is_some()
+        matches!(self.kind, PluginKind::Lua(_))
+    }
+
+    /// The root id a Wasm plugin's root context has; empty for a Lua filter.
+    pub fn root_id(&self) -> &str {
+        self.wasm().map_or("", |w| w.root_id.as_str())
     }
 }
 
 /// Free-form facts about where a plugin's module came from, shown by /plugins as they are.
 pub type Origin = BTreeMap<String, serde_json::Value>;
-
-impl std::fmt::Debug for PluginSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginSpec")
-            .field("name", &self.name)
-            .field("root_id", &self.root_id)
-            .field("url", &self.url)
-            .field("wasm_bytes", &self.wasm.len())
-            .field("vm_id", &self.vm_id)
-            .field("fail_strategy", &self.fail_strategy)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Extra metadata shown by /config_dump.
 pub type Labels = BTreeMap<String, String>;
