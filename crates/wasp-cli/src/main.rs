@@ -1,6 +1,5 @@
 //! The `wasp` command line.
 
-mod delivery;
 mod inspect;
 mod logging;
 mod registry;

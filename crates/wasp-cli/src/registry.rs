@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use wasp_delivery::{Credentials, FetchRequest, Fetcher, PullPolicy, PushFormat};
 
-use crate::delivery;
-
 #[derive(clap::Args)]
 pub struct PullArgs {
     /// `oci://host/repo:tag` (or without scheme), `https://...`, or a file.
@@ -65,7 +63,7 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
         pull_policy: PullPolicy::Always,
         pull_secret,
         resource: "wasp plugin pull".into(),
-        ..FetchRequest::new(&args.url)
+        ..FetchRequest::parse(&args.url)?
     };
     let fetched = runtime()?.block_on(fetcher.fetch(&request))?;
     println!("{}", fetched.source_url);
@@ -118,7 +116,7 @@ fn open_fetcher(cache_dir: Option<PathBuf>, url: &str, insecure: bool) -> anyhow
         true => vec![registry_host(url)],
         false => Vec::new(),
     };
-    delivery::fetcher(&root, &insecure)
+    wasp_config::follow::fetcher(&root, &insecure).context("cannot open the plugin module cache")
 }
 
 /// `host[:port]` of an OCI reference or URL, for `--insecure`.

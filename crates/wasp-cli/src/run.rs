@@ -10,7 +10,8 @@ use anyhow::{Context as _, bail};
 use wasp_host::{Host, HostConfig};
 use wasp_proxy::Proxy;
 
-use crate::delivery;
+use wasp_config::follow;
+use wasp_proxy::spec::PluginSpec;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -64,8 +65,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let root = cache_root
                 .clone()
                 .unwrap_or_else(|| std::env::temp_dir().join("wasp"));
-            let fetcher = delivery::fetcher(&root, &sources.insecure_registries)?;
-            let (plugins, resolved) = delivery::initial_plugins(&rt, &loaded, sources, &fetcher);
+            let fetcher = follow::fetcher(&root, &sources.insecure_registries)
+                .context("cannot open the plugin module cache")?;
+            let (plugins, resolved) = follow::initial_plugins(&rt, &loaded, sources, &fetcher);
             spec.plugins = plugins;
             Some((sources, fetcher, resolved))
         }
@@ -105,12 +107,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::thread::scope(|scope| {
         if let Some((sources, fetcher, resolved)) = delivery {
             let stats_of = fetcher.clone();
-            proxy.add_metric_source(Arc::new(move || {
-                delivery::render_metrics(&stats_of.stats())
-            }));
+            proxy.add_metric_source(Arc::new(move || stats_of.stats().prometheus_text()));
             let (rt, loaded, proxy, stop) = (&rt, &loaded, &proxy, &stop);
             scope.spawn(move || {
-                delivery::follow_changes(rt, loaded, sources, &fetcher, proxy, resolved, stop)
+                let mut publish = |specs: Vec<PluginSpec>| {
+                    let names: Vec<String> = proxy
+                        .update_plugins(&specs)
+                        .iter()
+                        .map(|s| format!("{} ({})", s.name, s.state))
+                        .collect();
+                    tracing::info!(plugins = ?names, "WasmPlugin sources changed: plugins updated");
+                };
+                follow::follow_changes(rt, loaded, sources, &fetcher, resolved, stop, &mut publish)
             });
         }
         let waited = wait_for_signal();

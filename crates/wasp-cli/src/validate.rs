@@ -179,13 +179,17 @@ fn resource_summary(
         if let Some(w) = d.wasm() {
             let _ = writeln!(
                 out,
-                "     {}: {} phase {}, priority {}, pull {:?}",
+                "     {}: {} phase {}, priority {}, pull {}",
                 d.key,
                 w.url,
                 d.phase.as_str(),
                 d.priority
                     .map_or_else(|| "unset".to_string(), |p| p.to_string()),
-                w.effective_pull_policy()
+                match &w.module {
+                    Ok(source) =>
+                        format!("{:?}", w.pull_policy.effective(source, w.sha256.as_deref())),
+                    Err(e) => format!("impossible ({e})"),
+                }
             );
         }
     }

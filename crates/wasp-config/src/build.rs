@@ -21,8 +21,8 @@ use crate::raw::{
 };
 use crate::sources::PluginSources;
 use crate::values::{
-    ModuleSource, canonical_json, check_endpoint, check_header_name, check_server_name, file_url,
-    parse_byte_size, parse_duration, parse_module_url, parse_socket_addr, regex_error_message,
+    canonical_json, check_endpoint, check_header_name, check_server_name, file_url,
+    parse_byte_size, parse_duration, parse_module_file, parse_socket_addr, regex_error_message,
     resolve,
 };
 use crate::{DEFAULT_BUFFER_LIMIT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_ROUTE_TIMEOUT, Workload};
@@ -531,7 +531,7 @@ impl<'a> Builder<'a> {
     }
 
     fn module(&mut self, url: &Spanned<String>, path: &str) -> Result<(String, Arc<[u8]>)> {
-        let ModuleSource::File(file) = parse_module_url(&url.value, &self.base)
+        let file = parse_module_file(&url.value, &self.base)
             .map_err(|msg| self.errs.at(&url.referenced, path, msg))?;
         if let Some(bytes) = self.modules.get(&file) {
             return Ok((file_url(&file), bytes.clone()));

@@ -13,6 +13,7 @@
 
 mod build;
 mod error;
+pub mod follow;
 mod locate;
 mod raw;
 mod sources;

@@ -12,13 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use wasp_delivery::{Credentials, FetchRequest, Fetcher, PullPolicy as FetchPolicy};
+use wasp_delivery::{Credentials, FetchRequest, Fetcher};
 use wasp_spec::{ListenerSpec, LuaSpec, PluginKind, PluginSpec, WasmSpec};
 
 use crate::error::ConfigError;
-use crate::wasmplugin::{
-    self, ModuleRef, Phase, PluginBody, PluginDecl, PluginType, PullPolicy, PullSecret, ResourceSet,
-};
+use crate::wasmplugin::{self, Phase, PluginBody, PluginDecl, PluginType, PullSecret, ResourceSet};
 use crate::{Loaded, Workload};
 
 /// Where the WasmPlugin resources are, and how their modules are fetched.
@@ -287,19 +285,11 @@ async fn fetch(
             return Err(format!("imagePullSecret {name}: {reason}"));
         }
     };
-    let url = match &wasm.module {
-        ModuleRef::File(path) => path.display().to_string(),
-        ModuleRef::Http(url) => url.clone(),
-        ModuleRef::Oci(reference) => format!("oci://{reference}"),
-    };
+    let source = wasm.module.clone()?;
     let request = FetchRequest {
-        url,
         sha256: wasm.sha256.clone(),
-        pull_policy: match wasm.effective_pull_policy() {
-            PullPolicy::Always => FetchPolicy::Always,
-            PullPolicy::IfNotPresent => FetchPolicy::IfNotPresent,
-            PullPolicy::Unspecified => FetchPolicy::Unspecified,
-        },
+        pull_policy: wasm.pull_policy.effective(&source, wasm.sha256.as_deref()),
+        source,
         pull_secret,
         resource: format!(
             "{} {} (workload {})",

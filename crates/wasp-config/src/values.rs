@@ -201,19 +201,15 @@ pub fn check_server_name(name: &str) -> Result<String, String> {
     }
 }
 
-/// Where a plugin module comes from.
-pub enum ModuleSource {
-    File(PathBuf),
-}
-
-/// `file:///abs/x.wasm`, `file://localhost/abs/x.wasm`, or a bare path (relative to `base`).
-pub fn parse_module_url(url: &str, base: &Path) -> Result<ModuleSource, String> {
+/// The file an inline plugin's `url` names: `file:///abs/x.wasm`, `file://localhost/abs/x.wasm`,
+/// or a bare path (relative to `base`).
+pub fn parse_module_file(url: &str, base: &Path) -> Result<PathBuf, String> {
     let url = url.trim();
     if url.is_empty() {
         return Err("empty url".to_string());
     }
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Ok(ModuleSource::File(resolve(base, url)));
+        return Ok(resolve(base, url));
     };
     match scheme.to_ascii_lowercase().as_str() {
         "file" => {
@@ -226,7 +222,7 @@ pub fn parse_module_url(url: &str, base: &Path) -> Result<ModuleSource, String> 
             }
             let path =
                 percent_decode(path).ok_or_else(|| format!("`{url}`: invalid percent-encoding"))?;
-            Ok(ModuleSource::File(PathBuf::from(path)))
+            Ok(PathBuf::from(path))
         }
         "http" | "https" | "oci" => Err(format!(
             "`{url}`: inline plugins are read from files; declare a module fetched over \
@@ -418,10 +414,7 @@ mod tests {
     #[test]
     fn urls() {
         let base = Path::new("/etc/wasp");
-        let file = |u| match parse_module_url(u, base) {
-            Ok(ModuleSource::File(p)) => Ok(p),
-            Err(e) => Err(e),
-        };
+        let file = |u| parse_module_file(u, base);
         assert_eq!(file("x.wasm"), Ok(PathBuf::from("/etc/wasp/x.wasm")));
         assert_eq!(file("/a/x.wasm"), Ok(PathBuf::from("/a/x.wasm")));
         assert_eq!(file("file:///a/x.wasm"), Ok(PathBuf::from("/a/x.wasm")));

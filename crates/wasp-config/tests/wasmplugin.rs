@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use wasp_config::spec::{Direction, FailStrategy};
 use wasp_config::wasmplugin::{
-    Attachment, DEFAULT_ROOT_NAMESPACE, EnvVar, LuaDecl, ModuleRef, Phase, PluginBody, PluginDecl,
-    PluginType, PullPolicy, PullSecret, ResourceBody, ResourceKind, ResourceSet, Timestamp,
-    WasmDecl, load_resources, parse_resources,
+    Attachment, DEFAULT_ROOT_NAMESPACE, EnvVar, LuaDecl, ModuleSource, Phase, PluginBody,
+    PluginDecl, PluginType, PullPolicy, PullSecret, ResourceBody, ResourceKind, ResourceSet,
+    Timestamp, WasmDecl, load_resources, parse_resources,
 };
 use wasp_config::{ConfigError, Workload};
 
@@ -77,6 +77,12 @@ fn wasm(decl: &PluginDecl) -> &WasmDecl {
 // ------------------------------------------------------------------------------------------
 // Reading and validation.
 
+fn oci_ref(reference: &str) -> Result<ModuleSource, String> {
+    Ok(ModuleSource::Oci(
+        wasp_delivery::OciReference::parse(reference).unwrap(),
+    ))
+}
+
 /// Istio's `wasm-valid.yaml`: every document is accepted, with Istio's defaults.
 #[test]
 fn istio_valid_corpus() {
@@ -95,7 +101,7 @@ fn istio_valid_corpus() {
     };
     assert_eq!(
         full.module,
-        ModuleRef::File("/opt/filters/openid.wasm".into())
+        Ok(ModuleSource::File("/opt/filters/openid.wasm".into()))
     );
     assert_eq!(
         full.sha256.as_deref(),
@@ -106,7 +112,7 @@ fn istio_valid_corpus() {
     };
     // No scheme: istiod's default is oci://.
     assert_eq!(no_scheme.url, "oci://test");
-    assert_eq!(no_scheme.module, ModuleRef::Oci("test".into()));
+    assert_eq!(no_scheme.module, oci_ref("test"));
     let ResourceBody::Wasm(env) = &r[3].body else {
         panic!()
     };
@@ -1093,7 +1099,9 @@ fn pull_secrets() {
 fn effective_pull_policy() {
     let policy = |spec: &str| {
         let set = parse(&wp("ns", "p", spec)).unwrap();
-        wasm(&plugins(&set, &workload("ns", &[]))[0]).effective_pull_policy()
+        let w = wasm(&plugins(&set, &workload("ns", &[]))[0]).clone();
+        w.pull_policy
+            .effective(w.module.as_ref().unwrap(), w.sha256.as_deref())
     };
     let sha = "sha256: 1ef0c9a92b0420cf25f7fe5d481b231464bc88f486ca3b9c83ed5cc21d2f6210";
     assert_eq!(policy("url: oci://r/p:latest"), PullPolicy::Always);
@@ -1154,13 +1162,13 @@ fn declaration_fields() {
     assert!(!acl.matcher.applies_to(Direction::Inbound, 8080));
     let w = wasm(acl);
     assert_eq!(w.url, "oci://registry.example.com:5000/acl:latest");
-    assert_eq!(
-        w.module,
-        ModuleRef::Oci("registry.example.com:5000/acl:latest".into())
-    );
+    assert_eq!(w.module, oci_ref("registry.example.com:5000/acl:latest"));
     assert_eq!(w.sha256, None);
     assert_eq!(w.pull_policy, PullPolicy::Unspecified);
-    assert_eq!(w.effective_pull_policy(), PullPolicy::Always);
+    assert_eq!(
+        w.pull_policy.effective(w.module.as_ref().unwrap(), None),
+        PullPolicy::Always
+    );
     assert_eq!(w.fail_strategy, FailStrategy::FailClose);
     assert_eq!(w.plugin_type, PluginType::Http);
     assert!(w.configuration.is_empty());
@@ -1177,7 +1185,7 @@ fn declaration_fields() {
         .unwrap();
     assert_eq!(
         wasm(openid).module,
-        ModuleRef::File("/opt/filters/openid.wasm".into())
+        Ok(ModuleSource::File("/opt/filters/openid.wasm".into()))
     );
     assert_eq!(wasm(openid).root_id, "openid_root");
     assert_eq!(

@@ -12,7 +12,7 @@
 //! # async fn demo() -> Result<(), wasp_delivery::FetchError> {
 //! use wasp_delivery::{FetchRequest, Fetcher, FetcherConfig, PullPolicy};
 //! let fetcher = Fetcher::new(FetcherConfig::new("/var/lib/wasp/modules"))?;
-//! let mut req = FetchRequest::new("oci://ghcr.io/org/plugin:1.0");
+//! let mut req = FetchRequest::parse("oci://ghcr.io/org/plugin:1.0")?;
 //! req.pull_policy = PullPolicy::IfNotPresent;
 //! req.resource = "WasmPlugin default/auth".into();
 //! let module = fetcher.fetch(&req).await?;
@@ -33,9 +33,9 @@ mod url;
 
 pub use cache::CacheEntry;
 pub use error::{ErrorContext, FetchError};
-pub use fetcher::{FetchRequest, Fetched, Fetcher, FetcherConfig, PullPolicy};
+pub use fetcher::{FetchRequest, Fetched, Fetcher, FetcherConfig};
 pub use http::HttpConfig;
 pub use oci::push::PushFormat;
 pub use secret::Credentials;
 pub use stats::FetchStats;
-pub use url::{ModuleSource, OciReference};
+pub use url::{ModuleSource, OciReference, PullPolicy};

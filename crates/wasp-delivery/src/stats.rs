@@ -28,6 +28,45 @@ pub struct FetchStats {
 }
 
 impl FetchStats {
+    /// The counters in the Prometheus text format (`wasp_plugin_fetches_total{result}`,
+    /// cache hits, misses and entries).
+    pub fn prometheus_text(&self) -> String {
+        let stats = self;
+        let mut out = String::new();
+        out.push_str("# HELP wasp_plugin_fetches_total Plugin module fetches by result.\n");
+        out.push_str("# TYPE wasp_plugin_fetches_total counter\n");
+        out.push_str(&format!(
+            "wasp_plugin_fetches_total{{result=\"success\"}} {}\n",
+            stats.success
+        ));
+        for (kind, n) in &stats.failures {
+            out.push_str(&format!(
+                "wasp_plugin_fetches_total{{result=\"{kind}\"}} {n}\n"
+            ));
+        }
+        for (name, help, value) in [
+            (
+                "wasp_plugin_cache_hits_total",
+                "Remote fetches served from the module cache.",
+                stats.cache_hits,
+            ),
+            (
+                "wasp_plugin_cache_misses_total",
+                "Remote fetches that downloaded the module.",
+                stats.cache_misses,
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "# HELP wasp_plugin_cache_entries Modules in the cache.\n# TYPE wasp_plugin_cache_entries gauge\nwasp_plugin_cache_entries {}\n",
+            stats.cache_entries
+        ));
+        out
+    }
+
     /// The count for one failure kind (0 when none happened).
     pub fn failures_of(&self, kind: &str) -> u64 {
         self.failures

@@ -17,7 +17,8 @@ use std::path::PathBuf;
 pub(crate) const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
-/// Where a module comes from, parsed from its URL.
+/// Where a module comes from, parsed from its URL: the one typed module reference, shared by
+/// the configuration layer (which parses a resource's `url` into it once) and the fetcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModuleSource {
     File(PathBuf),
@@ -131,10 +132,54 @@ impl OciReference {
             .unwrap_or("latest")
     }
 
-    /// Istio's rule for the default pull policy: `Always` only when the tag is literally `latest`
-    /// (an untagged reference is IfNotPresent, unlike Kubernetes).
-    pub fn is_literal_latest(&self) -> bool {
-        self.tag.as_deref() == Some("latest")
+    /// Istio's rule for an unspecified pull policy: `Always` only when the tag is literally
+    /// `latest` (an untagged reference is `IfNotPresent`, unlike Kubernetes), and never for a
+    /// reference pinned by digest.
+    pub fn default_pull_policy(&self) -> PullPolicy {
+        if self.digest.is_none() && self.tag.as_deref() == Some("latest") {
+            PullPolicy::Always
+        } else {
+            PullPolicy::IfNotPresent
+        }
+    }
+}
+
+/// A WasmPlugin's `imagePullPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PullPolicy {
+    /// `UNSPECIFIED_POLICY` or nothing: see [`PullPolicy::effective`].
+    #[default]
+    Unspecified,
+    IfNotPresent,
+    Always,
+}
+
+impl PullPolicy {
+    /// The policy as istio-agent applies it to `source`: a checksum (`sha256`, or an OCI
+    /// `@sha256:` digest) makes the module content-addressed (`IfNotPresent`); an unspecified
+    /// policy follows [`OciReference::default_pull_policy`] (`IfNotPresent` for http).
+    /// Meaningless for files, which are always read.
+    pub fn effective(self, source: &ModuleSource, sha256: Option<&str>) -> PullPolicy {
+        let pinned = sha256.is_some_and(|s| !s.trim().is_empty())
+            || matches!(source, ModuleSource::Oci(r) if r.digest.is_some());
+        match (self, source) {
+            _ if pinned => PullPolicy::IfNotPresent,
+            (PullPolicy::Unspecified, ModuleSource::Oci(r)) => r.default_pull_policy(),
+            (PullPolicy::Unspecified, _) => PullPolicy::IfNotPresent,
+            (policy, _) => policy,
+        }
+    }
+}
+
+impl fmt::Display for ModuleSource {
+    /// The URL in canonical form: the file's path, the http URL as written, `oci://` with the
+    /// registry and tag spelled out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModuleSource::File(path) => write!(f, "{}", path.display()),
+            ModuleSource::Http(url) => f.write_str(url),
+            ModuleSource::Oci(r) => write!(f, "{r}"),
+        }
     }
 }
 
@@ -257,7 +302,7 @@ mod tests {
         let r = oci("oci://localhost:5000/plugin");
         assert_eq!(r.registry, "localhost:5000");
         assert_eq!(r.tag, None);
-        assert!(!r.is_literal_latest());
+        assert_eq!(r.default_pull_policy(), PullPolicy::IfNotPresent);
         assert_eq!(r.to_string(), "oci://localhost:5000/plugin:latest");
         let r = oci("localhost:5000/plugin:v1");
         assert_eq!(
@@ -268,7 +313,7 @@ mod tests {
         assert_eq!(r.registry, DOCKER_HUB);
         assert_eq!(r.repository, "library/plugin");
         assert_eq!(r.api_host(), "registry-1.docker.io");
-        assert!(r.is_literal_latest());
+        assert_eq!(r.default_pull_policy(), PullPolicy::Always);
         let d = format!("sha256:{}", "a".repeat(64));
         let r = oci(&format!("oci://h.io/p@{d}"));
         assert_eq!(r.digest.as_deref(), Some(d.as_str()));

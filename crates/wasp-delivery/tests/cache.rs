@@ -15,13 +15,13 @@ async fn index_survives_a_new_fetcher() {
     let cache = tempfile::tempdir().unwrap();
     let url = s.url("/p.wasm");
     let first = fetcher(cache.path(), &[])
-        .fetch(&FetchRequest::new(&url))
+        .fetch(&FetchRequest::parse(&url).unwrap())
         .await
         .unwrap();
     assert!(!first.cache_hit);
 
     let f = fetcher(cache.path(), &[]);
-    let got = f.fetch(&FetchRequest::new(&url)).await.unwrap();
+    let got = f.fetch(&FetchRequest::parse(&url).unwrap()).await.unwrap();
     assert!(got.cache_hit);
     assert_eq!(&*got.bytes, &wasm[..]);
     assert_eq!(got.fetched_at, first.fetched_at);
@@ -45,7 +45,7 @@ async fn expired_entries_are_purged() {
     cfg.expiry = Duration::from_millis(500);
     let f = Fetcher::new(cfg.clone()).unwrap();
     let url = s.url("/p.wasm");
-    f.fetch(&FetchRequest::new(&url)).await.unwrap();
+    f.fetch(&FetchRequest::parse(&url).unwrap()).await.unwrap();
     assert_eq!(f.purge_expired().unwrap(), 0);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(f.purge_expired().unwrap(), 1);
@@ -54,7 +54,12 @@ async fn expired_entries_are_purged() {
         .join("modules/sha256")
         .join(format!("{}.wasm", sha256_hex(&wasm)));
     assert!(!file.exists());
-    assert!(!f.fetch(&FetchRequest::new(&url)).await.unwrap().cache_hit);
+    assert!(
+        !f.fetch(&FetchRequest::parse(&url).unwrap())
+            .await
+            .unwrap()
+            .cache_hit
+    );
     assert_eq!(s.hits(), 2);
 
     // Expired while no process ran: purged when the next Fetcher opens the cache.
@@ -71,7 +76,7 @@ async fn damaged_cache_file_is_refetched() {
     let s = TestServer::start(move |_| Reply::ok(w.clone())).await;
     let cache = tempfile::tempdir().unwrap();
     let f = fetcher(cache.path(), &[]);
-    let mut r = FetchRequest::new(s.url("/p.wasm"));
+    let mut r = FetchRequest::parse(s.url("/p.wasm")).unwrap();
     r.pull_policy = PullPolicy::IfNotPresent;
     f.fetch(&r).await.unwrap();
     let file = cache
@@ -97,18 +102,18 @@ async fn local_files() {
         format!("file://{}", path.display()),
         path.display().to_string(),
     ] {
-        let got = f.fetch(&FetchRequest::new(&url)).await.unwrap();
+        let got = f.fetch(&FetchRequest::parse(&url).unwrap()).await.unwrap();
         assert_eq!(&*got.bytes, &wasm[..]);
         assert_eq!(got.digest, sha256_hex(&wasm));
     }
-    let mut r = FetchRequest::new(path.display().to_string());
+    let mut r = FetchRequest::parse(path.display().to_string()).unwrap();
     r.sha256 = Some("0".repeat(64));
     assert!(matches!(
         f.fetch(&r).await,
         Err(FetchError::ChecksumMismatch { .. })
     ));
     match f
-        .fetch(&FetchRequest::new("/nonexistent/plugin.wasm"))
+        .fetch(&FetchRequest::parse("/nonexistent/plugin.wasm").unwrap())
         .await
     {
         Err(e @ FetchError::Download { .. }) => {

@@ -55,7 +55,7 @@ async fn unboxes_gzip_tar_and_tar_gz() {
     ];
     for (name, body) in bodies {
         let s = serve(body).await;
-        let mut r = FetchRequest::new(s.url("/plugin"));
+        let mut r = FetchRequest::parse(s.url("/plugin")).unwrap();
         r.sha256 = Some(sha256_hex(&wasm));
         let got = f.fetch(&r).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(&*got.bytes, &wasm[..], "{name}");
@@ -74,7 +74,10 @@ async fn refuses_escaping_tar_entries() {
     let f = fetcher(cache.path(), &[]);
     for name in ["../plugin.wasm", "/etc/plugin.wasm", "a/../../plugin.wasm"] {
         let s = serve(gzip(&tar(&[(name, &wasm)]))).await;
-        match f.fetch(&FetchRequest::new(s.url("/evil.tar.gz"))).await {
+        match f
+            .fetch(&FetchRequest::parse(s.url("/evil.tar.gz")).unwrap())
+            .await
+        {
             Err(e @ FetchError::Archive { .. }) => {
                 assert!(e.to_string().contains(name), "{e}")
             }
@@ -84,7 +87,8 @@ async fn refuses_escaping_tar_entries() {
     // The offending entry need not be the one that would be taken.
     let s = serve(tar(&[("plugin.wasm", &wasm), ("../x", b"y")])).await;
     assert!(matches!(
-        f.fetch(&FetchRequest::new(s.url("/x.tar"))).await,
+        f.fetch(&FetchRequest::parse(s.url("/x.tar")).unwrap())
+            .await,
         Err(FetchError::Archive { .. })
     ));
 }
@@ -97,18 +101,22 @@ async fn oversized_and_invalid_modules() {
     let f = wasp_delivery::Fetcher::new(cfg).unwrap();
     let big = module_with_payload(&vec![1u8; 5000]);
     let s = serve(big.clone()).await;
-    match f.fetch(&FetchRequest::new(s.url("/big.wasm"))).await {
+    match f
+        .fetch(&FetchRequest::parse(s.url("/big.wasm")).unwrap())
+        .await
+    {
         Err(FetchError::TooLarge { limit: 1000, .. }) => {}
         other => panic!("{other:?}"),
     }
     // Small on the wire, too big unpacked.
     let s = serve(gzip(&big)).await;
     assert!(matches!(
-        f.fetch(&FetchRequest::new(s.url("/big.wasm.gz"))).await,
+        f.fetch(&FetchRequest::parse(s.url("/big.wasm.gz")).unwrap())
+            .await,
         Err(FetchError::TooLarge { .. })
     ));
     let s = serve(b"<html>not found</html>".to_vec()).await;
-    match f.fetch(&FetchRequest::new(s.url("/page"))).await {
+    match f.fetch(&FetchRequest::parse(s.url("/page")).unwrap()).await {
         Err(e @ FetchError::InvalidModule { .. }) => {
             assert!(e.to_string().contains("Wasm magic"), "{e}")
         }
@@ -132,7 +140,10 @@ async fn retries_5xx_then_succeeds() {
     .await;
     let cache = tempfile::tempdir().unwrap();
     let f = fetcher(cache.path(), &[]);
-    let got = f.fetch(&FetchRequest::new(s.url("/p.wasm"))).await.unwrap();
+    let got = f
+        .fetch(&FetchRequest::parse(s.url("/p.wasm")).unwrap())
+        .await
+        .unwrap();
     assert_eq!(&*got.bytes, &wasm[..]);
     assert_eq!(s.hits(), 3);
 }
@@ -142,7 +153,10 @@ async fn gives_up_after_max_attempts_and_never_retries_404() {
     let cache = tempfile::tempdir().unwrap();
     let f = fetcher(cache.path(), &[]);
     let s = TestServer::start(|_| Reply::status(500, "boom")).await;
-    match f.fetch(&FetchRequest::new(s.url("/p.wasm"))).await {
+    match f
+        .fetch(&FetchRequest::parse(s.url("/p.wasm")).unwrap())
+        .await
+    {
         Err(e @ FetchError::Status { status: 500, .. }) => {
             assert!(
                 e.to_string().contains("5 attempts") && e.to_string().contains("boom"),
@@ -154,7 +168,10 @@ async fn gives_up_after_max_attempts_and_never_retries_404() {
     assert_eq!(s.hits(), 5);
 
     let s = TestServer::start(|_| Reply::status(404, "no such plugin")).await;
-    match f.fetch(&FetchRequest::new(s.url("/p.wasm"))).await {
+    match f
+        .fetch(&FetchRequest::parse(s.url("/p.wasm")).unwrap())
+        .await
+    {
         Err(e @ FetchError::Status { status: 404, .. }) => {
             assert!(e.to_string().contains("no such plugin"), "{e}")
         }
@@ -164,7 +181,11 @@ async fn gives_up_after_max_attempts_and_never_retries_404() {
 
     // 501 says the request can never work: no retry either.
     let s = TestServer::start(|_| Reply::status(501, "")).await;
-    assert!(f.fetch(&FetchRequest::new(s.url("/p.wasm"))).await.is_err());
+    assert!(
+        f.fetch(&FetchRequest::parse(s.url("/p.wasm")).unwrap())
+            .await
+            .is_err()
+    );
     assert_eq!(s.hits(), 1);
 }
 
@@ -177,7 +198,10 @@ async fn overall_deadline() {
     let f = wasp_delivery::Fetcher::new(cfg).unwrap();
     let s = TestServer::start(|_| Reply::ok(module("slow")).delayed(Duration::from_secs(5))).await;
     let start = std::time::Instant::now();
-    match f.fetch(&FetchRequest::new(s.url("/slow.wasm"))).await {
+    match f
+        .fetch(&FetchRequest::parse(s.url("/slow.wasm")).unwrap())
+        .await
+    {
         Err(e @ FetchError::Download { .. }) => {
             assert!(e.to_string().contains("no complete answer"), "{e}")
         }
@@ -209,16 +233,19 @@ async fn istio_pull_policy_scenario_over_http() {
     let f = fetcher(cache.path(), &[]);
     let url = s.url("/layer/v1/header-injector:0.0.1");
 
-    let got = f.fetch(&FetchRequest::new(&url)).await.unwrap();
+    let got = f.fetch(&FetchRequest::parse(&url).unwrap()).await.unwrap();
     assert_eq!(&*got.bytes, &v1[..]);
     assert_eq!(s.hits(), 2);
 
     *current.lock().unwrap() = gzip(&tar(&[("plugin.wasm", &v2)]));
-    let mut r = FetchRequest::new(&url);
+    let mut r = FetchRequest::parse(&url).unwrap();
     r.pull_policy = PullPolicy::IfNotPresent;
     assert_eq!(&*f.fetch(&r).await.unwrap().bytes, &v1[..]);
     assert_eq!(
-        &*f.fetch(&FetchRequest::new(&url)).await.unwrap().bytes,
+        &*f.fetch(&FetchRequest::parse(&url).unwrap())
+            .await
+            .unwrap()
+            .bytes,
         &v1[..]
     );
     assert_eq!(s.hits(), 2, "no network for IfNotPresent / default");
@@ -234,7 +261,7 @@ async fn checksum_pins_and_mismatches() {
     let s = serve(wasm.clone()).await;
     let cache = tempfile::tempdir().unwrap();
     let f = fetcher(cache.path(), &[]);
-    let mut r = FetchRequest::new(s.url("/a.wasm"));
+    let mut r = FetchRequest::parse(s.url("/a.wasm")).unwrap();
     r.sha256 = Some("f".repeat(64));
     r.resource = "WasmPlugin apps/pin".into();
     match f.fetch(&r).await {
@@ -253,7 +280,7 @@ async fn checksum_pins_and_mismatches() {
     assert!(!f.fetch(&r).await.unwrap().cache_hit);
     // A pinned module is content-addressed: another URL with the same checksum, even with
     // Always, is served from the cache.
-    let mut other = FetchRequest::new(s.url("/b.wasm"));
+    let mut other = FetchRequest::parse(s.url("/b.wasm")).unwrap();
     other.sha256 = Some(sha256_hex(&wasm));
     other.pull_policy = PullPolicy::Always;
     let hits = s.hits();
@@ -269,7 +296,7 @@ async fn concurrent_fetches_share_one_download() {
         TestServer::start(move |_| Reply::ok(w.clone()).delayed(Duration::from_millis(300))).await;
     let cache = tempfile::tempdir().unwrap();
     let f = fetcher(cache.path(), &[]);
-    let mut r = FetchRequest::new(s.url("/one.wasm"));
+    let mut r = FetchRequest::parse(s.url("/one.wasm")).unwrap();
     r.pull_policy = PullPolicy::Always;
     let tasks: Vec<_> = (0..8)
         .map(|_| {
@@ -294,12 +321,13 @@ async fn bad_urls() {
         "",
         "file://relative.wasm",
     ] {
-        match f.fetch(&FetchRequest::new(url)).await {
+        // Refused when parsed, before anything is fetched.
+        match FetchRequest::parse(url) {
             Err(FetchError::InvalidRequest { .. }) => {}
             other => panic!("{url}: {other:?}"),
         }
     }
-    let mut r = FetchRequest::new("https://example.invalid/x.wasm");
+    let mut r = FetchRequest::parse("https://example.invalid/x.wasm").unwrap();
     r.sha256 = Some("xyz".into());
     assert!(matches!(
         f.fetch(&r).await,

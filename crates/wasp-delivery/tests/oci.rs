@@ -9,7 +9,7 @@ use support::*;
 use wasp_delivery::{Credentials, FetchError, FetchRequest, PullPolicy, PushFormat};
 
 fn req(url: &str) -> FetchRequest {
-    let mut r = FetchRequest::new(url);
+    let mut r = FetchRequest::parse(url).unwrap();
     r.resource = "WasmPlugin apps/test".into();
     r
 }

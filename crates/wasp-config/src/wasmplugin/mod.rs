@@ -22,6 +22,7 @@ mod url;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use wasp_delivery::{ModuleSource, PullPolicy};
 pub use wasp_spec::{Direction, FailStrategy};
 
 pub use self::load::{load_resources, parse_resources};
@@ -133,16 +134,6 @@ impl Phase {
     }
 }
 
-/// `imagePullPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PullPolicy {
-    /// `UNSPECIFIED_POLICY` or nothing: `IfNotPresent`, except `Always` for an OCI reference
-    /// ending in `:latest` (see [`WasmDecl::effective_pull_policy`]).
-    Unspecified,
-    IfNotPresent,
-    Always,
-}
-
 /// `type`: which chain the plugin belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PluginType {
@@ -235,17 +226,6 @@ pub struct Source {
     pub line: u64,
 }
 
-/// Where a Wasm module comes from (`url`, with Istio's default scheme applied).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ModuleRef {
-    /// `file:///abs/path.wasm`: read locally; `sha256` and the pull policy do not apply.
-    File(PathBuf),
-    /// `http://` or `https://`: the URL as written.
-    Http(String),
-    /// `oci://` or no scheme: the image reference without `oci://`.
-    Oci(String),
-}
-
 /// A `vmConfig.env` entry as declared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvVar {
@@ -260,7 +240,8 @@ pub enum EnvVar {
 pub struct WasmSpec {
     /// The URL with Istio's default scheme: `oci://` added when there is none.
     pub url: String,
-    pub module: ModuleRef,
+    /// `url` parsed, or why its image reference cannot be pulled.
+    pub module: Result<ModuleSource, String>,
     /// Lowercase hex; `None` when empty or absent.
     pub sha256: Option<String>,
     pub pull_policy: PullPolicy,
@@ -279,7 +260,8 @@ pub struct WasmSpec {
 /// What a resource runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResourceBody {
-    Wasm(WasmSpec),
+    // Boxed: the Wasm fields are large and the Lua variant is one string.
+    Wasm(Box<WasmSpec>),
     Lua(LuaDecl),
 }
 
@@ -313,7 +295,7 @@ impl Resource {
     ) -> PluginDecl {
         let body = match &self.body {
             ResourceBody::Lua(lua) => PluginBody::Lua(lua.clone()),
-            ResourceBody::Wasm(w) => PluginBody::Wasm(WasmDecl {
+            ResourceBody::Wasm(w) => PluginBody::Wasm(Box::new(WasmDecl {
                 url: w.url.clone(),
                 module: w.module.clone(),
                 sha256: w.sha256.clone(),
@@ -334,7 +316,7 @@ impl Resource {
                     .collect(),
                 fail_strategy: w.fail_strategy,
                 plugin_type: w.plugin_type,
-            }),
+            })),
         };
         PluginDecl {
             key: self.key(),
@@ -391,7 +373,8 @@ impl PluginDecl {
 /// What a plugin runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginBody {
-    Wasm(WasmDecl),
+    // Boxed: the Wasm fields are large and the Lua variant is one string.
+    Wasm(Box<WasmDecl>),
     /// A TrafficExtension with a `lua:` body.
     Lua(LuaDecl),
 }
@@ -407,7 +390,9 @@ pub struct LuaDecl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WasmDecl {
     pub url: String,
-    pub module: ModuleRef,
+    /// `url` parsed once (Istio's default scheme applied), or why the image reference cannot
+    /// be pulled: Istio accepts such a resource and fails the fetch, and so does wasp.
+    pub module: Result<ModuleSource, String>,
     pub sha256: Option<String>,
     pub pull_policy: PullPolicy,
     /// `imagePullSecret`, looked up among the loaded Secrets of the plugin's namespace.
@@ -421,26 +406,6 @@ pub struct WasmDecl {
     pub env: Vec<(String, String)>,
     pub fail_strategy: FailStrategy,
     pub plugin_type: PluginType,
-}
-
-impl WasmDecl {
-    /// The pull policy as istio-agent applies it: a checksum (`sha256`, or an OCI `@sha256:`
-    /// digest) makes the module content-addressed (`IfNotPresent`); an unspecified policy is
-    /// `Always` for an OCI reference whose text ends in `:latest` and `IfNotPresent` otherwise
-    /// (an untagged reference is not treated as `:latest`). Meaningless for files.
-    pub fn effective_pull_policy(&self) -> PullPolicy {
-        let digest_in_url = matches!(&self.module, ModuleRef::Oci(r) if r.contains("@sha256:"));
-        if self.sha256.is_some() || digest_in_url {
-            return PullPolicy::IfNotPresent;
-        }
-        match self.pull_policy {
-            PullPolicy::Unspecified => match &self.module {
-                ModuleRef::Oci(r) if r.ends_with(":latest") => PullPolicy::Always,
-                _ => PullPolicy::IfNotPresent,
-            },
-            p => p,
-        }
-    }
 }
 
 /// A resolved `imagePullSecret`.

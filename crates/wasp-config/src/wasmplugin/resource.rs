@@ -389,7 +389,7 @@ impl Checker<'_> {
             ResourceKind::WasmPlugin,
             meta,
             common,
-            ResourceBody::Wasm(wasm),
+            ResourceBody::Wasm(Box::new(wasm)),
         )
     }
 
@@ -408,7 +408,12 @@ impl Checker<'_> {
         let body = match (spec.wasm, spec.lua) {
             (Some(wasm), None) => {
                 let base = self.file.parent().unwrap_or(Path::new("."));
-                ResourceBody::Wasm(self.wasm(wasm.value, "spec.wasm", &wasm.referenced, base)?)
+                ResourceBody::Wasm(Box::new(self.wasm(
+                    wasm.value,
+                    "spec.wasm",
+                    &wasm.referenced,
+                    base,
+                )?))
             }
             (None, Some(lua)) => {
                 let code = lua.value.inline_code.as_ref().ok_or_else(|| {

@@ -10,14 +10,20 @@
 
 use std::path::Path;
 
-use super::ModuleRef;
-use crate::values::{ModuleSource, parse_module_url};
+use wasp_delivery::{ModuleSource, OciReference};
+
+use crate::values::parse_module_file;
 
 const SCHEMES: &str = "url must have schema one of [http, https, file, oci]";
 
-/// Checks `url` as Istio does and classifies it. `base` is only used by the file parser for
+/// What a checked `url` stands for: the URL with Istio's default scheme, and the module
+/// source parsed from it, or why its image reference cannot be pulled (Istio accepts the
+/// resource and fails the fetch).
+pub type ModuleUrl = (String, Result<ModuleSource, String>);
+
+/// Checks `url` as Istio does and parses it, once. `base` is only used by the file parser for
 /// messages (file URLs must be absolute).
-pub fn module_url(url: &str, base: &Path) -> Result<(String, ModuleRef), String> {
+pub fn module_url(url: &str, base: &Path) -> Result<ModuleUrl, String> {
     if url.is_empty() {
         return Err("must not be empty".to_string());
     }
@@ -36,7 +42,7 @@ pub fn module_url(url: &str, base: &Path) -> Result<(String, ModuleRef), String>
         _ => (String::new(), url),
     };
     match scheme.as_str() {
-        "http" | "https" => Ok((url.to_string(), ModuleRef::Http(url.to_string()))),
+        "http" | "https" => Ok((url.to_string(), Ok(ModuleSource::Http(url.to_string())))),
         "oci" => {
             let reference = rest.strip_prefix("//").unwrap_or(rest);
             if reference.is_empty() {
@@ -44,15 +50,22 @@ pub fn module_url(url: &str, base: &Path) -> Result<(String, ModuleRef), String>
                     "invalid url `{url}`: no image reference after oci://"
                 ));
             }
-            Ok((url.to_string(), ModuleRef::Oci(reference.to_string())))
+            Ok((url.to_string(), oci(reference)))
         }
-        "file" => match parse_module_url(url, base)? {
-            ModuleSource::File(path) => Ok((url.to_string(), ModuleRef::File(path))),
-        },
+        "file" => Ok((
+            url.to_string(),
+            Ok(ModuleSource::File(parse_module_file(url, base)?)),
+        )),
         // No scheme, or a "scheme" that is really a registry host (`localhost:5000/p:v1`, which
         // Go reads as scheme `localhost`): an OCI image reference.
-        _ => Ok((format!("oci://{url}"), ModuleRef::Oci(url.to_string()))),
+        _ => Ok((format!("oci://{url}"), oci(url))),
     }
+}
+
+fn oci(reference: &str) -> Result<ModuleSource, String> {
+    OciReference::parse(reference)
+        .map(ModuleSource::Oci)
+        .map_err(|e| format!("image reference `{reference}`: {e}"))
 }
 
 /// Go's `getScheme`: `Ok((Some(scheme), rest))`, `Ok((None, whole))` when the text does not start
@@ -167,8 +180,12 @@ fn valid_escapes(s: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn check(url: &str) -> Result<(String, ModuleRef), String> {
+    fn check(url: &str) -> Result<ModuleUrl, String> {
         module_url(url, Path::new("/etc/wasp"))
+    }
+
+    fn oci_ref(reference: &str) -> Result<ModuleSource, String> {
+        Ok(ModuleSource::Oci(OciReference::parse(reference).unwrap()))
     }
 
     /// Istio's `wasm-valid.yaml` / `wasm-invalid.yaml` URL cases, plus the scheme defaults.
@@ -176,24 +193,24 @@ mod tests {
     fn istio_url_rule() {
         assert_eq!(
             check("file:///opt/filters/openid.wasm").unwrap().1,
-            ModuleRef::File("/opt/filters/openid.wasm".into())
+            Ok(ModuleSource::File("/opt/filters/openid.wasm".into()))
         );
         assert_eq!(
             check("http://test").unwrap().1,
-            ModuleRef::Http("http://test".into())
+            Ok(ModuleSource::Http("http://test".into()))
         );
         assert_eq!(
             check("test").unwrap(),
-            ("oci://test".into(), ModuleRef::Oci("test".into()))
+            ("oci://test".into(), oci_ref("test"))
         );
         assert_eq!(
             check("ghcr.io/org/plugin:1.0").unwrap().0,
             "oci://ghcr.io/org/plugin:1.0"
         );
-        assert_eq!(
-            check("oci://ghcr.io/org/p@sha256:abcd").unwrap().1,
-            ModuleRef::Oci("ghcr.io/org/p@sha256:abcd".into())
-        );
+        // Accepted, as by Istio, but it cannot be pulled: the fetch fails with the reason.
+        let (url, module) = check("oci://ghcr.io/org/p@sha256:abcd").unwrap();
+        assert_eq!(url, "oci://ghcr.io/org/p@sha256:abcd");
+        assert!(module.unwrap_err().contains("sha256:abcd"));
         // Go reads `localhost` as the scheme; Istio accepts it (http:// fallback) and then
         // fails to fetch. wasp reads it as the registry it is.
         assert_eq!(
@@ -202,7 +219,7 @@ mod tests {
         );
         assert_eq!(
             check("HTTPS://x/y.wasm").unwrap().1,
-            ModuleRef::Http("HTTPS://x/y.wasm".into())
+            Ok(ModuleSource::Http("HTTPS://x/y.wasm".into()))
         );
         for bad in [
             "",

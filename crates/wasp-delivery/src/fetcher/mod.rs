@@ -34,7 +34,7 @@ use crate::oci::push::{self, PushFormat};
 use crate::secret::Credentials;
 use crate::stats::{Counters, FetchStats};
 use crate::unbox;
-use crate::url::{ModuleSource, OciReference, normalize_sha256};
+use crate::url::{ModuleSource, OciReference, PullPolicy, normalize_sha256};
 
 /// How the fetcher is set up; one per process (or per cache directory).
 #[derive(Debug, Clone)]
@@ -66,19 +66,11 @@ impl FetcherConfig {
     }
 }
 
-/// A WasmPlugin's `imagePullPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum PullPolicy {
-    #[default]
-    Unspecified,
-    IfNotPresent,
-    Always,
-}
-
 /// One module to fetch.
 #[derive(Debug, Clone)]
 pub struct FetchRequest {
-    pub url: String,
+    /// Where the module is.
+    pub source: ModuleSource,
     /// Hex SHA-256 (`sha256:` prefix tolerated). For http(s) and files: of the module after
     /// unpacking. For OCI: of the image manifest (Istio's meaning since 1.14).
     pub sha256: Option<String>,
@@ -91,14 +83,29 @@ pub struct FetchRequest {
 }
 
 impl FetchRequest {
-    pub fn new(url: impl Into<String>) -> Self {
+    /// A request for `source` with no checksum, no secret and the unspecified pull policy.
+    pub fn new(source: ModuleSource) -> Self {
         FetchRequest {
-            url: url.into(),
+            source,
             sha256: None,
             pull_policy: PullPolicy::Unspecified,
             pull_secret: None,
             resource: String::new(),
         }
+    }
+
+    /// A request for a URL given as text (a command line's): parsed here, once.
+    pub fn parse(url: impl AsRef<str>) -> Result<Self, FetchError> {
+        let url = url.as_ref();
+        ModuleSource::parse(url)
+            .map(FetchRequest::new)
+            .map_err(|reason| FetchError::InvalidRequest {
+                at: ErrorContext {
+                    resource: String::new(),
+                    url: url.to_string(),
+                },
+                reason,
+            })
     }
 }
 
@@ -184,7 +191,7 @@ impl Fetcher {
             Ok((f, remote)) => self.inner.counters.success(remote.then_some(f.cache_hit)),
             Err(e) => {
                 self.inner.counters.failure(e);
-                tracing::warn!(resource = %req.resource, url = %req.url, error = %e, "module fetch failed");
+                tracing::warn!(resource = %req.resource, url = %req.source, error = %e, "module fetch failed");
             }
         }
         result.map(|(f, _)| f)
@@ -194,13 +201,12 @@ impl Fetcher {
     async fn fetch_counted(&self, req: &FetchRequest) -> Result<(Fetched, bool), FetchError> {
         let at = ErrorContext {
             resource: req.resource.clone(),
-            url: req.url.clone(),
+            url: req.source.to_string(),
         };
         let invalid = |reason: String| FetchError::InvalidRequest {
             at: at.clone(),
             reason,
         };
-        let source = ModuleSource::parse(&req.url).map_err(invalid)?;
         let pin = req
             .sha256
             .as_deref()
@@ -208,12 +214,14 @@ impl Fetcher {
             .map(normalize_sha256)
             .transpose()
             .map_err(invalid)?;
-        let (key, work): (String, _) = match source {
+        let (key, work): (String, _) = match &req.source {
             ModuleSource::File(path) => {
-                return file::fetch(self, path, pin, at).await.map(|f| (f, false));
+                return file::fetch(self, path.clone(), pin, at)
+                    .await
+                    .map(|f| (f, false));
             }
-            ModuleSource::Http(url) => (url, Work::Http),
-            ModuleSource::Oci(r) => (r.to_string(), Work::Oci(r)),
+            ModuleSource::Http(url) => (url.clone(), Work::Http),
+            ModuleSource::Oci(r) => (r.to_string(), Work::Oci(r.clone())),
         };
         let coalesce_key = format!(
             "{key}\n{}\n{:?}\n{}",

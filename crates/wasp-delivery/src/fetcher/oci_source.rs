@@ -49,7 +49,7 @@ pub(super) async fn fetch(
         let always = match policy {
             PullPolicy::Always => true,
             PullPolicy::IfNotPresent => false,
-            PullPolicy::Unspecified => reference.is_literal_latest(),
+            PullPolicy::Unspecified => reference.default_pull_policy() == PullPolicy::Always,
         };
         if !always
             && let Some(entry) = cache.entry(&key)
