@@ -118,7 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         .collect();
                     tracing::info!(plugins = ?names, "WasmPlugin sources changed: plugins updated");
                 };
-                follow::follow_changes(rt, loaded, sources, &fetcher, resolved, stop, &mut publish)
+                follow::follow_changes(rt, loaded, sources, &fetcher, resolved, stop, &mut publish);
             });
         }
         let waited = wait_for_signal();

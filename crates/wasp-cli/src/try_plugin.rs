@@ -88,7 +88,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     {
-        let mut s = stream.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = stream
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         s.request_headers_sent = true;
         println!("== the upstream receives");
         print_headers(s.request_headers.as_ref());
@@ -108,7 +110,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     {
-        let s = stream.lock().unwrap_or_else(|e| e.into_inner());
+        let s = stream
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         println!("== the client receives");
         print_headers(s.response_headers.as_ref());
         println!("\n{}", String::from_utf8_lossy(&s.response_body));

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use wasp_config::spec::{
-    Direction, FailStrategy, PathMatch, PluginKind, ProxySpec, RouteAction, UpstreamProtocol,
+    FailStrategy, PathMatch, PluginKind, ProxySpec, RouteAction, TrafficDirection, UpstreamProtocol,
 };
 
 #[derive(clap::Args)]
@@ -42,8 +42,8 @@ fn summary(loaded: &wasp_config::Loaded) -> String {
     let _ = writeln!(out, "listeners:");
     for l in &spec.listeners {
         let direction = match l.direction {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
+            TrafficDirection::Inbound => "inbound",
+            TrafficDirection::Outbound => "outbound",
         };
         let scheme = if l.tls.is_some() { "https" } else { "http" };
         let _ = writeln!(out, "  {} {scheme}://{} ({direction})", l.name, l.address);

@@ -9,8 +9,8 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 use wasp_spec::{
-    ClientTls, ClusterSpec, Direction, FailStrategy, HeaderMatch, ListenerSpec, LuaSpec, NodeSpec,
-    PathMatch, PluginKind, PluginSpec, ProxySpec, RouteAction, RouteSpec, ServerTls,
+    ClientTls, ClusterSpec, FailStrategy, HeaderMatch, ListenerSpec, LuaSpec, NodeSpec, PathMatch,
+    PluginKind, PluginSpec, ProxySpec, RouteAction, RouteSpec, ServerTls, TrafficDirection,
     UpstreamProtocol, WasmSpec,
 };
 
@@ -374,8 +374,8 @@ impl<'a> Builder<'a> {
                 name,
                 address,
                 direction: match l.direction {
-                    None | Some(RawDirection::Inbound) => Direction::Inbound,
-                    Some(RawDirection::Outbound) => Direction::Outbound,
+                    None | Some(RawDirection::Inbound) => TrafficDirection::Inbound,
+                    Some(RawDirection::Outbound) => TrafficDirection::Outbound,
                 },
                 tls,
                 routes,
@@ -722,5 +722,5 @@ impl<'a> Builder<'a> {
 }
 
 pub(crate) fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }

@@ -29,8 +29,8 @@ use std::time::Duration;
 use serde_saphyr::{MessageFormatter as _, UserMessageFormatter};
 pub use wasp_spec as spec;
 use wasp_spec::{
-    ClusterSpec, Direction, ListenerSpec, NodeSpec, PathMatch, PluginKind, PluginSpec, ProxySpec,
-    RouteAction, RouteSpec, UpstreamProtocol, WasmSpec,
+    ClusterSpec, ListenerSpec, NodeSpec, PathMatch, PluginKind, PluginSpec, ProxySpec, RouteAction,
+    RouteSpec, TrafficDirection, UpstreamProtocol, WasmSpec,
 };
 
 pub use crate::error::ConfigError;
@@ -255,7 +255,7 @@ pub fn quick(
         listeners: vec![ListenerSpec {
             name: "main".to_string(),
             address: listen,
-            direction: Direction::Inbound,
+            direction: TrafficDirection::Inbound,
             tls: None,
             routes: vec![RouteSpec {
                 path: PathMatch::Prefix("/".to_string()),

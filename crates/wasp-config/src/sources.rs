@@ -16,7 +16,9 @@ use wasp_delivery::{Credentials, FetchRequest, Fetcher};
 use wasp_spec::{ListenerSpec, LuaSpec, PluginKind, PluginSpec, WasmSpec};
 
 use crate::error::ConfigError;
-use crate::wasmplugin::{self, Phase, PluginBody, PluginDecl, PluginType, PullSecret, ResourceSet};
+use crate::wasmplugin::{
+    self, PluginBody, PluginDecl, PluginPhase, PluginType, PullSecret, ResourceSet,
+};
 use crate::{Loaded, Workload};
 
 /// Where the WasmPlugin resources are, and how their modules are fetched.
@@ -65,10 +67,7 @@ fn yaml_files(path: &Path) -> Vec<PathBuf> {
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
-        })
+        .filter(|p| wasmplugin::is_resource_file(p))
         .collect();
     files.sort();
     files
@@ -168,7 +167,7 @@ async fn plugin_spec(
         attached
     };
     let phase = match decl.phase {
-        Phase::Unspecified => None,
+        PluginPhase::Unspecified => None,
         p => Some(p.as_str().to_string()),
     };
     let wasm = match &decl.body {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasp_config::spec::{Direction, FailStrategy, PathMatch, RouteAction, UpstreamProtocol};
+use wasp_config::spec::{FailStrategy, PathMatch, RouteAction, TrafficDirection, UpstreamProtocol};
 use wasp_config::{ConfigError, Loaded, Workload, load, parse, quick};
 
 const MODULE: &[u8] = b"\0asm\x01\0\0\0 any bytes: modules are not compiled here";
@@ -171,7 +171,7 @@ plugins:
         inbound.address,
         "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
     );
-    assert_eq!(inbound.direction, Direction::Inbound);
+    assert_eq!(inbound.direction, TrafficDirection::Inbound);
     let tls = inbound.tls.as_ref().unwrap();
     assert_eq!(tls.cert_file, dir.path().join("c.pem"));
     assert_eq!(tls.key_file, dir.path().join("k.pem"));
@@ -216,7 +216,7 @@ plugins:
         outbound.address,
         "[::1]:15001".parse::<SocketAddr>().unwrap()
     );
-    assert_eq!(outbound.direction, Direction::Outbound);
+    assert_eq!(outbound.direction, TrafficDirection::Outbound);
     assert!(outbound.tls.is_none());
     assert!(outbound.routes.is_empty());
 
@@ -288,7 +288,7 @@ fn defaults() {
     );
     assert_eq!(spec.node.id, "");
     assert_eq!(spec.buffer_limit_bytes, 1024 * 1024);
-    assert_eq!(spec.listeners[0].direction, Direction::Inbound);
+    assert_eq!(spec.listeners[0].direction, TrafficDirection::Inbound);
     assert!(matches!(
         &spec.listeners[0].routes[0].action,
         RouteAction::Cluster { timeout: Some(t), .. } if *t == Duration::from_secs(15)
@@ -1008,7 +1008,7 @@ fn quick_with_upstream() {
     let l = &spec.listeners[0];
     assert_eq!(
         (l.name.as_str(), l.address, l.direction),
-        ("main", listen, Direction::Inbound)
+        ("main", listen, TrafficDirection::Inbound)
     );
     assert_eq!(l.routes.len(), 1);
     assert!(matches!(&l.routes[0].path, PathMatch::Prefix(p) if p == "/"));

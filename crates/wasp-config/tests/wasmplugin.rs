@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use wasp_config::spec::{Direction, FailStrategy};
+use wasp_config::spec::{FailStrategy, TrafficDirection};
 use wasp_config::wasmplugin::{
-    Attachment, DEFAULT_ROOT_NAMESPACE, EnvVar, LuaDecl, ModuleSource, Phase, PluginBody,
-    PluginDecl, PluginType, PullPolicy, PullSecret, ResourceBody, ResourceKind, ResourceSet,
+    Attachment, DEFAULT_ROOT_NAMESPACE, EnvVar, LuaDecl, ModuleSource, PluginBody, PluginDecl,
+    PluginPhase, PluginType, PullPolicy, PullSecret, ResourceBody, ResourceKind, ResourceSet,
     Timestamp, WasmDecl, load_resources, parse_resources,
 };
 use wasp_config::{ConfigError, Workload};
@@ -90,7 +90,7 @@ fn istio_valid_corpus() {
     let r = set.resources();
     assert_eq!(r.len(), 4);
     assert_eq!(r[0].key(), "default/full");
-    assert_eq!(r[0].phase, Phase::Authn);
+    assert_eq!(r[0].phase, PluginPhase::Authn);
     assert_eq!(r[0].source.line, 3);
     assert_eq!(
         r[0].attachment,
@@ -388,7 +388,11 @@ spec:
       value: \"cluster.local\"
 ";
     let set = parse(yaml).unwrap();
-    let mut warnings: Vec<String> = set.warnings().iter().map(|w| w.to_string()).collect();
+    let mut warnings: Vec<String> = set
+        .warnings()
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     warnings.sort();
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
     assert!(
@@ -501,13 +505,13 @@ fn enums_by_name_or_number() {
     ))
     .unwrap();
     let d = &plugins(&set, &workload("ns", &[]))[0];
-    assert_eq!(d.phase, Phase::Authz);
+    assert_eq!(d.phase, PluginPhase::Authz);
     assert_eq!(d.plugin_type(), PluginType::Network);
     let w = wasm(d);
     assert_eq!(w.fail_strategy, FailStrategy::FailOpen);
     assert_eq!(w.pull_policy, PullPolicy::Always);
-    assert!(d.matcher.applies_to(Direction::Inbound, 1));
-    assert!(!d.matcher.applies_to(Direction::Outbound, 1));
+    assert!(d.matcher.applies_to(TrafficDirection::Inbound, 1));
+    assert!(!d.matcher.applies_to(TrafficDirection::Outbound, 1));
     assert!(error(&wp("ns", "p", "phase: 4")).contains("unknown value 4"));
 }
 
@@ -607,7 +611,7 @@ fn traffic_extension_bodies() {
     .unwrap();
     let d = &plugins(&set, &workload("ns", &[]))[0];
     assert_eq!(d.kind, ResourceKind::TrafficExtension);
-    assert_eq!(d.phase, Phase::Unspecified);
+    assert_eq!(d.phase, PluginPhase::Unspecified);
     assert_eq!(wasm(d).configuration, br#"{"a":2,"b":1}"#);
     let set = parse(&te(
         "  lua:\n    inlineCode: |\n      function envoy_on_request(h) end\n",
@@ -657,63 +661,75 @@ fn traffic_extension_bodies() {
 fn match_listener() {
     let labels = [("a", "b"), ("c", "d")];
     let w = workload("ns", &labels);
-    let cases: &[(&str, Direction, bool)] = &[
-        ("", Direction::Inbound, true),
-        ("selector: {matchLabels: {a: b}}", Direction::Inbound, true),
-        ("selector: {matchLabels: {e: f}}", Direction::Inbound, false),
-        ("match: [{}]", Direction::Inbound, true),
-        ("match: [{mode: SERVER}]", Direction::Inbound, true),
+    let cases: &[(&str, TrafficDirection, bool)] = &[
+        ("", TrafficDirection::Inbound, true),
+        (
+            "selector: {matchLabels: {a: b}}",
+            TrafficDirection::Inbound,
+            true,
+        ),
+        (
+            "selector: {matchLabels: {e: f}}",
+            TrafficDirection::Inbound,
+            false,
+        ),
+        ("match: [{}]", TrafficDirection::Inbound, true),
+        ("match: [{mode: SERVER}]", TrafficDirection::Inbound, true),
         (
             "match: [{mode: SERVER, ports: []}]",
-            Direction::Inbound,
+            TrafficDirection::Inbound,
             true,
         ),
         (
             "match: [{mode: SERVER, ports: [{number: 1234}]}]",
-            Direction::Inbound,
+            TrafficDirection::Inbound,
             true,
         ),
         (
             "match: [{mode: SERVER, ports: [{number: 1235}]}]",
-            Direction::Inbound,
+            TrafficDirection::Inbound,
             false,
         ),
         (
             "selector: {matchLabels: {e: f}}\nmatch: [{mode: SERVER, ports: [{number: 1234}]}]",
-            Direction::Inbound,
+            TrafficDirection::Inbound,
             false,
         ),
         (
             "match: [{mode: CLIENT, ports: [{number: 1234}]}]",
-            Direction::Outbound,
+            TrafficDirection::Outbound,
             true,
         ),
         (
             "match: [{mode: CLIENT_AND_SERVER, ports: [{number: 1234}]}]",
-            Direction::Outbound,
+            TrafficDirection::Outbound,
             true,
         ),
         (
             "match: [{mode: CLIENT_AND_SERVER, ports: [{number: 1234}]}]",
-            Direction::Inbound,
+            TrafficDirection::Inbound,
             true,
         ),
         (
             "match: [{mode: SERVER, ports: [{number: 1234}]}]",
-            Direction::Outbound,
+            TrafficDirection::Outbound,
             false,
         ),
-        ("match: [{mode: CLIENT}]", Direction::Inbound, false),
-        ("match: [{mode: UNDEFINED}]", Direction::Outbound, true),
+        ("match: [{mode: CLIENT}]", TrafficDirection::Inbound, false),
+        (
+            "match: [{mode: UNDEFINED}]",
+            TrafficDirection::Outbound,
+            true,
+        ),
         // Any entry may match.
         (
             "match: [{mode: CLIENT}, {mode: SERVER, ports: [{number: 1234}]}]",
-            Direction::Inbound,
+            TrafficDirection::Inbound,
             true,
         ),
         (
             "match: [{mode: CLIENT}, {mode: SERVER, ports: [{number: 9}]}]",
-            Direction::Inbound,
+            TrafficDirection::Inbound,
             false,
         ),
     ];
@@ -1154,12 +1170,12 @@ fn declaration_fields() {
         .find(|d| d.key == "istio-ingress/acl-check")
         .unwrap();
     assert_eq!(acl.kind, ResourceKind::WasmPlugin);
-    assert_eq!(acl.phase, Phase::Authz);
+    assert_eq!(acl.phase, PluginPhase::Authz);
     assert_eq!(acl.priority, Some(1000));
     assert_eq!(acl.resource_version.as_deref(), Some("483920"));
-    assert!(acl.matcher.applies_to(Direction::Outbound, 8080));
-    assert!(!acl.matcher.applies_to(Direction::Outbound, 8081));
-    assert!(!acl.matcher.applies_to(Direction::Inbound, 8080));
+    assert!(acl.matcher.applies_to(TrafficDirection::Outbound, 8080));
+    assert!(!acl.matcher.applies_to(TrafficDirection::Outbound, 8081));
+    assert!(!acl.matcher.applies_to(TrafficDirection::Inbound, 8080));
     let w = wasm(acl);
     assert_eq!(w.url, "oci://registry.example.com:5000/acl:latest");
     assert_eq!(w.module, oci_ref("registry.example.com:5000/acl:latest"));
@@ -1278,17 +1294,17 @@ fn envoy_filter_lua_patches_become_lua_plugins() {
     );
     let late = decls.last().unwrap();
     assert_eq!(late.kind, ResourceKind::EnvoyFilter);
-    assert_eq!(late.phase, Phase::BeforeRouter);
+    assert_eq!(late.phase, PluginPhase::BeforeRouter);
     match &late.body {
         PluginBody::Lua(LuaDecl { inline_code }) => {
-            assert!(inline_code.contains("x-lua"), "{inline_code}")
+            assert!(inline_code.contains("x-lua"), "{inline_code}");
         }
         other => panic!("{other:?}"),
     }
     // SIDECAR_INBOUND + portNumber: inbound listeners on 8080 only.
-    assert!(late.matcher.applies_to(Direction::Inbound, 8080));
-    assert!(!late.matcher.applies_to(Direction::Inbound, 9090));
-    assert!(!late.matcher.applies_to(Direction::Outbound, 8080));
+    assert!(late.matcher.applies_to(TrafficDirection::Inbound, 8080));
+    assert!(!late.matcher.applies_to(TrafficDirection::Inbound, 9090));
+    assert!(!late.matcher.applies_to(TrafficDirection::Outbound, 8080));
     // workloadSelector: another workload does not get it.
     let other = plugins(&set, &workload("shop", &[("app", "web")]));
     assert!(!names(&other).contains(&"shop.lua-late"));

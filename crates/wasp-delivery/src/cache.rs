@@ -113,7 +113,9 @@ impl Cache {
     fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
         // A panic while holding the lock cannot leave the map half-updated in a way that matters
         // (every update is one insert/remove), so a poisoned lock is still usable.
-        self.index.lock().unwrap_or_else(|p| p.into_inner())
+        self.index
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn module_path(&self, digest: &str) -> PathBuf {

@@ -247,7 +247,7 @@ impl HttpClient {
                     url = %req.url, status = resp.status.as_u16(), attempt, "retrying after server error"
                 ),
                 Err(e) => {
-                    tracing::debug!(url = %req.url, error = %e, attempt, "retrying after transport error")
+                    tracing::debug!(url = %req.url, error = %e, attempt, "retrying after transport error");
                 }
             }
             tokio::time::sleep(backoff).await;
@@ -380,7 +380,7 @@ fn parse_uri(url: &str) -> Result<Uri, HttpError> {
         .parse()
         .map_err(|e| HttpError::BadUrl(format!("{url}: {e}")))?;
     match uri.scheme_str() {
-        Some("http") | Some("https") if uri.authority().is_some() => Ok(uri),
+        Some("http" | "https") if uri.authority().is_some() => Ok(uri),
         _ => Err(HttpError::BadUrl(format!(
             "{url}: only absolute http:// and https:// URLs can be fetched"
         ))),
@@ -394,7 +394,10 @@ pub(crate) fn resolve(base: &str, location: &str) -> Result<String, String> {
     }
     let uri: Uri = base.parse().map_err(|e| format!("{base}: {e}"))?;
     let scheme = uri.scheme_str().unwrap_or("https");
-    let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+    let authority = uri
+        .authority()
+        .map(http::uri::Authority::as_str)
+        .unwrap_or("");
     if let Some(rest) = location.strip_prefix("//") {
         return Ok(format!("{scheme}://{rest}"));
     }

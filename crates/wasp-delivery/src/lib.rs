@@ -36,6 +36,6 @@ pub use error::{ErrorContext, FetchError};
 pub use fetcher::{FetchRequest, Fetched, Fetcher, FetcherConfig};
 pub use http::HttpConfig;
 pub use oci::push::PushFormat;
-pub use secret::Credentials;
+pub use secret::{Credentials, SecretError};
 pub use stats::FetchStats;
-pub use url::{ModuleSource, OciReference, PullPolicy};
+pub use url::{ModuleSource, OciReference, PullPolicy, UrlError};

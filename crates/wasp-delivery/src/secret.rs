@@ -58,6 +58,15 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// The key of a `kubernetes.io/dockerconfigjson` Secret that holds the docker config.
+const KEY: &str = ".dockerconfigjson";
+
+/// Why a pull secret cannot be used (not a dockerconfigjson Secret, undecodable, another
+/// namespace's).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SecretError(pub String);
+
 impl Credentials {
     /// Username and password for any registry (e.g. `wasp plugin push --username`).
     pub fn basic(username: impl Into<String>, password: impl Into<String>) -> Self {
@@ -71,17 +80,21 @@ impl Credentials {
     }
 
     /// A docker `config.json` (`{"auths": {...}}`).
-    pub fn from_docker_config_json(text: &str) -> Result<Self, String> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("docker config is not JSON: {e}"))?;
-        Self::from_config_value(&value, "docker config".into())
+    pub fn from_docker_config_json(text: &str) -> Result<Self, SecretError> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| SecretError(format!("docker config is not JSON: {e}")))?;
+        Self::from_config_value(&value, "docker config".into()).map_err(SecretError)
     }
 
     /// A Kubernetes Secret of type `kubernetes.io/dockerconfigjson` in YAML or JSON, with the
     /// config under `data` (base64) or `stringData`; a plain docker config.json is accepted too.
     /// `namespace` is the WasmPlugin's: a Secret that says it lives elsewhere is refused, as
     /// Istio only reads pull secrets from the plugin's own namespace.
-    pub fn from_secret_yaml(text: &str, namespace: &str) -> Result<Self, String> {
+    pub fn from_secret_yaml(text: &str, namespace: &str) -> Result<Self, SecretError> {
+        Self::from_secret_text(text, namespace).map_err(SecretError)
+    }
+
+    fn from_secret_text(text: &str, namespace: &str) -> Result<Self, String> {
         let value: serde_json::Value = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| format!("secret is not valid JSON: {e}"))?
         } else {
@@ -119,7 +132,6 @@ impl Credentials {
                 "{origin} has type {ty:?}; only kubernetes.io/dockerconfigjson is supported"
             ));
         }
-        const KEY: &str = ".dockerconfigjson";
         let config_text = if let Some(s) = value
             .get("stringData")
             .and_then(|d| d.get(KEY))
@@ -315,7 +327,7 @@ mod tests {
         assert_eq!(c.origin(), "secret apps/reg-cred");
         assert_eq!(basic(&c, "ghcr.io").unwrap(), ("u1".into(), "p1".into()));
         let err = Credentials::from_secret_yaml(&yaml, "other").unwrap_err();
-        assert!(err.contains("not in namespace"), "{err}");
+        assert!(err.to_string().contains("not in namespace"), "{err}");
 
         let yaml = format!(
             "kind: Secret\nmetadata: {{name: s}}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{}'\n",
@@ -329,6 +341,7 @@ mod tests {
         assert!(
             Credentials::from_secret_yaml(opaque, "ns")
                 .unwrap_err()
+                .to_string()
                 .contains("Opaque")
         );
         assert!(Credentials::from_secret_yaml(CONFIG, "ns").is_ok());

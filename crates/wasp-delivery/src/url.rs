@@ -40,9 +40,18 @@ pub struct OciReference {
     pub digest: Option<String>,
 }
 
+/// Why a module URL or an image reference cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UrlError(pub String);
+
 impl OciReference {
     /// Parses a reference without its `oci://` prefix.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, UrlError> {
+        Self::parse_text(text).map_err(UrlError)
+    }
+
+    fn parse_text(text: &str) -> Result<Self, String> {
         if text.is_empty() {
             return Err("empty OCI reference".into());
         }
@@ -201,7 +210,13 @@ impl fmt::Display for OciReference {
 }
 
 impl ModuleSource {
-    pub fn parse(url: &str) -> Result<Self, String> {
+    /// Parses a module URL: `file://` or a path, `http(s)://`, `oci://` or a scheme-less image
+    /// reference (Istio's default).
+    pub fn parse(url: &str) -> Result<Self, UrlError> {
+        Self::parse_text(url).map_err(UrlError)
+    }
+
+    fn parse_text(url: &str) -> Result<Self, String> {
         let url = url.trim();
         if url.is_empty() {
             return Err("empty URL".into());
@@ -222,14 +237,17 @@ impl ModuleSource {
         }
         if let Some(rest) = lower.strip_prefix("oci://") {
             let _ = rest;
-            return Ok(ModuleSource::Oci(OciReference::parse(
+            return Ok(ModuleSource::Oci(OciReference::parse_text(
                 &url["oci://".len()..],
             )?));
         }
         if url.starts_with('/') || url.starts_with("./") || url.starts_with("../") {
             return Ok(ModuleSource::File(PathBuf::from(url)));
         }
-        if url.ends_with(".wasm") && !url.contains([':', '@']) {
+        let wasm_file = std::path::Path::new(url)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("wasm"));
+        if wasm_file && !url.contains([':', '@']) {
             return Ok(ModuleSource::File(PathBuf::from(url)));
         }
         if let Some((scheme, _)) = url.split_once("://") {
@@ -238,7 +256,7 @@ impl ModuleSource {
             ));
         }
         // No scheme: Istio's default is OCI.
-        Ok(ModuleSource::Oci(OciReference::parse(url)?))
+        Ok(ModuleSource::Oci(OciReference::parse_text(url)?))
     }
 }
 

@@ -117,7 +117,7 @@ async fn local_files() {
         .await
     {
         Err(e @ FetchError::Download { .. }) => {
-            assert!(e.to_string().contains("/nonexistent/plugin.wasm"), "{e}")
+            assert!(e.to_string().contains("/nonexistent/plugin.wasm"), "{e}");
         }
         other => panic!("{other:?}"),
     }

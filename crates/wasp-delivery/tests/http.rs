@@ -79,7 +79,7 @@ async fn refuses_escaping_tar_entries() {
             .await
         {
             Err(e @ FetchError::Archive { .. }) => {
-                assert!(e.to_string().contains(name), "{e}")
+                assert!(e.to_string().contains(name), "{e}");
             }
             other => panic!("{name}: {other:?}"),
         }
@@ -118,7 +118,7 @@ async fn oversized_and_invalid_modules() {
     let s = serve(b"<html>not found</html>".to_vec()).await;
     match f.fetch(&FetchRequest::parse(s.url("/page")).unwrap()).await {
         Err(e @ FetchError::InvalidModule { .. }) => {
-            assert!(e.to_string().contains("Wasm magic"), "{e}")
+            assert!(e.to_string().contains("Wasm magic"), "{e}");
         }
         other => panic!("{other:?}"),
     }
@@ -161,7 +161,7 @@ async fn gives_up_after_max_attempts_and_never_retries_404() {
             assert!(
                 e.to_string().contains("5 attempts") && e.to_string().contains("boom"),
                 "{e}"
-            )
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -173,7 +173,7 @@ async fn gives_up_after_max_attempts_and_never_retries_404() {
         .await
     {
         Err(e @ FetchError::Status { status: 404, .. }) => {
-            assert!(e.to_string().contains("no such plugin"), "{e}")
+            assert!(e.to_string().contains("no such plugin"), "{e}");
         }
         other => panic!("{other:?}"),
     }
@@ -203,7 +203,7 @@ async fn overall_deadline() {
         .await
     {
         Err(e @ FetchError::Download { .. }) => {
-            assert!(e.to_string().contains("no complete answer"), "{e}")
+            assert!(e.to_string().contains("no complete answer"), "{e}");
         }
         other => panic!("{other:?}"),
     }

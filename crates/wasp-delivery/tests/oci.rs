@@ -162,7 +162,7 @@ async fn digest_pinning() {
     let missing = reg.url(&format!("pinned@sha256:{}", "1".repeat(64)));
     match f.fetch(&req(&missing)).await {
         Err(e @ FetchError::Status { status: 404, .. }) => {
-            assert!(e.to_string().contains("MANIFEST_UNKNOWN"), "{e}")
+            assert!(e.to_string().contains("MANIFEST_UNKNOWN"), "{e}");
         }
         other => panic!("{other:?}"),
     }
@@ -199,7 +199,7 @@ async fn basic_auth_with_pull_secret() {
             assert!(
                 m.contains("none were given") || m.contains("no credentials"),
                 "{m}"
-            )
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -211,7 +211,7 @@ async fn basic_auth_with_pull_secret() {
     match f.fetch(&r).await {
         Err(e @ FetchError::Unauthorized { .. }) => {
             let m = e.to_string();
-            assert!(m.contains("401") && m.contains("refused"), "{m}")
+            assert!(m.contains("401") && m.contains("refused"), "{m}");
         }
         other => panic!("{other:?}"),
     }
@@ -225,7 +225,7 @@ async fn basic_auth_with_pull_secret() {
             assert!(
                 m.contains("no entry for registry") && m.contains(&reg.host),
                 "{m}"
-            )
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -301,7 +301,7 @@ async fn bearer_token_flow() {
             assert!(
                 m.contains("token service") && m.contains("401") && m.contains("bad credentials"),
                 "{m}"
-            )
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -323,7 +323,7 @@ async fn plain_http_realm_must_be_listed() {
             assert!(
                 e.to_string().contains("not in the insecure registries"),
                 "{e}"
-            )
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -340,7 +340,7 @@ async fn registry_down() {
     match f.fetch(&req(&url)).await {
         Err(e @ FetchError::Download { .. }) => {
             let m = e.to_string();
-            assert!(m.contains(&url) && m.contains("5 attempts"), "{m}")
+            assert!(m.contains(&url) && m.contains("5 attempts"), "{m}");
         }
         other => panic!("{other:?}"),
     }
@@ -358,7 +358,7 @@ async fn https_unless_listed() {
             assert!(
                 e.to_string().contains(&format!("https://{}", reg.host)),
                 "{e}"
-            )
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -386,7 +386,7 @@ async fn corrupted_layer_is_named() {
             assert!(
                 m.contains(&layer) && m.contains("application/vnd.wasm.content.layer.v1+wasm"),
                 "{m}"
-            )
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -407,7 +407,7 @@ async fn oversized_module_over_oci() {
         f.push(&big, &url, format, None).await.unwrap();
         match f.fetch(&req(&url)).await {
             Err(e @ FetchError::TooLarge { limit: 4096, .. }) => {
-                assert!(e.to_string().contains("4096"), "{e}")
+                assert!(e.to_string().contains("4096"), "{e}");
             }
             other => panic!("{name}: {other:?}"),
         }
@@ -425,7 +425,7 @@ async fn unknown_repository_and_not_wasm() {
                 e.to_string().contains("NAME_UNKNOWN")
                     || e.to_string().contains("MANIFEST_UNKNOWN"),
                 "{e}"
-            )
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -71,7 +71,9 @@ impl ModuleCache {
         // SAFETY: the bytes are exactly what `store` below wrote from `Module::serialize` of
         // an engine with the same fingerprint (the digest says so), into a directory wasp
         // owns; wasmtime additionally checks the header and version before using the code.
-        match unsafe { Module::deserialize(engine, &entry[DIGEST_LEN..]) } {
+        #[allow(unsafe_code)]
+        let module = unsafe { Module::deserialize(engine, &entry[DIGEST_LEN..]) };
+        match module {
             Ok(module) => Some(module),
             Err(e) => {
                 drop_entry(&e);

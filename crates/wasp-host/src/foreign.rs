@@ -109,7 +109,9 @@ fn set_filter_state(state: &mut VmState, args: &[u8]) -> Result<(), Status> {
     let context = state.active_context();
     match state.contexts.get(&context).map(|c| &c.kind) {
         Some(ContextKind::Http(stream)) => {
-            let mut stream = stream.lock().unwrap_or_else(|e| e.into_inner());
+            let mut stream = stream
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             stream.filter_state.insert(path, value);
             Ok(())
         }

@@ -21,7 +21,7 @@ pub fn to_tracing(record: LogRecord<'_>) {
         // so the plugin's severity is kept in the record (text and JSON).
         LogLevel::Error => tracing::error!(target: "wasp::plugin", vm = vm_id, plugin, "{message}"),
         LogLevel::Critical => {
-            tracing::error!(target: "wasp::plugin", vm = vm_id, plugin, critical = true, "{message}")
+            tracing::error!(target: "wasp::plugin", vm = vm_id, plugin, critical = true, "{message}");
         }
     }
 }

@@ -26,11 +26,11 @@ pub(crate) fn exported_memory<T>(caller: &mut Caller<'_, T>) -> Option<Memory> {
 /// `len` bytes at `ptr`.
 pub(crate) fn slice(data: &[u8], ptr: u32, len: u32) -> Result<&[u8], OutOfBounds> {
     let start = ptr as usize;
-    let end = start as u64 + len as u64;
+    let end = start as u64 + u64::from(len);
     if end > data.len() as u64 {
         return Err(OutOfBounds {
             ptr,
-            len: len as u64,
+            len: u64::from(len),
         });
     }
     Ok(&data[start..end as usize])
@@ -39,11 +39,11 @@ pub(crate) fn slice(data: &[u8], ptr: u32, len: u32) -> Result<&[u8], OutOfBound
 /// `len` writable bytes at `ptr`.
 pub(crate) fn slice_mut(data: &mut [u8], ptr: u32, len: u32) -> Result<&mut [u8], OutOfBounds> {
     let start = ptr as usize;
-    let end = start as u64 + len as u64;
+    let end = start as u64 + u64::from(len);
     if end > data.len() as u64 {
         return Err(OutOfBounds {
             ptr,
-            len: len as u64,
+            len: u64::from(len),
         });
     }
     Ok(&mut data[start..end as usize])

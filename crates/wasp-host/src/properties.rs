@@ -25,7 +25,9 @@ pub(crate) fn get(state: &VmState, path: &[&[u8]]) -> Option<Vec<u8>> {
         }
     }
     if let Some(stream) = state.active_stream() {
-        let stream = stream.lock().unwrap_or_else(|e| e.into_inner());
+        let stream = stream
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Envoy stores a set property under its whole path but looks a read up by the path's
         // first segment only: what was set at a multi-segment path cannot be read back.
         if let [name] = path

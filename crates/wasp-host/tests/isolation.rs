@@ -124,7 +124,7 @@ fn bad_pointers_get_invalid_memory_access_and_the_vm_keeps_working() {
             .iter()
             .cycle()
             .take(BADPTR_LINES.len() * (round + 1))
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         assert_eq!(logs, expected);
         assert_eq!(request_headers(&stream), before, "no map was touched");

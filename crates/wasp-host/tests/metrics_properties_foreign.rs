@@ -95,7 +95,10 @@ impl StreamProperties for Peer {
             [b"request", b"method"] => Some(PropertyValue::String("FROM-EMBEDDER".into())),
             // The stream is handed over (locked): its state is readable.
             [b"connection", b"request_count"] => Some(PropertyValue::UInt(
-                stream.request_headers.as_ref().map_or(0, |h| h.len()) as u64,
+                stream
+                    .request_headers
+                    .as_ref()
+                    .map_or(0, wasp_host::HeaderMap::len) as u64,
             )),
             _ => None,
         }

@@ -266,7 +266,7 @@ impl StreamAccess for Rc<RefCell<MemoryStream>> {
     }
 
     fn dynamic_metadata(&mut self, f: &mut dyn FnMut(&mut DynamicMetadata)) {
-        f(&mut self.borrow_mut().dynamic_metadata)
+        f(&mut self.borrow_mut().dynamic_metadata);
     }
 
     fn has_cluster(&self, cluster: &str) -> bool {

@@ -165,7 +165,7 @@ fn install_print(lua: &Lua, shared: &Rc<WorkerShared>) -> mlua::Result<()> {
     let print = lua.create_function(move |_, args: MultiValue| {
         let parts = args
             .iter()
-            .map(|v| v.to_string())
+            .map(mlua::Value::to_string)
             .collect::<mlua::Result<Vec<_>>>()?;
         let sink = shared.log.borrow().clone();
         sink(LogLevel::Info, &shared.script, &parts.join("\t"));

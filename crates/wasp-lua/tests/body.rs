@@ -74,12 +74,12 @@ fn set_bytes_replaces_the_body_and_content_length() {
 #[test]
 fn get_bytes_out_of_range_is_a_script_error() {
     let h = Harness::new(
-        r#"
+        r"
         function envoy_on_request(handle)
           local body = handle:body()
           body:getBytes(2, 10)
         end
-        "#,
+        ",
     );
     let (mut s, m) = h.stream(&request());
     assert_eq!(s.on_request_headers(false), Outcome::StopAndBuffer);
@@ -125,13 +125,13 @@ fn body_chunks_streams_each_chunk_without_buffering() {
 #[test]
 fn body_after_streaming_started_is_an_error() {
     let h = Harness::new(
-        r#"
+        r"
         function envoy_on_request(handle)
           local next_chunk = handle:bodyChunks()
           next_chunk()
           handle:body()
         end
-        "#,
+        ",
     );
     let (mut s, m) = h.stream(&request());
     assert_eq!(s.on_request_headers(false), Outcome::Continue);

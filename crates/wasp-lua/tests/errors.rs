@@ -103,10 +103,10 @@ end"#,
 #[test]
 fn errors_in_the_response_path_and_after_resuming() {
     let h = Harness::new(
-        r#"function envoy_on_response(handle)
+        r"function envoy_on_response(handle)
   local body = handle:body()
   local n = body:length() + nil
-end"#,
+end",
     );
     let (mut s, m) = h.stream(&request());
     assert_eq!(s.on_request_headers(true), Outcome::Continue);

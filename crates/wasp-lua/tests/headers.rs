@@ -113,7 +113,7 @@ fn headers_are_read_only_once_passed_on() {
             assert_eq!(
                 e,
                 "[string \"...\"]:4: header map can no longer be modified"
-            )
+            );
         }
         other => panic!("expected an error, got {other:?}"),
     }

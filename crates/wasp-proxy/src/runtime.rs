@@ -173,7 +173,7 @@ impl Proxy {
         self.shared
             .metric_sources
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(source);
     }
 

@@ -13,7 +13,9 @@ use support::*;
 static EXCLUSIVE: RwLock<()> = RwLock::new(());
 
 fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
-    EXCLUSIVE.read().unwrap_or_else(|e| e.into_inner())
+    EXCLUSIVE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The upstream's view of the request's framing: its content-length, or `chunked`.
@@ -272,7 +274,9 @@ fn memory() -> (u64, u64) {
 #[test]
 fn large_bodies_stream_through_without_being_held() {
     const SIZE: usize = 16 << 20;
-    let _g = EXCLUSIVE.write().unwrap_or_else(|e| e.into_inner());
+    let _g = EXCLUSIVE
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let up = upstream();
     let proxy = start(spec(up.address, vec![plugin("hostcalls", "")]));
     let addr = proxy.address("main").unwrap();
@@ -314,7 +318,7 @@ fn large_bodies_stream_through_without_being_held() {
                 }
             }
             assert_eq!(n, size);
-        })
+        });
     };
     // Warm up: pools, VMs and buffers exist before the baseline.
     transfer(1 << 20);

@@ -233,7 +233,7 @@ fn garbage(strategy: FailStrategy) -> PluginSpec {
         ..plugin("noop", "")
     };
     with_wasm(p, |w| {
-        w.module = Arc::from(&b"\0asm but not really a module"[..])
+        w.module = Arc::from(&b"\0asm but not really a module"[..]);
     })
 }
 

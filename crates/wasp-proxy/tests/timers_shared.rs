@@ -65,8 +65,8 @@ fn shared_data_is_consistent_across_workers() {
     let up = upstream();
     let proxy = start(spec(up.address, vec![hostcalls_named("shared")]));
     let addr = proxy.address("main").unwrap();
-    const N: usize = 24;
-    for i in 0..N {
+    let n: usize = 24;
+    for i in 0..n {
         // A connection each, so that the kernel spreads them over both workers.
         let a = get(
             addr,
@@ -82,11 +82,11 @@ fn shared_data_is_consistent_across_workers() {
     // Context ids count per VM: the same id twice means two workers' VMs served.
     assert!(eventually(Duration::from_secs(1), || logs::count(
         "shared", "on_done"
-    ) == N));
+    ) == n));
     let ids: HashSet<String> = logs::lines("shared", "on_done").into_iter().collect();
     assert!(
-        ids.len() < N,
-        "all {N} requests were served by one worker: {ids:?}"
+        ids.len() < n,
+        "all {n} requests were served by one worker: {ids:?}"
     );
     // Not observable here: that a value set on one worker is read on the other (the
     // scenario deletes its key before it ends); the host's own tests cover the shared store.
@@ -99,8 +99,8 @@ fn queue_messages_are_delivered_once_to_on_queue_ready() {
     let up = upstream();
     let proxy = start(spec(up.address, vec![hostcalls_named("queued")]));
     let addr = proxy.address("main").unwrap();
-    const N: usize = 10;
-    for _ in 0..N {
+    let n: usize = 10;
+    for _ in 0..n {
         let a = get(addr, "/", &[("x-scenario", "queue")]);
         assert_eq!(a.header("x-echo-h-x-queue"), Some("ok"), "{a:?}");
         assert_eq!(a.header("x-echo-h-x-queue-missing"), Some("none"));
@@ -110,7 +110,7 @@ fn queue_messages_are_delivered_once_to_on_queue_ready() {
         eventually(Duration::from_secs(2), || logs::count(
             "queued",
             "queue_ready"
-        ) == N),
+        ) == n),
         "{:?}",
         logs::lines("queued", "queue_ready")
     );
@@ -118,7 +118,7 @@ fn queue_messages_are_delivered_once_to_on_queue_ready() {
         assert!(line.ends_with("msg=hello-queue"), "{line}");
     }
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(logs::count("queued", "queue_ready"), N, "delivered twice");
+    assert_eq!(logs::count("queued", "queue_ready"), n, "delivered twice");
     proxy.shutdown();
 }
 
@@ -139,8 +139,8 @@ fn a_queue_carries_messages_from_one_plugin_to_another() {
     });
     let proxy = start(spec(up.address, vec![sender, receiver]));
     let addr = proxy.address("main").unwrap();
-    const N: usize = 6;
-    for _ in 0..N {
+    let n: usize = 6;
+    for _ in 0..n {
         // Both plugins run the scenario (each sets `x-queue` to its enqueue's outcome).
         let a = get(addr, "/", &[("x-scenario", "queue")]);
         assert_eq!(a.header("x-echo-h-x-queue"), Some("ok"), "{a:?}");
@@ -151,12 +151,12 @@ fn a_queue_carries_messages_from_one_plugin_to_another() {
         eventually(Duration::from_secs(2), || logs::count(
             "q-receiver",
             "queue_ready"
-        ) == 2 * N),
+        ) == 2 * n),
         "{:?}",
         logs::lines("q-receiver", "queue_ready")
     );
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(logs::count("q-receiver", "queue_ready"), 2 * N);
+    assert_eq!(logs::count("q-receiver", "queue_ready"), 2 * n);
     assert_eq!(logs::count("q-sender", "queue_ready"), 0);
     assert_eq!(logs::count("q-sender", "queue registered"), 0);
     proxy.shutdown();

@@ -34,8 +34,9 @@ pub struct NodeSpec {
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Which way a listener's traffic goes (Envoy's `traffic_direction`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+pub enum TrafficDirection {
     Inbound,
     Outbound,
 }
@@ -44,7 +45,7 @@ pub enum Direction {
 pub struct ListenerSpec {
     pub name: String,
     pub address: SocketAddr,
-    pub direction: Direction,
+    pub direction: TrafficDirection,
     pub tls: Option<ServerTls>,
     pub routes: Vec<RouteSpec>,
 }

@@ -239,7 +239,7 @@ pub fn wasp_metrics(admin: SocketAddr) -> anyhow::Result<Metrics> {
         let Some((name, value)) = line.split_once(' ') else {
             continue;
         };
-        if !matches!(types.get(name), Some(&"counter") | Some(&"gauge")) {
+        if !matches!(types.get(name), Some(&"counter" | &"gauge")) {
             continue;
         }
         if let (Some(short), Ok(value)) = (name.strip_prefix("wasmcustom_"), value.parse::<f64>()) {

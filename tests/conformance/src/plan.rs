@@ -36,11 +36,13 @@ pub fn free_port() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let address = listener.local_addr()?;
     HELD.lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(listener);
     Ok(address)
 }
 
 pub fn release_ports() {
-    HELD.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
 }

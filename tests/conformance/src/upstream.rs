@@ -109,7 +109,9 @@ async fn answer(
         .as_ref()
         .and_then(|c| c.trailers().map(pairs))
         .unwrap_or_default();
-    let body = collected.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = collected
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
     log.lock().unwrap().push(Received {
         method: parts.method.to_string(),
         path: parts

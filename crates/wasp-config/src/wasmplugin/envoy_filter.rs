@@ -18,7 +18,7 @@ use serde_saphyr::Spanned;
 
 use super::resource::{Checker, RawMetadata, RawTargetRef};
 use super::{
-    Attachment, LuaDecl, Phase, Resource, ResourceBody, ResourceKind, Source, TrafficMatcher,
+    Attachment, LuaDecl, PluginPhase, Resource, ResourceBody, ResourceKind, Source, TrafficMatcher,
     TrafficSelector, WorkloadMode,
 };
 use crate::error::ConfigError;
@@ -197,7 +197,7 @@ impl Checker<'_> {
                 // later (higher EnvoyFilter priority) lands later: negate. Inserted first, it
                 // lands earlier: keep.
                 priority: Some(match lua.phase {
-                    Phase::First => applied,
+                    PluginPhase::First => applied,
                     _ => applied.checked_neg().unwrap_or(i32::MAX),
                 }),
                 matcher: lua.matcher,
@@ -251,9 +251,11 @@ impl Checker<'_> {
             self.err(&body_at, &format!("{field}.patch.operation"), "is required")
         })?;
         let phase = match (operation.value.as_str(), sub_filter.as_deref()) {
-            ("INSERT_FIRST", _) => Phase::First,
-            ("INSERT_BEFORE", None) => Phase::BeforeRouter,
-            ("INSERT_BEFORE", Some(name)) if ROUTER_NAMES.contains(&name) => Phase::BeforeRouter,
+            ("INSERT_FIRST", _) => PluginPhase::First,
+            ("INSERT_BEFORE", None) => PluginPhase::BeforeRouter,
+            ("INSERT_BEFORE", Some(name)) if ROUTER_NAMES.contains(&name) => {
+                PluginPhase::BeforeRouter
+            }
             ("INSERT_BEFORE", Some(name)) => {
                 return Err(self.err(
                     &operation.referenced,
@@ -490,7 +492,7 @@ impl Checker<'_> {
 }
 
 struct LuaPatch {
-    phase: Phase,
+    phase: PluginPhase,
     matcher: TrafficMatcher,
     code: String,
 }

@@ -53,10 +53,8 @@ pub fn load_resources(paths: &[PathBuf]) -> Result<ResourceSet> {
             let entry = entry.map_err(|e| {
                 ConfigError::new(Some(path), None, "", format!("cannot read the folder: {e}"))
             })?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
             let file = entry.path();
-            if !name.starts_with('.') && yaml && file.is_file() {
+            if is_resource_file(&file) && file.is_file() {
                 found.push(file);
             }
         }
@@ -67,6 +65,17 @@ pub fn load_resources(paths: &[PathBuf]) -> Result<ResourceSet> {
         }
     }
     parse_resources(&files)
+}
+
+/// Whether a folder's entry holds resources: a `*.yaml` or `*.yml` file that is not hidden
+/// (Kubernetes' ConfigMap mounts keep their data behind hidden `..data` links).
+pub(crate) fn is_resource_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let extension = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    !name.starts_with('.') && matches!(extension.as_deref(), Some("yaml" | "yml"))
 }
 
 /// As [`load_resources`], with the files already read: `(name used in errors, text)`.
@@ -129,12 +138,12 @@ impl Reader {
             .metadata
             .as_ref()
             .and_then(|m| m.name.as_ref())
-            .map(|n| n.text());
+            .map(super::resource::Scalar::text);
         let namespace = head
             .metadata
             .as_ref()
             .and_then(|m| m.namespace.as_ref())
-            .map_or_else(|| "default".to_string(), |n| n.text());
+            .map_or_else(|| "default".to_string(), super::resource::Scalar::text);
         let label = format!(
             "{} {namespace}/{}",
             kind.as_deref().unwrap_or("resource"),

@@ -23,8 +23,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use wasp_delivery::{ModuleSource, PullPolicy};
-pub use wasp_spec::{Direction, FailStrategy};
+pub use wasp_spec::{FailStrategy, TrafficDirection};
 
+pub(crate) use self::load::is_resource_file;
 pub use self::load::{load_resources, parse_resources};
 use crate::Workload;
 use crate::error::ConfigError;
@@ -105,7 +106,7 @@ impl std::fmt::Display for ResourceKind {
 
 /// Where in the chain a plugin goes. The variants are in chain order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Phase {
+pub enum PluginPhase {
     /// An EnvoyFilter patch with `INSERT_FIRST`: before every other plugin.
     First,
     /// Before Istio's authentication filters.
@@ -120,16 +121,16 @@ pub enum Phase {
     BeforeRouter,
 }
 
-impl Phase {
+impl PluginPhase {
     /// The WasmPlugin spelling (`AUTHN`, ..., `UNSPECIFIED_PHASE`).
     pub fn as_str(self) -> &'static str {
         match self {
-            Phase::Authn => "AUTHN",
-            Phase::Authz => "AUTHZ",
-            Phase::Stats => "STATS",
-            Phase::Unspecified => "UNSPECIFIED_PHASE",
-            Phase::First => "INSERT_FIRST",
-            Phase::BeforeRouter => "INSERT_BEFORE_ROUTER",
+            PluginPhase::Authn => "AUTHN",
+            PluginPhase::Authz => "AUTHZ",
+            PluginPhase::Stats => "STATS",
+            PluginPhase::Unspecified => "UNSPECIFIED_PHASE",
+            PluginPhase::First => "INSERT_FIRST",
+            PluginPhase::BeforeRouter => "INSERT_BEFORE_ROUTER",
         }
     }
 }
@@ -157,11 +158,11 @@ pub enum WorkloadMode {
 }
 
 impl WorkloadMode {
-    fn matches(self, direction: Direction) -> bool {
+    fn matches(self, direction: TrafficDirection) -> bool {
         match self {
             WorkloadMode::Undefined | WorkloadMode::ClientAndServer => true,
-            WorkloadMode::Client => direction == Direction::Outbound,
-            WorkloadMode::Server => direction == Direction::Inbound,
+            WorkloadMode::Client => direction == TrafficDirection::Outbound,
+            WorkloadMode::Server => direction == TrafficDirection::Inbound,
         }
     }
 }
@@ -184,7 +185,7 @@ impl TrafficMatcher {
     /// Whether the plugin applies to a listener with this direction and port: with no `match`,
     /// always; otherwise when any entry matches both the direction (SERVER = inbound, CLIENT =
     /// outbound, CLIENT_AND_SERVER/UNDEFINED = both) and the port (no ports = any port).
-    pub fn applies_to(&self, direction: Direction, port: u16) -> bool {
+    pub fn applies_to(&self, direction: TrafficDirection, port: u16) -> bool {
         self.selectors.is_empty()
             || self.selectors.iter().any(|s| {
                 s.mode.matches(direction) && (s.ports.is_empty() || s.ports.contains(&port))
@@ -275,7 +276,7 @@ pub struct Resource {
     pub creation_timestamp: Option<Timestamp>,
     pub resource_version: Option<String>,
     pub attachment: Attachment,
-    pub phase: Phase,
+    pub phase: PluginPhase,
     pub priority: Option<i32>,
     pub matcher: TrafficMatcher,
     pub body: ResourceBody,
@@ -341,7 +342,7 @@ pub struct PluginDecl {
     /// property).
     pub name: String,
     pub kind: ResourceKind,
-    pub phase: Phase,
+    pub phase: PluginPhase,
     /// `None` when unset (ordered after every explicit priority).
     pub priority: Option<i32>,
     /// Which listeners the plugin applies to: [`TrafficMatcher::applies_to`].

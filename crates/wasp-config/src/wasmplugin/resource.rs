@@ -12,7 +12,7 @@ use serde_json::Value;
 use serde_saphyr::{Location, Spanned};
 
 use super::{
-    Attachment, EnvVar, FailStrategy, LuaDecl, Phase, PluginType, PullPolicy, Resource,
+    Attachment, EnvVar, FailStrategy, LuaDecl, PluginPhase, PluginType, PullPolicy, Resource,
     ResourceBody, ResourceKind, Source, TargetRef, Timestamp, TrafficMatcher, TrafficSelector,
     WasmSpec, WorkloadMode,
 };
@@ -516,7 +516,7 @@ impl Checker<'_> {
     ) -> Result<Resource> {
         let attachment = self.attachment(&common)?;
         let phase = match &common.phase {
-            None => Phase::Unspecified,
+            None => PluginPhase::Unspecified,
             Some(p) => {
                 let unspecified = match kind {
                     ResourceKind::WasmPlugin => "UNSPECIFIED_PHASE",
@@ -526,10 +526,10 @@ impl Checker<'_> {
                     p,
                     "spec.phase",
                     &[
-                        (unspecified, 0, Phase::Unspecified),
-                        ("AUTHN", 1, Phase::Authn),
-                        ("AUTHZ", 2, Phase::Authz),
-                        ("STATS", 3, Phase::Stats),
+                        (unspecified, 0, PluginPhase::Unspecified),
+                        ("AUTHN", 1, PluginPhase::Authn),
+                        ("AUTHZ", 2, PluginPhase::Authz),
+                        ("STATS", 3, PluginPhase::Stats),
                     ],
                 )?
             }

@@ -99,12 +99,12 @@ impl FetchRequest {
         let url = url.as_ref();
         ModuleSource::parse(url)
             .map(FetchRequest::new)
-            .map_err(|reason| FetchError::InvalidRequest {
+            .map_err(|e| FetchError::InvalidRequest {
                 at: ErrorContext {
                     resource: String::new(),
                     url: url.to_string(),
                 },
-                reason,
+                reason: e.to_string(),
             })
     }
 }
@@ -262,7 +262,7 @@ impl Fetcher {
                     .inner
                     .inflight
                     .lock()
-                    .unwrap_or_else(|p| p.into_inner());
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 match map.get(&key) {
                     Some(rx) => Ok(rx.clone()),
                     None => {
@@ -317,9 +317,10 @@ impl Fetcher {
             at: at.clone(),
             reason,
         };
-        let r = match ModuleSource::parse(reference).map_err(invalid)? {
-            ModuleSource::Oci(r) => r,
-            _ => return Err(invalid("push needs an oci:// reference".into())),
+        let ModuleSource::Oci(r) =
+            ModuleSource::parse(reference).map_err(|e| invalid(e.to_string()))?
+        else {
+            return Err(invalid("push needs an oci:// reference".into()));
         };
         unbox::check_wasm(wasm).map_err(|reason| FetchError::InvalidModule {
             at: at.clone(),
@@ -371,7 +372,7 @@ impl Fetcher {
                 .inner
                 .last_purge
                 .lock()
-                .unwrap_or_else(|p| p.into_inner());
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if last.elapsed() >= PURGE_INTERVAL {
                 *last = Instant::now();
                 true
@@ -423,7 +424,7 @@ impl Drop for InflightGuard<'_> {
             .inner
             .inflight
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.remove(self.key);
     }
 }

@@ -190,11 +190,6 @@ pub(crate) async fn answer(
             describe_body(&resp.body)
         )));
     }
-    #[derive(serde::Deserialize)]
-    struct TokenAnswer {
-        token: Option<String>,
-        access_token: Option<String>,
-    }
     let answer: TokenAnswer = serde_json::from_slice(&resp.body).map_err(|e| {
         unauthorized(format!(
             "token service {realm} answered something other than JSON: {e}"
@@ -214,7 +209,7 @@ fn check_realm(http: &HttpClient, realm: &str) -> Result<(), String> {
         .map_err(|e| format!("bearer realm {realm:?} is not a URL: {e}"))?;
     let authority = uri
         .authority()
-        .map(|a| a.as_str())
+        .map(http::uri::Authority::as_str)
         .ok_or_else(|| format!("bearer realm {realm:?} has no host"))?;
     let host = uri.host().unwrap_or("").trim_matches(['[', ']']);
     match uri.scheme_str() {
@@ -276,4 +271,11 @@ mod tests {
             "repository%3Aa%2Fb%3Apull%2Cpush"
         );
     }
+}
+
+/// A token service's answer (Docker's `token`, OAuth's `access_token`).
+#[derive(serde::Deserialize)]
+struct TokenAnswer {
+    token: Option<String>,
+    access_token: Option<String>,
 }

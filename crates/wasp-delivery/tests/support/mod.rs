@@ -57,7 +57,10 @@ pub fn fetcher(dir: &Path, insecure: &[&str]) -> Fetcher {
 
 pub fn config(dir: &Path, insecure: &[&str]) -> FetcherConfig {
     let mut c = FetcherConfig::new(dir);
-    c.insecure_registries = insecure.iter().map(|s| s.to_string()).collect();
+    c.insecure_registries = insecure
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     c.http = HttpConfig {
         max_attempts: 5,
         initial_backoff: Duration::from_millis(20),
@@ -302,7 +305,7 @@ impl TestServer {
                                 target: req
                                     .uri()
                                     .path_and_query()
-                                    .map(|p| p.to_string())
+                                    .map(std::string::ToString::to_string)
                                     .unwrap_or_default(),
                                 headers: req.headers().clone(),
                             };

@@ -42,7 +42,9 @@ fn with_buffer<R>(
     match buffer {
         BufferType::RequestBody | BufferType::ResponseBody => {
             let stream = state.active_stream().ok_or(Status::NotFound)?;
-            let stream = stream.lock().unwrap_or_else(|e| e.into_inner());
+            let stream = stream
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             Ok(f(if buffer == BufferType::RequestBody {
                 &stream.request_body
             } else {
@@ -98,7 +100,7 @@ fn get_buffer_bytes(
 
 fn get_buffer_status(c: &mut Caller<'_>, buffer: u32, len_ptr: u32, flags_ptr: u32) -> HostResult {
     let buffer = BufferType::from_u32(buffer).ok_or(Status::BadArgument)?;
-    let len = with_buffer(c.data(), buffer, |bytes| bytes.len())?;
+    let len = with_buffer(c.data(), buffer, <[u8]>::len)?;
     write_u32(c, len_ptr, len as u32)?;
     // cpp-host always reports no flags.
     write_u32(c, flags_ptr, 0)
@@ -132,7 +134,9 @@ fn set_buffer_bytes(
         // Callout responses and configurations are immutable.
         _ => return Err(Status::BadArgument.into()),
     };
-    let mut stream = stream.lock().unwrap_or_else(|e| e.into_inner());
+    let mut stream = stream
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let body = if buffer == BufferType::RequestBody {
         &mut stream.request_body
     } else {

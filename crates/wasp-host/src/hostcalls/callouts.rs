@@ -135,7 +135,7 @@ fn check_slot(c: &mut Caller<'_>, ptr: u32) -> HostResult {
 }
 
 fn timeout(ms: u32) -> Option<Duration> {
-    (ms > 0).then(|| Duration::from_millis(ms as u64))
+    (ms > 0).then(|| Duration::from_millis(u64::from(ms)))
 }
 
 fn http_call(

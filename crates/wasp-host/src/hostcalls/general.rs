@@ -107,7 +107,7 @@ fn set_tick_period(c: &mut Caller<'_>, ms: u32) -> HostResult {
         .get(&active)
         .map(|ctx| ctx.root)
         .ok_or(Status::BadArgument)?;
-    let period = (ms > 0).then(|| Duration::from_millis(ms as u64));
+    let period = (ms > 0).then(|| Duration::from_millis(u64::from(ms)));
     state.effects.push(Effect::TickPeriod {
         root_context,
         period,

@@ -97,7 +97,9 @@ fn read_map<R>(state: &VmState, map: MapType, f: impl FnOnce(Option<&HeaderMap>)
         | MapType::ResponseHeaders
         | MapType::ResponseTrailers => match state.active_stream() {
             Some(stream) => {
-                let stream = stream.lock().unwrap_or_else(|e| e.into_inner());
+                let stream = stream
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 f(stream_map(&stream, map))
             }
             None => f(None),
@@ -127,7 +129,9 @@ fn write_map(state: &VmState, map: MapType, f: impl FnOnce(&mut HeaderMap)) -> H
         return Err(Status::BadArgument.into());
     }
     let stream = state.active_stream().ok_or(Status::BadArgument)?;
-    let mut stream = stream.lock().unwrap_or_else(|e| e.into_inner());
+    let mut stream = stream
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let phase = state.phase;
     let last_body = state.body_end_of_stream;
     let target = match map {

@@ -58,7 +58,9 @@ fn set_property(
         .ok()
         .and_then(|name| state.declared_properties.get(name))
         .is_some_and(|d| d.readonly);
-    let mut stream = stream.lock().unwrap_or_else(|e| e.into_inner());
+    let mut stream = stream
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if readonly && stream.filter_state.contains_key(&path) {
         return Err(Status::BadArgument.into());
     }

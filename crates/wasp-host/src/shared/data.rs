@@ -31,7 +31,10 @@ struct Entry {
 impl SharedData {
     /// The value and CAS of `key` in `vm_id`'s store.
     pub fn get(&self, vm_id: &str, key: &[u8]) -> Option<(Vec<u8>, u32)> {
-        let stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        let stores = self
+            .stores
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         stores
             .get(vm_id)
             .and_then(|store| store.get(key))
@@ -46,7 +49,10 @@ impl SharedData {
         value: &[u8],
         cas: u32,
     ) -> Result<(), SharedDataError> {
-        let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stores = self
+            .stores
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let store = stores.entry(vm_id.to_owned()).or_default();
         if cas != 0 {
             match store.get(key) {
@@ -71,7 +77,10 @@ impl SharedData {
 
     /// The keys of `vm_id`'s store (for the admin endpoint).
     pub fn keys(&self, vm_id: &str) -> Vec<Vec<u8>> {
-        let stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        let stores = self
+            .stores
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         stores
             .get(vm_id)
             .map(|store| store.keys().cloned().collect())

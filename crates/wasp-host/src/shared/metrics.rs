@@ -73,7 +73,10 @@ impl Metrics {
         if let Some(id) = self.read().ids.get(&key) {
             return *id;
         }
-        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self
+            .inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(id) = inner.ids.get(&key) {
             return *id;
         }
@@ -115,7 +118,10 @@ impl Metrics {
             }
             MetricType::Gauge => cell.gauge.store(value as i64, Ordering::Relaxed),
             MetricType::Histogram => {
-                let mut h = cell.histogram.lock().unwrap_or_else(|e| e.into_inner());
+                let mut h = cell
+                    .histogram
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 h.count += 1;
                 h.sum += value as f64;
                 for (bound, bucket) in HISTOGRAM_BUCKETS.iter().zip(h.buckets.iter_mut()) {
@@ -153,7 +159,7 @@ impl Metrics {
                     MetricType::Histogram => MetricValue::Histogram(
                         cell.histogram
                             .lock()
-                            .unwrap_or_else(|e| e.into_inner())
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .clone(),
                     ),
                 },
@@ -162,7 +168,9 @@ impl Metrics {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn cell(&self, id: u32) -> Result<Arc<Cell>, MetricError> {

@@ -50,7 +50,10 @@ impl SharedQueues {
         root_context: u32,
         notifier: Option<Arc<dyn QueueNotifier>>,
     ) -> u32 {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = (vm_id.to_owned(), name.to_vec());
         let id = match inner.ids.get(&key) {
             Some(id) => *id,
@@ -78,13 +81,19 @@ impl SharedQueues {
     }
 
     pub fn resolve(&self, vm_id: &str, name: &[u8]) -> Option<u32> {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         inner.ids.get(&(vm_id.to_owned(), name.to_vec())).copied()
     }
 
     pub fn enqueue(&self, id: u32, value: Vec<u8>) -> Result<(), QueueError> {
         let notify = {
-            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let mut inner = self
+                .inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let queue = inner.queues.get_mut(&id).ok_or(QueueError::NotFound)?;
             queue.items.push_back(value);
             queue
@@ -101,7 +110,10 @@ impl SharedQueues {
 
     /// Pops the oldest item; `Ok(None)` when the queue is empty.
     pub fn dequeue(&self, id: u32) -> Result<Option<Vec<u8>>, QueueError> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let queue = inner.queues.get_mut(&id).ok_or(QueueError::NotFound)?;
         Ok(queue.items.pop_front())
     }

@@ -106,7 +106,9 @@ impl Vm {
             return Ok(HeadersAction::Continue);
         };
         let count = {
-            let stream = stream.lock().unwrap_or_else(|e| e.into_inner());
+            let stream = stream
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let map = if request {
                 &stream.request_headers
             } else {
@@ -147,7 +149,9 @@ impl Vm {
             return Ok(DataAction::Continue);
         };
         let size = {
-            let stream = stream.lock().unwrap_or_else(|e| e.into_inner());
+            let stream = stream
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             (if request {
                 stream.request_body.len()
             } else {
@@ -186,7 +190,9 @@ impl Vm {
             return Ok(TrailersAction::Continue);
         };
         let count = {
-            let stream = stream.lock().unwrap_or_else(|e| e.into_inner());
+            let stream = stream
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let map = if request {
                 &stream.request_trailers
             } else {

@@ -25,7 +25,7 @@ pub(crate) fn to_tracing() -> LogSink {
         LogLevel::Info => tracing::info!(target: "wasp::lua", script, "{message}"),
         LogLevel::Warn => tracing::warn!(target: "wasp::lua", script, "{message}"),
         LogLevel::Error | LogLevel::Critical => {
-            tracing::error!(target: "wasp::lua", script, critical = level == LogLevel::Critical, "{message}")
+            tracing::error!(target: "wasp::lua", script, critical = level == LogLevel::Critical, "{message}");
         }
     })
 }

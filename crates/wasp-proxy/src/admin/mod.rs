@@ -93,7 +93,7 @@ fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
             let plugins: Vec<(String, &crate::stats::PluginStats)> =
                 set.plugins.iter().map(|p| (p.spec.name.clone(), &p.stats)).collect();
             let mut body = crate::admin::stats::render(&shared.stats, &plugins, &shared.host.shared().metrics);
-            for source in shared.metric_sources.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            for source in shared.metric_sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
                 body.push_str(&source());
             }
             text(StatusCode::OK, "text/plain; version=0.0.4", body)

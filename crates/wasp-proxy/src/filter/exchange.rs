@@ -4,7 +4,7 @@
 
 use wasp_host::{HeaderMap, HttpStream, SharedHttpStream};
 
-use crate::filter::properties::StreamInfo;
+use crate::filter::properties::StreamRecord;
 use crate::filter::signals::Direction;
 
 #[derive(Clone)]
@@ -12,9 +12,12 @@ pub(crate) struct Exchange(SharedHttpStream);
 
 impl Exchange {
     /// A new exchange with the request headers as they arrived.
-    pub fn new(request_headers: HeaderMap, info: std::sync::Arc<StreamInfo>) -> Exchange {
+    pub fn new(request_headers: HeaderMap, info: std::sync::Arc<StreamRecord>) -> Exchange {
         let stream = HttpStream::shared(request_headers);
-        stream.lock().unwrap_or_else(|e| e.into_inner()).properties = Some(info);
+        stream
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .properties = Some(info);
         Exchange(stream)
     }
 
@@ -24,7 +27,10 @@ impl Exchange {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut HttpStream) -> T) -> T {
-        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        f(&mut self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// A copy of `direction`'s headers (empty if there are none yet).

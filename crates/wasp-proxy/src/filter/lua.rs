@@ -18,7 +18,7 @@ use crate::upstream::callout::http_callout;
 
 /// A phase of the script.
 #[derive(Clone, Copy)]
-enum Phase {
+enum ScriptPhase {
     Headers(bool),
     Body(bool),
     Trailers,
@@ -51,7 +51,7 @@ impl LuaFilter {
         cx: &StreamCx,
         pos: usize,
         direction: Direction,
-        phase: Phase,
+        phase: ScriptPhase,
     ) -> Result<Flow, Stop> {
         if self.run.borrow().is_none() {
             let Some(worker) = cx.vms.lua(self.plugin) else {
@@ -87,12 +87,12 @@ impl LuaFilter {
             (outcome, calls)
         };
         let (mut outcome, mut fire) = call(&mut |s| match (phase, direction) {
-            (Phase::Headers(eos), Direction::Request) => s.on_request_headers(eos),
-            (Phase::Headers(eos), Direction::Response) => s.on_response_headers(eos),
-            (Phase::Body(eos), Direction::Request) => s.on_request_body(eos),
-            (Phase::Body(eos), Direction::Response) => s.on_response_body(eos),
-            (Phase::Trailers, Direction::Request) => s.on_request_trailers(),
-            (Phase::Trailers, Direction::Response) => s.on_response_trailers(),
+            (ScriptPhase::Headers(eos), Direction::Request) => s.on_request_headers(eos),
+            (ScriptPhase::Headers(eos), Direction::Response) => s.on_response_headers(eos),
+            (ScriptPhase::Body(eos), Direction::Request) => s.on_request_body(eos),
+            (ScriptPhase::Body(eos), Direction::Response) => s.on_response_body(eos),
+            (ScriptPhase::Trailers, Direction::Request) => s.on_request_trailers(),
+            (ScriptPhase::Trailers, Direction::Response) => s.on_response_trailers(),
         });
         let downstream = cx.info.conn.peer.ip().to_string();
         loop {
@@ -150,7 +150,7 @@ impl StreamFilter for LuaFilter {
     ) -> Result<HeadersFlow, Stop> {
         Ok(
             match self
-                .step(cx, pos, direction, Phase::Headers(end_of_stream))
+                .step(cx, pos, direction, ScriptPhase::Headers(end_of_stream))
                 .await?
             {
                 Flow::Continue => HeadersFlow::Continue,
@@ -168,7 +168,7 @@ impl StreamFilter for LuaFilter {
     ) -> Result<DataFlow, Stop> {
         Ok(
             match self
-                .step(cx, pos, direction, Phase::Body(end_of_stream))
+                .step(cx, pos, direction, ScriptPhase::Body(end_of_stream))
                 .await?
             {
                 Flow::Hold if !end_of_stream => DataFlow::Buffer,
@@ -189,7 +189,7 @@ impl StreamFilter for LuaFilter {
         if let Some(held) = held {
             cx.exchange.set_body(direction, held);
         }
-        self.step(cx, pos, direction, Phase::Trailers).await?;
+        self.step(cx, pos, direction, ScriptPhase::Trailers).await?;
         let body = cx.exchange.take_body(direction);
         Ok((!body.is_empty()).then_some(body))
     }

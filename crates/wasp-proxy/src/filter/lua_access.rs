@@ -8,7 +8,7 @@ use wasp_lua::{
 };
 
 use crate::filter::exchange::Exchange;
-use crate::filter::properties::StreamInfo;
+use crate::filter::properties::StreamRecord;
 use crate::filter::signals::Direction;
 
 /// A stream as a Lua script sees it: the same headers and bodies the Wasm plugins see.
@@ -84,7 +84,7 @@ impl StreamAccess for LuaAccess {
     }
 
     fn dynamic_metadata(&mut self, f: &mut dyn FnMut(&mut DynamicMetadata)) {
-        f(&mut self.metadata.borrow_mut())
+        f(&mut self.metadata.borrow_mut());
     }
 
     fn has_cluster(&self, cluster: &str) -> bool {
@@ -93,7 +93,7 @@ impl StreamAccess for LuaAccess {
 }
 
 /// What `streamInfo()` and `connection()` answer.
-pub(crate) fn stream_info(info: &StreamInfo) -> wasp_lua::StreamInfo {
+pub(crate) fn stream_info(info: &StreamRecord) -> wasp_lua::StreamInfo {
     let c = &info.conn;
     wasp_lua::StreamInfo {
         protocol: info.protocol.to_string(),

@@ -24,7 +24,7 @@ use std::sync::Arc;
 pub(crate) use stop::Stop;
 
 use crate::filter::exchange::Exchange;
-use crate::filter::properties::StreamInfo;
+use crate::filter::properties::StreamRecord;
 use crate::filter::signals::{Direction, Interrupt, StreamSignals};
 use crate::plugins::vms::WorkerVms;
 use crate::shared::Shared;
@@ -35,7 +35,7 @@ pub(crate) struct StreamCx {
     pub exchange: Exchange,
     /// Where plugin effects for this stream (resume, reply, reset) arrive.
     pub signals: Rc<StreamSignals>,
-    pub info: Arc<StreamInfo>,
+    pub info: Arc<StreamRecord>,
     /// The VMs of the plugin set the stream started with.
     pub vms: Rc<WorkerVms>,
     pub upstreams: Rc<Upstreams>,

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use wasp_host::{HttpStream, PropertyValue, StreamProperties};
 
-use crate::spec::Direction;
+use crate::spec::TrafficDirection;
 
 /// One downstream connection.
 #[derive(Debug)]
@@ -18,7 +18,7 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub listener: String,
-    pub direction: Direction,
+    pub direction: TrafficDirection,
     pub tls: Option<TlsInfo>,
 }
 
@@ -28,8 +28,9 @@ pub struct TlsInfo {
     pub version: String,
 }
 
-/// What is known about one stream beyond its headers.
-pub struct StreamInfo {
+/// The live record of one stream beyond its headers (Envoy's stream info): what properties,
+/// Lua's `streamInfo()` and the access log read.
+pub struct StreamRecord {
     pub conn: std::sync::Arc<ConnInfo>,
     pub protocol: &'static str,
     pub start: SystemTime,
@@ -47,9 +48,9 @@ pub struct StreamInfo {
     pub request_complete: std::sync::atomic::AtomicBool,
 }
 
-impl StreamInfo {
-    pub fn new(conn: std::sync::Arc<ConnInfo>, protocol: &'static str) -> StreamInfo {
-        StreamInfo {
+impl StreamRecord {
+    pub fn new(conn: std::sync::Arc<ConnInfo>, protocol: &'static str) -> StreamRecord {
+        StreamRecord {
             conn,
             protocol,
             start: SystemTime::now(),
@@ -63,7 +64,10 @@ impl StreamInfo {
     }
 
     pub fn set_code_details(&self, details: &str) {
-        *self.code_details.lock().unwrap_or_else(|e| e.into_inner()) = Some(details.to_string());
+        *self
+            .code_details
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(details.to_string());
     }
 }
 
@@ -86,7 +90,7 @@ fn grpc_status_of_http(status: u64) -> i64 {
     }
 }
 
-impl StreamProperties for StreamInfo {
+impl StreamProperties for StreamRecord {
     fn property(&self, path: &[&[u8]], stream: &HttpStream) -> Option<PropertyValue> {
         let c = &self.conn;
         Some(match path {
@@ -145,8 +149,8 @@ impl StreamProperties for StreamInfo {
                 PropertyValue::Int(status)
             }
             [b"xds", b"listener_direction"] => PropertyValue::Int(match c.direction {
-                Direction::Inbound => 1,
-                Direction::Outbound => 2,
+                TrafficDirection::Inbound => 1,
+                TrafficDirection::Outbound => 2,
             }),
             [b"xds", b"filter_chain_name"] => c.listener.clone().into(),
             _ => return None,

@@ -115,7 +115,10 @@ impl PluginShared {
     }
 
     pub fn set_failed(&self, error: &str) {
-        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let mut status = self
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         status.state = "failed".into();
         status.error = Some(error.to_owned());
     }
@@ -123,7 +126,7 @@ impl PluginShared {
     pub fn status(&self) -> PluginStatus {
         self.status
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 }
@@ -263,7 +266,7 @@ impl Published {
     pub fn current(&self) -> Arc<PluginSet> {
         self.current
             .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
@@ -281,7 +284,10 @@ impl Published {
     ) -> Arc<PluginSet> {
         // One publisher at a time: the write lock is held while building so that two
         // concurrent reloads cannot both build on the same previous set.
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let next = Arc::new(PluginSet::build(
             host,
             specs,

@@ -47,7 +47,10 @@ pub(super) async fn forward(
         .upstreams
         .pick(&cluster)
         .map_err(|_| Stop::proxy(503, "cluster_not_found", "", n))?;
-    *cx.info.upstream.lock().unwrap_or_else(|e| e.into_inner()) =
+    *cx.info
+        .upstream
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
         Some((cluster.clone(), endpoint.clone()));
 
     let holding = run.wants_whole_body(Direction::Request);

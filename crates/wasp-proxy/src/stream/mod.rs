@@ -20,7 +20,7 @@ use crate::convert;
 use crate::filter::StreamCx;
 use crate::filter::chain::Chain;
 use crate::filter::exchange::Exchange;
-use crate::filter::properties::{ConnInfo, StreamInfo};
+use crate::filter::properties::{ConnInfo, StreamRecord};
 use crate::spec::RouteAction;
 use crate::stream::routes::Listener;
 use crate::worker::Worker;
@@ -56,13 +56,16 @@ pub(crate) async fn handle(
     // meanwhile.
     let vms = worker.vms();
     let chain = vms.chain(listener.index);
-    let info = Arc::new(StreamInfo::new(conn, protocol));
+    let info = Arc::new(StreamRecord::new(conn, protocol));
     // Envoy picks the route before the filters run; plugins read it as xds.cluster_name.
     // Without plugins nobody asks, and the route is looked up once, after the chain.
     if !chain.is_empty()
         && let Some(RouteAction::Cluster { name, .. }) = listener.route(&headers)
     {
-        *info.route_cluster.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.clone());
+        *info
+            .route_cluster
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(name.clone());
     }
     info.request_complete.store(end_of_stream, Relaxed);
     let cx = StreamCx {

@@ -100,7 +100,7 @@ pub(crate) async fn exchange(
             break;
         }
     }
-    deliver_close(INTERNAL, "stream ended without trailers".into())
+    deliver_close(INTERNAL, "stream ended without trailers".into());
 }
 
 fn grpc_status(headers: &HeaderMap) -> Option<u32> {

@@ -231,7 +231,9 @@ async fn echo(req: Request<Incoming>) -> Result<Response<UpBody>, Infallible> {
             out
         })
         .unwrap_or_default();
-    let bytes = collected.map(|c| c.to_bytes()).unwrap_or_default();
+    let bytes = collected
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
     if path == "/trailers" {
         trailers.insert("x-up-trailer", "1".parse().unwrap());
     }
@@ -339,7 +341,7 @@ pub fn listener(name: &str, routes: Vec<RouteSpec>) -> ListenerSpec {
     ListenerSpec {
         name: name.into(),
         address: "127.0.0.1:0".parse().unwrap(),
-        direction: Direction::Inbound,
+        direction: TrafficDirection::Inbound,
         tls: None,
         routes,
     }
@@ -821,7 +823,7 @@ pub mod logs {
             event.record(&mut fields);
             LINES
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push((fields.plugin, fields.message));
         }
 
@@ -842,7 +844,7 @@ pub mod logs {
     pub fn count(plugin: &str, prefix: &str) -> usize {
         LINES
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
             .filter(|(p, m)| p == plugin && m.starts_with(prefix))
             .count()
@@ -852,7 +854,7 @@ pub mod logs {
     pub fn lines(plugin: &str, prefix: &str) -> Vec<String> {
         LINES
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
             .filter(|(p, m)| p == plugin && m.starts_with(prefix))
             .map(|(_, m)| m.clone())
