@@ -74,6 +74,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let proxy = Proxy::start(spec, host)?;
+    // Before the proxy can be ready, so that no scrape misses the fetch counters.
+    if let Some((_, fetcher, _)) = &delivery {
+        let stats_of = fetcher.clone();
+        proxy.add_metric_source(Arc::new(move || stats_of.stats().prometheus_text()));
+    }
     // The workers start their plugins on their own threads: wait for that before judging.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !proxy.is_ready() && std::time::Instant::now() < deadline {
@@ -106,8 +111,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         if let Some((sources, fetcher, resolved)) = delivery {
-            let stats_of = fetcher.clone();
-            proxy.add_metric_source(Arc::new(move || stats_of.stats().prometheus_text()));
             let (rt, loaded, proxy, stop) = (&rt, &loaded, &proxy, &stop);
             scope.spawn(move || {
                 let mut publish = |specs: Vec<PluginSpec>| {

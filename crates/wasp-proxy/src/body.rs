@@ -1,5 +1,6 @@
 //! Bodies that stream through the proxy: a bounded channel of frames, so a slow reader
-//! slows the writer down (backpressure) instead of growing a buffer.
+//! slows the writer down (backpressure) instead of growing a buffer; or, when no filter looks
+//! at a body, the peer's body itself, passed on as it arrives (no channel, no task, no copy).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -18,10 +19,18 @@ const FRAMES_IN_FLIGHT: usize = 4;
 pub struct ChannelBody {
     /// Frames taken off the channel early (to look ahead), delivered first.
     ahead: VecDeque<Frame<Bytes>>,
-    /// `None` for a body known in full: no channel to make (a per-response cost otherwise).
-    rx: Option<mpsc::Receiver<Result<Frame<Bytes>, BoxError>>>,
+    rest: Rest,
     /// Known length, when the whole body is known up front.
     exact: Option<u64>,
+}
+
+/// Where the frames after `ahead` come from.
+enum Rest {
+    /// Nowhere: the body is known in full (no channel to make, a per-response cost otherwise).
+    Nothing,
+    Channel(mpsc::Receiver<Result<Frame<Bytes>, BoxError>>),
+    /// The peer's body, passed on untouched.
+    Peer(hyper::body::Incoming),
 }
 
 /// The sending end of a streamed body.
@@ -34,7 +43,7 @@ impl ChannelBody {
             tx,
             ChannelBody {
                 ahead: VecDeque::new(),
-                rx: Some(rx),
+                rest: Rest::Channel(rx),
                 exact: None,
             },
         )
@@ -50,8 +59,17 @@ impl ChannelBody {
         }
         ChannelBody {
             ahead,
-            rx: None,
+            rest: Rest::Nothing,
             exact,
+        }
+    }
+
+    /// A peer's body passed on as it arrives, for a stream no filter sees the body of.
+    pub fn passthrough(body: hyper::body::Incoming) -> ChannelBody {
+        ChannelBody {
+            ahead: VecDeque::new(),
+            rest: Rest::Peer(body),
+            exact: None,
         }
     }
 
@@ -67,7 +85,10 @@ impl ChannelBody {
 
     /// The next frame from the channel (not from the look-ahead).
     pub async fn recv(&mut self) -> Option<Result<Frame<Bytes>, BoxError>> {
-        self.rx.as_mut()?.recv().await
+        match &mut self.rest {
+            Rest::Channel(rx) => rx.recv().await,
+            Rest::Nothing | Rest::Peer(_) => None,
+        }
     }
 
     /// Puts frames taken with [`ChannelBody::recv`] back, to be delivered first.
@@ -87,20 +108,29 @@ impl Body for ChannelBody {
         if let Some(frame) = self.ahead.pop_front() {
             return Poll::Ready(Some(Ok(frame)));
         }
-        match self.rx.as_mut() {
-            Some(rx) => rx.poll_recv(cx),
-            None => Poll::Ready(None),
+        match &mut self.rest {
+            Rest::Nothing => Poll::Ready(None),
+            Rest::Channel(rx) => rx.poll_recv(cx),
+            Rest::Peer(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(BoxError::from))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.ahead.is_empty() && (self.rx.is_none() || self.exact == Some(0))
+        self.ahead.is_empty()
+            && match &self.rest {
+                Rest::Nothing => true,
+                Rest::Channel(_) => self.exact == Some(0),
+                Rest::Peer(body) => body.is_end_stream(),
+            }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.exact {
-            Some(n) => SizeHint::with_exact(n),
-            None => SizeHint::default(),
+        match (&self.rest, self.exact) {
+            (Rest::Peer(body), _) => body.size_hint(),
+            (_, Some(n)) => SizeHint::with_exact(n),
+            (_, None) => SizeHint::default(),
         }
     }
 }

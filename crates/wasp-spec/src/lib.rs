@@ -4,6 +4,8 @@
 //! [`ProxySpec`]; the data plane (`wasp-proxy`) runs it and never parses text. This crate is
 //! the contract between the two, with no dependency on either.
 
+#![deny(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,11 +15,15 @@ use std::time::Duration;
 /// The whole proxy.
 #[derive(Debug, Clone)]
 pub struct ProxySpec {
+    /// Where the admin endpoint listens; `None`: no admin endpoint.
     pub admin: Option<SocketAddr>,
     /// Worker threads, each with its own event loop and its own VM of every plugin.
     pub workers: usize,
+    /// Who this proxy is.
     pub node: NodeSpec,
+    /// Where clients connect.
     pub listeners: Vec<ListenerSpec>,
+    /// Where requests and callouts go.
     pub clusters: Vec<ClusterSpec>,
     /// Plugins in chain order (requests pass them first to last, responses last to first).
     pub plugins: Vec<PluginSpec>,
@@ -28,7 +34,9 @@ pub struct ProxySpec {
 /// Identity of this proxy (`node.*` / `xds.node.*` properties).
 #[derive(Debug, Clone, Default)]
 pub struct NodeSpec {
+    /// `node.id` (`xds.node.id`).
     pub id: String,
+    /// `node.cluster` (`xds.node.cluster`).
     pub cluster: String,
     /// Free-form metadata, as Envoy's node metadata Struct.
     pub metadata: serde_json::Map<String, serde_json::Value>,
@@ -37,76 +45,111 @@ pub struct NodeSpec {
 /// Which way a listener's traffic goes (Envoy's `traffic_direction`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrafficDirection {
+    /// Traffic into the workload (Istio's sidecar inbound listeners).
     Inbound,
+    /// Traffic out of the workload.
     Outbound,
 }
 
+/// A listener: where clients connect, and how their requests are routed.
 #[derive(Debug, Clone)]
 pub struct ListenerSpec {
+    /// Unique name (the `xds.listener_name` property).
     pub name: String,
+    /// Where it listens.
     pub address: SocketAddr,
+    /// Which way its traffic goes (WasmPlugin `match` selects on it).
     pub direction: TrafficDirection,
+    /// TLS termination; `None`: plain TCP.
     pub tls: Option<ServerTls>,
+    /// Tried in order; the first that matches serves the request.
     pub routes: Vec<RouteSpec>,
 }
 
+/// TLS a listener terminates.
 #[derive(Debug, Clone)]
 pub struct ServerTls {
+    /// The certificate chain (PEM).
     pub cert_file: PathBuf,
+    /// The private key (PEM).
     pub key_file: PathBuf,
 }
 
+/// One route of a listener.
 #[derive(Debug, Clone)]
 pub struct RouteSpec {
+    /// How the path must match.
     pub path: PathMatch,
     /// Every header matcher must match.
     pub headers: Vec<HeaderMatch>,
+    /// What a matching request gets.
     pub action: RouteAction,
 }
 
+/// How a route matches the path (without the query).
 #[derive(Debug, Clone)]
 pub enum PathMatch {
+    /// The path starts with this.
     Prefix(String),
+    /// The path is exactly this.
     Exact(String),
+    /// The whole path matches this expression.
     Regex(regex::Regex),
 }
 
+/// A header a route requires.
 #[derive(Debug, Clone)]
 pub struct HeaderMatch {
+    /// The header's name (lowercase).
     pub name: String,
     /// `None`: the header must be present; `Some`: it must have exactly this value.
     pub value: Option<String>,
 }
 
+/// What a matching request gets.
 #[derive(Debug, Clone)]
 pub enum RouteAction {
+    /// Forward to a cluster.
     Cluster {
+        /// The cluster's name.
         name: String,
         /// Whole-request timeout (Envoy's route timeout); `None` disables it.
         timeout: Option<Duration>,
     },
+    /// Answer directly, without an upstream.
     Direct {
+        /// The status code.
         status: u16,
+        /// The body (`text/plain` when not empty).
         body: String,
     },
 }
 
+/// The protocol spoken to a cluster's endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamProtocol {
+    /// HTTP/1.1.
     Http1,
+    /// HTTP/2 (h2c, or over TLS with ALPN).
     Http2,
 }
 
+/// A cluster: endpoints requests and callouts go to.
 #[derive(Debug, Clone)]
 pub struct ClusterSpec {
+    /// Unique name, which routes and callouts use.
     pub name: String,
     /// `host:port` endpoints, used round-robin.
     pub endpoints: Vec<String>,
+    /// The protocol spoken to the endpoints.
     pub protocol: UpstreamProtocol,
+    /// How long a connection may take to open.
     pub connect_timeout: Duration,
+    /// TLS to the endpoints; `None`: plain TCP.
     pub tls: Option<ClientTls>,
 }
 
+/// TLS to a cluster's endpoints.
 #[derive(Debug, Clone)]
 pub struct ClientTls {
     /// Server name to send and verify; defaults to the endpoint's host.
@@ -135,9 +178,11 @@ pub struct PluginSpec {
     pub url: String,
     /// What the plugin runs.
     pub kind: PluginKind,
+    /// What requests get when the plugin cannot serve them.
     pub fail_strategy: FailStrategy,
     /// Istio phase and priority, for display.
     pub phase: Option<String>,
+    /// Higher runs earlier within a phase (Istio's `priority`).
     pub priority: Option<i64>,
     /// Which listeners the plugin applies to; empty = all.
     pub listeners: Vec<String>,
@@ -171,6 +216,7 @@ pub struct WasmSpec {
     /// Plugins with the same vm_id, module, VM configuration and environment share a VM (and
     /// shared data).
     pub vm_id: String,
+    /// Environment variables the module sees (WASI `environ_get`).
     pub env: Vec<(String, String)>,
 }
 
@@ -187,6 +233,7 @@ impl std::fmt::Debug for WasmSpec {
 /// A Lua filter: the script's source, as the configuration gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LuaSpec {
+    /// The script (it defines `envoy_on_request` and/or `envoy_on_response`).
     pub source: String,
 }
 
@@ -231,6 +278,7 @@ impl PluginSpec {
         }
     }
 
+    /// Whether the plugin is a Lua filter.
     pub fn is_lua(&self) -> bool {
         matches!(self.kind, PluginKind::Lua(_))
     }

@@ -3,7 +3,7 @@
 //! request ids by presence) and reports every aspect where the two sides differ.
 
 use crate::client::Seen;
-use crate::observe::{LogLine, Metrics};
+use crate::observe::{LogLine, Metrics, PluginLogs};
 use crate::scenario::{Aspect, Pair};
 use crate::upstream::Received;
 
@@ -129,6 +129,25 @@ pub fn logs(what: &str, envoy: &[LogLine], wasp: &[LogLine], out: &mut Vec<Misma
             .collect()
     };
     push(out, Aspect::Logs, what, lines(envoy), lines(wasp));
+}
+
+/// Each plugin's log lines (`keys`: `<root_id> <vm_id>`, how both proxies tag them);
+/// `when` ends the label (` while starting`, or nothing).
+pub fn plugin_logs(
+    keys: &[String],
+    when: &str,
+    envoy: &PluginLogs,
+    wasp: &PluginLogs,
+    out: &mut Vec<Mismatch>,
+) {
+    for key in keys {
+        logs(
+            &format!("plugin {key}{when}"),
+            envoy.get(key).map_or(&[], Vec::as_slice),
+            wasp.get(key).map_or(&[], Vec::as_slice),
+            out,
+        );
+    }
 }
 
 pub fn metrics(what: &str, envoy: &Metrics, wasp: &Metrics, out: &mut Vec<Mismatch>) {

@@ -65,15 +65,8 @@ pub fn run(
     let e_logs = observe::envoy_logs(&log_of(&e_start), (0, None))?;
     let w_logs = observe::wasp_logs(&log_of(&w_start), (0, None))?;
     drop((e_start, w_start));
-    let empty = Vec::new();
-    for key in layout.log_keys() {
-        compare::logs(
-            &format!("plugin {key} while starting"),
-            e_logs.get(&key).unwrap_or(&empty),
-            w_logs.get(&key).unwrap_or(&empty),
-            &mut found,
-        );
-    }
+    let keys = layout.log_keys();
+    compare::plugin_logs(&keys, " while starting", &e_logs, &w_logs, &mut found);
     let stale = stale(case, &found);
     Ok((classify(case.differences.clone(), found), stale))
 }

@@ -237,21 +237,9 @@ fn run_served(
             let (e_lua, w_lua) = &lua_logs[i];
             compare::logs("lua scripts", e_lua, w_lua, &mut found);
         }
-        let empty = Vec::new();
-        for key in layout.log_keys() {
-            compare::logs(
-                &format!("plugin {key} while starting"),
-                e_start.get(&key).unwrap_or(&empty),
-                w_start.get(&key).unwrap_or(&empty),
-                &mut found,
-            );
-            compare::logs(
-                &format!("plugin {key}"),
-                e_logs.get(&key).unwrap_or(&empty),
-                w_logs.get(&key).unwrap_or(&empty),
-                &mut found,
-            );
-        }
+        let keys = layout.log_keys();
+        compare::plugin_logs(&keys, " while starting", &e_start, &w_start, &mut found);
+        compare::plugin_logs(&keys, "", &e_logs, &w_logs, &mut found);
         compare::metrics("plugin metrics", &e_run.metrics, &w_run.metrics, &mut found);
         let stale = stale(case, &found);
         outcomes.push((classify(case.differences.clone(), found), stale));

@@ -181,6 +181,16 @@ impl Filter {
     }
 }
 
+/// Calls the same method on whichever kind of filter `$filter` is.
+macro_rules! on_either {
+    ($filter:expr, $f:ident => $call:expr) => {
+        match $filter {
+            Filter::Wasm($f) => $call,
+            Filter::Lua($f) => $call,
+        }
+    };
+}
+
 impl StreamFilter for Filter {
     async fn headers(
         &self,
@@ -189,10 +199,7 @@ impl StreamFilter for Filter {
         direction: Direction,
         end_of_stream: bool,
     ) -> Result<HeadersFlow, Stop> {
-        match self {
-            Filter::Wasm(f) => f.headers(cx, pos, direction, end_of_stream).await,
-            Filter::Lua(f) => f.headers(cx, pos, direction, end_of_stream).await,
-        }
+        on_either!(self, f => f.headers(cx, pos, direction, end_of_stream).await)
     }
 
     async fn data(
@@ -202,10 +209,7 @@ impl StreamFilter for Filter {
         direction: Direction,
         end_of_stream: bool,
     ) -> Result<DataFlow, Stop> {
-        match self {
-            Filter::Wasm(f) => f.data(cx, pos, direction, end_of_stream).await,
-            Filter::Lua(f) => f.data(cx, pos, direction, end_of_stream).await,
-        }
+        on_either!(self, f => f.data(cx, pos, direction, end_of_stream).await)
     }
 
     async fn trailers(
@@ -215,30 +219,18 @@ impl StreamFilter for Filter {
         direction: Direction,
         held: Option<Vec<u8>>,
     ) -> Result<Option<Vec<u8>>, Stop> {
-        match self {
-            Filter::Wasm(f) => f.trailers(cx, pos, direction, held).await,
-            Filter::Lua(f) => f.trailers(cx, pos, direction, held).await,
-        }
+        on_either!(self, f => f.trailers(cx, pos, direction, held).await)
     }
 
     fn local_reply(&self, cx: &StreamCx, pos: usize, has_body: bool) {
-        match self {
-            Filter::Wasm(f) => f.local_reply(cx, pos, has_body),
-            Filter::Lua(f) => f.local_reply(cx, pos, has_body),
-        }
+        on_either!(self, f => f.local_reply(cx, pos, has_body));
     }
 
     fn saw_stream(&self) -> bool {
-        match self {
-            Filter::Wasm(f) => f.saw_stream(),
-            Filter::Lua(f) => f.saw_stream(),
-        }
+        on_either!(self, f => f.saw_stream())
     }
 
     fn end(&self, cx: &StreamCx, pos: usize) {
-        match self {
-            Filter::Wasm(f) => f.end(cx, pos),
-            Filter::Lua(f) => f.end(cx, pos),
-        }
+        on_either!(self, f => f.end(cx, pos));
     }
 }

@@ -60,6 +60,9 @@ pub(super) async fn forward(
     let mut headers = headers;
     let upstream_body = if end_of_stream {
         ChannelBody::empty()
+    } else if n == 0 {
+        // No filter sees the body: it goes upstream as it arrives.
+        ChannelBody::passthrough(body.0)
     } else {
         let (tx, upstream_body) = ChannelBody::channel();
         tokio::task::spawn_local(pump_request(run.clone(), body, tx));

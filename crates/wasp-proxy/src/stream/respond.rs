@@ -39,36 +39,24 @@ pub(super) async fn respond(
     run.headers(Direction::Response, end_of_stream)
         .await
         .map_err(Stop::direct)?;
-    // A body known in full (a direct response) goes through the chain before anything is
-    // sent, so the client gets it with its exact length, as from Envoy.
-    if let Source::Full(bytes) = source {
-        run.cx
-            .info
-            .response_body_bytes
-            .store(bytes.len() as u64, Relaxed);
-        run.cx.info.set_code_details("direct_response");
-        let body = match end_of_stream {
-            true => Vec::new(),
-            false => run
-                .data(Direction::Response, 0, bytes, true)
-                .await?
-                .unwrap_or_default(),
-        };
-        let mut headers = run.cx.exchange.send_headers(Direction::Response);
-        headers.remove(b"content-length");
-        return convert::downstream_response(&headers, ChannelBody::full(body))
-            .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), run.len()));
-    }
+    let (upstream, body_end) = match source {
+        Source::Upstream(upstream, body_end) => (upstream, body_end),
+        Source::Full(bytes) => return respond_full(run, bytes, end_of_stream).await,
+    };
     let mut headers = run.cx.exchange.headers(Direction::Response);
-    let (tx, mut body) = ChannelBody::channel();
-    if let Source::Upstream(upstream, body_end) = source {
-        tokio::task::spawn_local(pump_response(
-            run.clone(),
-            (upstream, body_end),
-            tx,
-            end_of_stream,
-        ));
+    if run.len() == 0 {
+        // No filter sees the body: it goes to the client as it arrives.
+        run.cx.exchange.send_headers(Direction::Response);
+        return convert::downstream_response(&headers, ChannelBody::passthrough(upstream))
+            .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), 0));
     }
+    let (tx, mut body) = ChannelBody::channel();
+    tokio::task::spawn_local(pump_response(
+        run.clone(),
+        (upstream, body_end),
+        tx,
+        end_of_stream,
+    ));
     if !end_of_stream && run.wants_whole_body(Direction::Response) {
         // A Lua filter holds the response headers until it has the whole body.
         let (len, whole) = whole_body(run, body).await.map_err(Stop::direct)?;
@@ -83,5 +71,30 @@ pub(super) async fn respond(
     }
     run.cx.exchange.send_headers(Direction::Response);
     convert::downstream_response(&headers, body)
+        .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), run.len()))
+}
+
+/// A body known in full (a direct response) goes through the chain before anything is sent,
+/// so the client gets it with its exact length, as from Envoy.
+async fn respond_full(
+    run: &Rc<Chain>,
+    bytes: Vec<u8>,
+    end_of_stream: bool,
+) -> Result<Response<ChannelBody>, Stop> {
+    run.cx
+        .info
+        .response_body_bytes
+        .store(bytes.len() as u64, Relaxed);
+    run.cx.info.set_code_details("direct_response");
+    let body = match end_of_stream {
+        true => Vec::new(),
+        false => run
+            .data(Direction::Response, 0, bytes, true)
+            .await?
+            .unwrap_or_default(),
+    };
+    let mut headers = run.cx.exchange.send_headers(Direction::Response);
+    headers.remove(b"content-length");
+    convert::downstream_response(&headers, ChannelBody::full(body))
         .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), run.len()))
 }

@@ -20,8 +20,7 @@ pub(super) async fn command_loop(worker: Weak<Worker>, mut rx: mpsc::UnboundedRe
                 generation,
                 request,
             } => {
-                let Some(vms) = w.set(set) else { continue };
-                let Some(plugin) = vms.owner(vm, request.root_context) else {
+                let Some((vms, plugin)) = w.caller(set, vm, request.root_context) else {
                     continue;
                 };
                 let weak = worker.clone();
@@ -40,8 +39,7 @@ pub(super) async fn command_loop(worker: Weak<Worker>, mut rx: mpsc::UnboundedRe
                 generation,
                 request,
             } => {
-                let Some(vms) = w.set(set) else { continue };
-                let Some(plugin) = vms.owner(vm, request.root_context) else {
+                let Some((vms, plugin)) = w.caller(set, vm, request.root_context) else {
                     continue;
                 };
                 let key = (set, vm, request.token);

@@ -94,6 +94,14 @@ impl Worker {
         *self.current.borrow_mut() = Some(vms);
     }
 
+    /// The VMs and the plugin that own root context `root` of VM `vm` in set `set`: who a
+    /// callout's answer goes to (`None` once the set or the plugin is gone).
+    pub(super) fn caller(&self, set: u64, vm: usize, root: u32) -> Option<(Rc<WorkerVms>, usize)> {
+        let vms = self.set(set)?;
+        let plugin = vms.owner(vm, root)?;
+        Some((vms, plugin))
+    }
+
     /// The live set with this version.
     pub(super) fn set(&self, version: u64) -> Option<Rc<WorkerVms>> {
         self.sets
