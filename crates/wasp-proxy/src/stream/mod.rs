@@ -2,6 +2,7 @@
 //! routing, the upstream exchange, and local replies.
 
 mod forward;
+mod left;
 mod local_reply;
 mod pump;
 mod respond;

@@ -15,7 +15,7 @@ use crate::filter::Stop;
 use crate::filter::chain::Chain;
 use crate::filter::signals::Direction;
 
-use super::forward::{settle_length, whole_body};
+use super::left::{settle_length, whole_body};
 use super::pump::{BodyEnd, pump_response};
 
 /// Where the response body comes from.
