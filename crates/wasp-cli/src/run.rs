@@ -67,9 +67,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .unwrap_or_else(|| std::env::temp_dir().join("wasp"));
             let fetcher = follow::fetcher(&root, &sources.insecure_registries)
                 .context("cannot open the plugin module cache")?;
-            let (plugins, resolved) = follow::initial_plugins(&rt, &loaded, sources, &fetcher);
+            let (plugins, followed) = follow::initial_plugins(&rt, &loaded, sources, &fetcher);
             spec.plugins = plugins;
-            Some((sources, fetcher, resolved))
+            Some((sources, fetcher, followed))
         }
         None => None,
     };
@@ -110,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        if let Some((sources, fetcher, resolved)) = delivery {
+        if let Some((sources, fetcher, followed)) = delivery {
             let (rt, loaded, proxy, stop) = (&rt, &loaded, &proxy, &stop);
             scope.spawn(move || {
                 let mut publish = |specs: Vec<PluginSpec>| {
@@ -121,7 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         .collect();
                     tracing::info!(plugins = ?names, "WasmPlugin sources changed: plugins updated");
                 };
-                follow::follow_changes(rt, loaded, sources, &fetcher, resolved, stop, &mut publish);
+                follow::follow_changes(rt, loaded, sources, &fetcher, followed, stop, &mut publish);
             });
         }
         let waited = wait_for_signal();

@@ -26,18 +26,36 @@ pub fn fetcher(
     Fetcher::new(config).map_err(Box::new)
 }
 
-/// The plugins of `loaded` (inline and from its resources), with every module fetched.
+/// What the follower knows of the sources: the fingerprint of the files last read and the
+/// modules they resolved to (kept so that an unchanged reference is not fetched again).
+pub struct Followed {
+    seen: u64,
+    resolved: Vec<Resolved>,
+}
+
+/// The plugins of `loaded` (inline and from its resources), with every module fetched, and
+/// what [`follow_changes`] starts from.
+///
+/// The follower starts from the fingerprint taken when `loaded` read the files, before the
+/// proxy started: an edit made as soon as the proxy is ready is then a change, however late the
+/// follower's thread runs. (Taken by the follower, it could include the edit and never apply it.)
 pub fn initial_plugins(
     rt: &tokio::runtime::Runtime,
     loaded: &Loaded,
     sources: &PluginSources,
     fetcher: &Fetcher,
-) -> (Vec<PluginSpec>, Vec<Resolved>) {
+) -> (Vec<PluginSpec>, Followed) {
+    let seen = loaded.sources_fingerprint;
     let Some(resources) = &loaded.resources else {
-        return (loaded.spec.plugins.clone(), Vec::new());
+        let followed = Followed {
+            seen,
+            resolved: Vec::new(),
+        };
+        return (loaded.spec.plugins.clone(), followed);
     };
     log_warnings(resources);
-    rt.block_on(resolve(loaded, sources, resources, fetcher, &[]))
+    let (specs, resolved) = rt.block_on(resolve(loaded, sources, resources, fetcher, &[]));
+    (specs, Followed { seen, resolved })
 }
 
 /// Re-reads the resources whenever their files change and hands the new plugins to
@@ -47,11 +65,14 @@ pub fn follow_changes(
     loaded: &Loaded,
     sources: &PluginSources,
     fetcher: &Fetcher,
-    mut resolved: Vec<Resolved>,
+    followed: Followed,
     stop: &AtomicBool,
     publish: &mut dyn FnMut(Vec<PluginSpec>),
 ) {
-    let mut seen = sources.fingerprint();
+    let Followed {
+        mut seen,
+        mut resolved,
+    } = followed;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(POLL_INTERVAL);
         let now = sources.fingerprint();

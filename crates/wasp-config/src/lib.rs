@@ -78,6 +78,9 @@ pub struct Loaded {
     pub plugin_sources: Option<PluginSources>,
     /// The resources as read (and validated) by [`load`].
     pub resources: Option<wasmplugin::ResourceSet>,
+    /// [`PluginSources::fingerprint`] of the files, taken just before [`load`] read them, so
+    /// that an edit made at any time after that is seen as a change.
+    pub sources_fingerprint: u64,
 }
 
 /// Reads and validates the configuration file `path`, and reads (and checks the sha256 of) every
@@ -101,6 +104,9 @@ pub fn parse(text: &str, file: &Path) -> Result<Loaded, ConfigError> {
         .unwrap_or_else(|| PathBuf::from("."));
     let errs = Errors { file: Some(file) };
     let (spec, workload, plugin_sources) = build::Builder::new(errs, base).build(raw)?;
+    let sources_fingerprint = plugin_sources
+        .as_ref()
+        .map_or(0, PluginSources::fingerprint);
     let resources = plugin_sources
         .as_ref()
         .map(PluginSources::read)
@@ -111,6 +117,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Loaded, ConfigError> {
         source,
         plugin_sources,
         resources,
+        sources_fingerprint,
     })
 }
 
@@ -273,5 +280,6 @@ pub fn quick(
         source: PathBuf::new(),
         plugin_sources: None,
         resources: None,
+        sources_fingerprint: 0,
     })
 }
