@@ -191,7 +191,7 @@ async fn plugin_spec(
         }
         Err(e) => {
             tracing::error!(plugin = %decl.key, url = %wasm.url, "cannot fetch the module: {e}");
-            (Arc::from(Vec::new()), Some(e))
+            (Arc::from(Vec::new()), Some(e.to_string()))
         }
     };
     Some(PluginSpec {
@@ -266,7 +266,7 @@ async fn fetch(
     wasm: &wasmplugin::WasmDecl,
     workload: &Workload,
     fetcher: &Fetcher,
-) -> Result<wasp_delivery::Fetched, String> {
+) -> Result<wasp_delivery::Fetched, FetchFailed> {
     let pull_secret = match &wasm.pull_secret {
         None => None,
         Some(PullSecret::Found {
@@ -275,13 +275,18 @@ async fn fetch(
         }) => {
             let text = String::from_utf8_lossy(dockerconfigjson);
             Some(
-                Credentials::from_docker_config_json(&text)
-                    .map_err(|e| format!("imagePullSecret {name}: {e}"))?,
+                Credentials::from_docker_config_json(&text).map_err(|e| FetchFailed::Secret {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                })?,
             )
         }
         // Never an anonymous pull instead (Istio fails the fetch too).
         Some(PullSecret::Unresolved { name, reason }) => {
-            return Err(format!("imagePullSecret {name}: {reason}"));
+            return Err(FetchFailed::Secret {
+                name: name.clone(),
+                reason: reason.clone(),
+            });
         }
     };
     let source = wasm.module.clone()?;
@@ -297,5 +302,16 @@ async fn fetch(
             workload.namespace
         ),
     };
-    fetcher.fetch(&request).await.map_err(|e| e.to_string())
+    Ok(fetcher.fetch(&request).await?)
+}
+
+/// Why a resource's module could not be had; the message becomes the plugin's load error.
+#[derive(Debug, thiserror::Error)]
+enum FetchFailed {
+    #[error("imagePullSecret {name}: {reason}")]
+    Secret { name: String, reason: String },
+    #[error(transparent)]
+    Url(#[from] wasp_delivery::UrlError),
+    #[error(transparent)]
+    Fetch(#[from] wasp_delivery::FetchError),
 }

@@ -77,7 +77,7 @@ fn wasm(decl: &PluginDecl) -> &WasmDecl {
 // ------------------------------------------------------------------------------------------
 // Reading and validation.
 
-fn oci_ref(reference: &str) -> Result<ModuleSource, String> {
+fn oci_ref(reference: &str) -> Result<ModuleSource, wasp_delivery::UrlError> {
     Ok(ModuleSource::Oci(
         wasp_delivery::OciReference::parse(reference).unwrap(),
     ))

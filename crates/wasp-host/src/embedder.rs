@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::abi::{LogLevel, StreamType};
 use crate::codec::property::PropertyValue;
 use crate::headers::HeaderMap;
+use crate::log::LogRecord;
 
 /// An outgoing HTTP callout (`proxy_http_call`), validated by the host.
 #[derive(Debug, Clone)]
@@ -73,16 +74,6 @@ pub enum CalloutError {
     /// Anything else (`INTERNAL_FAILURE`).
     #[error("callout failed: {0}")]
     Failed(String),
-}
-
-/// One line a plugin logged, with where it came from.
-#[derive(Debug, Clone, Copy)]
-pub struct LogRecord<'a> {
-    pub level: LogLevel,
-    pub vm_id: &'a str,
-    /// The plugin (root id) whose context was active, empty during VM start-up.
-    pub plugin: &'a str,
-    pub message: &'a str,
 }
 
 /// Services the proxy provides to one VM. All methods run inside a hostcall: they must not

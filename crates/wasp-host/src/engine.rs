@@ -13,7 +13,7 @@ use wasmtime::{
 
 use crate::cache::ModuleCache;
 use crate::shared::Shared;
-use crate::state::VmState;
+use crate::state::{HostParts, VmState};
 
 /// Settings of a [`Host`].
 #[derive(Debug, Clone)]
@@ -122,6 +122,14 @@ impl Host {
     /// The key/value store, queues and metrics every VM of this host shares.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.inner.shared
+    }
+
+    /// What a new VM's state takes from this host.
+    pub(crate) fn parts(&self) -> HostParts {
+        HostParts {
+            shared: self.inner.shared.clone(),
+            max_memory_bytes: self.inner.config.max_memory_bytes,
+        }
     }
 
     /// Whether instances come from the pooling allocator (false if the machine refused the

@@ -17,7 +17,7 @@ use flate2::write::ZlibEncoder;
 use crate::abi::Status;
 use crate::codec::protobuf::{self, Field};
 use crate::embedder::Effect;
-use crate::state::{ContextKind, VmState};
+use crate::state::{ContextKind, Declared, VmState};
 
 /// Decompressed output is capped so a small zlib bomb cannot exhaust the proxy.
 pub const MAX_UNCOMPRESSED: u64 = 64 << 20;
@@ -30,12 +30,6 @@ pub const NAMES: &[&str] = &[
     "set_envoy_filter_state",
     "clear_route_cache",
 ];
-
-/// A property declared with `declare_property`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Declared {
-    pub readonly: bool,
-}
 
 pub(crate) fn call(state: &mut VmState, name: &str, args: &[u8]) -> Result<Vec<u8>, Status> {
     match name {

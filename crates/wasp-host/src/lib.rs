@@ -46,11 +46,12 @@ pub use cache::ModuleCache;
 pub use codec::property::PropertyValue;
 pub use embedder::{
     CalloutError, Effect, Embedder, GrpcCallRequest, GrpcTarget, HttpCallRequest, HttpCallResponse,
-    LocalResponse, LogRecord, NoopEmbedder,
+    LocalResponse, NoopEmbedder,
 };
 pub use engine::{Host, HostConfig, HostError};
 pub use foreign::NAMES as FOREIGN_FUNCTIONS;
 pub use headers::HeaderMap;
+pub use log::LogRecord;
 pub use memory::OutOfBounds;
 pub use module::{CodeSource, ImportInfo, LoadError, ModuleInfo, PluginModule};
 pub use properties::from_headers as header_property;

@@ -1,7 +1,16 @@
 //! Plugin log lines: the default sink and the level plugins are told about.
 
 use crate::abi::LogLevel;
-use crate::embedder::LogRecord;
+
+/// One line a plugin logged, with where it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct LogRecord<'a> {
+    pub level: LogLevel,
+    pub vm_id: &'a str,
+    /// The plugin (root id) whose context was active, empty during VM start-up.
+    pub plugin: &'a str,
+    pub message: &'a str,
+}
 
 /// Writes a plugin's log line to `tracing` (target `wasp::plugin`), tagged with the VM and
 /// plugin it came from, as Envoy prefixes `wasm log <plugin> <root_id> <vm_id>:`.

@@ -333,7 +333,7 @@ impl Host {
 
     /// Every (module, name) the linker defines.
     fn provided_imports(&self) -> HashSet<(String, String)> {
-        let mut store = wasmtime::Store::new(&self.inner.engine, VmState::detached(self));
+        let mut store = wasmtime::Store::new(&self.inner.engine, VmState::detached(self.parts()));
         self.inner
             .linker
             .iter(&mut store)

@@ -76,6 +76,19 @@ pub(crate) enum CallKind {
     GrpcStream = 2,
 }
 
+/// What a VM's state takes from the host that runs it (handed down, so that this module does
+/// not reach up into the engine that stores it).
+pub(crate) struct HostParts {
+    pub shared: Arc<Shared>,
+    pub max_memory_bytes: usize,
+}
+
+/// A property declared with `declare_property` (a foreign function).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Declared {
+    pub readonly: bool,
+}
+
 /// Memory (and table) caps of one VM, and whether a cap was hit (to explain the trap).
 pub(crate) struct Limits {
     pub max_memory_bytes: usize,
@@ -139,7 +152,7 @@ pub(crate) struct VmState {
     /// callback may create trailers.
     pub body_end_of_stream: bool,
     /// Properties declared with the `declare_property` foreign function.
-    pub declared_properties: HashMap<String, crate::foreign::Declared>,
+    pub declared_properties: HashMap<String, Declared>,
 }
 
 impl VmState {
@@ -184,7 +197,7 @@ impl VmState {
 
 impl VmState {
     pub(crate) fn new(
-        host: &crate::engine::Host,
+        host: HostParts,
         abi: AbiVersion,
         vm_id: Arc<str>,
         vm_configuration: Arc<[u8]>,
@@ -210,11 +223,11 @@ impl VmState {
             pending_calls: HashMap::new(),
             next_call_id: 0,
             limits: Limits {
-                max_memory_bytes: host.config().max_memory_bytes,
+                max_memory_bytes: host.max_memory_bytes,
                 max_table_elements: 1_000_000,
                 memory_refused: false,
             },
-            shared: host.shared().clone(),
+            shared: host.shared,
             embedder,
             queue_notifier,
             in_allocator: false,
@@ -224,7 +237,7 @@ impl VmState {
     }
 
     /// A state that belongs to no VM, for inspecting the linker.
-    pub(crate) fn detached(host: &crate::engine::Host) -> VmState {
+    pub(crate) fn detached(host: HostParts) -> VmState {
         VmState::new(
             host,
             AbiVersion::V0_2_1,
@@ -244,7 +257,7 @@ impl crate::wasi::WasiView for VmState {
 
     fn wasi_stdio(&mut self, fd: u32, bytes: &[u8]) {
         let message = String::from_utf8_lossy(bytes);
-        self.embedder.log(crate::embedder::LogRecord {
+        self.embedder.log(crate::log::LogRecord {
             level: if fd == 2 {
                 crate::abi::LogLevel::Error
             } else {

@@ -16,6 +16,7 @@
 mod access;
 mod api;
 mod error;
+mod loaded;
 mod outcome;
 mod sandbox;
 mod script;
@@ -30,9 +31,10 @@ pub use access::{
 pub use api::log::{LogLevel, LogSink};
 pub use error::LuaError;
 pub use outcome::{CallRequest, CallResponse, LocalReply, Outcome};
+pub use sandbox::Limits;
 pub use script::LuaScript;
 pub use stream::LuaStream;
-pub use worker::{Limits, LuaWorker};
+pub use worker::LuaWorker;
 
 /// The Lua flavour this build runs (`"Lua 5.4"` or `"LuaJIT"`), chosen by the crate features.
 pub const LUA_FLAVOUR: &str = if cfg!(feature = "luajit") {

@@ -69,6 +69,30 @@ setmetatable(_G, { __index = function(_, k)
 end })
 "#;
 
+/// Resource limits of one Lua state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Memory the state may allocate in total (all streams of the worker); 0 = unlimited.
+    /// An allocation past it fails the script that made it.
+    pub memory_bytes: usize,
+    /// VM instructions one call into the script may run (a phase, a resume after a callout,
+    /// the script's top level), checked every 1000 instructions. Time spent inside one
+    /// library function (`string.rep` of a huge string) is not counted; the memory limit
+    /// bounds those. 0 = unlimited (no hook at all, see the crate README for its cost).
+    pub instructions_per_call: u64,
+}
+
+impl Default for Limits {
+    /// 64 MiB and 10 million instructions (tens of milliseconds): far above what header and
+    /// body filters use, low enough that a runaway script cannot stall a worker for long.
+    fn default() -> Limits {
+        Limits {
+            memory_bytes: 64 << 20,
+            instructions_per_call: 10_000_000,
+        }
+    }
+}
+
 /// A fresh state with the sandboxed standard library. `interpreted_only` turns LuaJIT's JIT
 /// compiler off: compiled traces never run the instruction hook, so a loop that got compiled
 /// would escape the instruction budget (Lua 5.4 has no JIT and ignores this).

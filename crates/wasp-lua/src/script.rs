@@ -1,7 +1,8 @@
 //! A Lua script as configured: checked once, then loaded into every worker's state.
 
 use crate::error::LuaError;
-use crate::worker::{Limits, LuaWorker};
+use crate::loaded::LoadedState;
+use crate::sandbox::Limits;
 
 /// A checked script. Cheap to clone and `Send + Sync`: the data plane compiles once and
 /// hands it to every worker.
@@ -25,9 +26,9 @@ impl LuaScript {
             on_request: false,
             on_response: false,
         };
-        let probe = LuaWorker::new(&script, Limits::default())?;
-        script.on_request = probe.has_on_request();
-        script.on_response = probe.has_on_response();
+        let probe = LoadedState::load(name, code, Limits::default())?;
+        script.on_request = probe.on_request.is_some();
+        script.on_response = probe.on_response.is_some();
         Ok(script)
     }
 

@@ -14,14 +14,14 @@ use crate::access::Direction;
 use crate::api::StreamHandle;
 use crate::api::log::LogLevel;
 use crate::error::describe;
+use crate::loaded::LoadedState;
 use crate::outcome::{CallRequest, CallResponse, Outcome};
 use crate::state::{Pending, StreamShared, Wait};
-use crate::worker::WorkerInner;
 
 /// The Lua filter of one stream. Dropping it ends the stream: objects a script kept from it
 /// fail from then on ("object used outside of proper scope").
 pub struct LuaStream {
-    worker: Rc<WorkerInner>,
+    worker: Rc<LoadedState>,
     shared: Rc<StreamShared>,
     threads: [Option<Thread>; 2],
 }
@@ -40,7 +40,7 @@ impl Drop for LuaStream {
 }
 
 impl LuaStream {
-    pub(crate) fn new(worker: Rc<WorkerInner>, shared: Rc<StreamShared>) -> LuaStream {
+    pub(crate) fn new(worker: Rc<LoadedState>, shared: Rc<StreamShared>) -> LuaStream {
         LuaStream {
             worker,
             shared,

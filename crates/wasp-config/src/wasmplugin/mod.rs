@@ -22,7 +22,7 @@ mod url;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use wasp_delivery::{ModuleSource, PullPolicy};
+pub use wasp_delivery::{ModuleSource, PullPolicy, UrlError};
 pub use wasp_spec::{FailStrategy, TrafficDirection};
 
 pub(crate) use self::load::is_resource_file;
@@ -242,7 +242,7 @@ pub struct WasmSpec {
     /// The URL with Istio's default scheme: `oci://` added when there is none.
     pub url: String,
     /// `url` parsed, or why its image reference cannot be pulled.
-    pub module: Result<ModuleSource, String>,
+    pub module: Result<ModuleSource, UrlError>,
     /// Lowercase hex; `None` when empty or absent.
     pub sha256: Option<String>,
     pub pull_policy: PullPolicy,
@@ -393,7 +393,7 @@ pub struct WasmDecl {
     pub url: String,
     /// `url` parsed once (Istio's default scheme applied), or why the image reference cannot
     /// be pulled: Istio accepts such a resource and fails the fetch, and so does wasp.
-    pub module: Result<ModuleSource, String>,
+    pub module: Result<ModuleSource, UrlError>,
     pub sha256: Option<String>,
     pub pull_policy: PullPolicy,
     /// `imagePullSecret`, looked up among the loaded Secrets of the plugin's namespace.

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use wasp_delivery::{ModuleSource, OciReference};
+use wasp_delivery::{ModuleSource, OciReference, UrlError};
 
 use crate::values::parse_module_file;
 
@@ -19,7 +19,7 @@ const SCHEMES: &str = "url must have schema one of [http, https, file, oci]";
 /// What a checked `url` stands for: the URL with Istio's default scheme, and the module
 /// source parsed from it, or why its image reference cannot be pulled (Istio accepts the
 /// resource and fails the fetch).
-pub type ModuleUrl = (String, Result<ModuleSource, String>);
+pub type ModuleUrl = (String, Result<ModuleSource, UrlError>);
 
 /// Checks `url` as Istio does and parses it, once. `base` is only used by the file parser for
 /// messages (file URLs must be absolute).
@@ -62,10 +62,10 @@ pub fn module_url(url: &str, base: &Path) -> Result<ModuleUrl, String> {
     }
 }
 
-fn oci(reference: &str) -> Result<ModuleSource, String> {
+fn oci(reference: &str) -> Result<ModuleSource, UrlError> {
     OciReference::parse(reference)
         .map(ModuleSource::Oci)
-        .map_err(|e| format!("image reference `{reference}`: {e}"))
+        .map_err(|e| UrlError(format!("image reference `{reference}`: {e}")))
 }
 
 /// Go's `getScheme`: `Ok((Some(scheme), rest))`, `Ok((None, whole))` when the text does not start
@@ -184,7 +184,7 @@ mod tests {
         module_url(url, Path::new("/etc/wasp"))
     }
 
-    fn oci_ref(reference: &str) -> Result<ModuleSource, String> {
+    fn oci_ref(reference: &str) -> Result<ModuleSource, UrlError> {
         Ok(ModuleSource::Oci(OciReference::parse(reference).unwrap()))
     }
 
@@ -210,7 +210,7 @@ mod tests {
         // Accepted, as by Istio, but it cannot be pulled: the fetch fails with the reason.
         let (url, module) = check("oci://ghcr.io/org/p@sha256:abcd").unwrap();
         assert_eq!(url, "oci://ghcr.io/org/p@sha256:abcd");
-        assert!(module.unwrap_err().contains("sha256:abcd"));
+        assert!(module.unwrap_err().to_string().contains("sha256:abcd"));
         // Go reads `localhost` as the scheme; Istio accepts it (http:// fallback) and then
         // fails to fetch. wasp reads it as the registry it is.
         assert_eq!(

@@ -333,7 +333,7 @@ fn callout_status(error: &CalloutError, unknown: Status) -> Status {
 /// wasp says why in the plugin's log.
 fn log_refusal(c: &Caller<'_>, message: &str) {
     let state = c.data();
-    state.embedder.log(crate::embedder::LogRecord {
+    state.embedder.log(crate::log::LogRecord {
         level: crate::abi::LogLevel::Warn,
         vm_id: &state.vm_id,
         plugin: state.active_plugin(),

@@ -10,7 +10,8 @@ use super::{
     write_u64,
 };
 use crate::abi::{LogLevel, Status};
-use crate::embedder::{Effect, LogRecord};
+use crate::embedder::Effect;
+use crate::log::LogRecord;
 use crate::state::{ContextKind, Phase, VmState};
 
 pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use wasmtime::{Store, Trap};
 
 use crate::abi::{AbiVersion, LogLevel};
-use crate::embedder::{Effect, Embedder, LogRecord};
+use crate::embedder::{Effect, Embedder};
 use crate::engine::Host;
+use crate::log::LogRecord;
 use crate::module::PluginModule;
 use crate::shared::QueueNotifier;
 use crate::state::{Context, ContextKind, Phase, RootContext, VmState};
@@ -88,7 +89,7 @@ impl Vm {
     ) -> Result<Vm, CallError> {
         let host: &Host = &module.host;
         let state = VmState::new(
-            host,
+            host.parts(),
             module.abi(),
             Arc::from(config.vm_id.as_str()),
             Arc::from(config.configuration.as_slice()),
