@@ -77,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Before the proxy can be ready, so that no scrape misses the fetch counters.
     if let Some((_, fetcher, _)) = &delivery {
         let stats_of = fetcher.clone();
-        proxy.add_metric_source(Arc::new(move || stats_of.stats().prometheus_text()));
+        proxy.add_metric_source(Arc::new(move || Box::new(stats_of.stats())));
     }
     // The workers start their plugins on their own threads: wait for that before judging.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

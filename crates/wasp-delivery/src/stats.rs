@@ -3,6 +3,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
 use crate::error::FetchError;
 
 /// A snapshot of the fetcher's counters (monotonic since the `Fetcher` was created, except
@@ -28,51 +34,58 @@ pub struct FetchStats {
 }
 
 impl FetchStats {
-    /// The counters in the Prometheus text format (`wasp_plugin_fetches_total{result}`,
-    /// cache hits, misses and entries).
-    pub fn prometheus_text(&self) -> String {
-        let stats = self;
-        let mut out = String::new();
-        out.push_str("# HELP wasp_plugin_fetches_total Plugin module fetches by result.\n");
-        out.push_str("# TYPE wasp_plugin_fetches_total counter\n");
-        out.push_str(&format!(
-            "wasp_plugin_fetches_total{{result=\"success\"}} {}\n",
-            stats.success
-        ));
-        for (kind, n) in &stats.failures {
-            out.push_str(&format!(
-                "wasp_plugin_fetches_total{{result=\"{kind}\"}} {n}\n"
-            ));
-        }
-        for (name, help, value) in [
-            (
-                "wasp_plugin_cache_hits_total",
-                "Remote fetches served from the module cache.",
-                stats.cache_hits,
-            ),
-            (
-                "wasp_plugin_cache_misses_total",
-                "Remote fetches that downloaded the module.",
-                stats.cache_misses,
-            ),
-        ] {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-            ));
-        }
-        out.push_str(&format!(
-            "# HELP wasp_plugin_cache_entries Modules in the cache.\n# TYPE wasp_plugin_cache_entries gauge\nwasp_plugin_cache_entries {}\n",
-            stats.cache_entries
-        ));
-        out
-    }
-
     /// The count for one failure kind (0 when none happened).
     pub fn failures_of(&self, kind: &str) -> u64 {
         self.failures
             .iter()
             .find(|(k, _)| *k == kind)
             .map_or(0, |(_, n)| *n)
+    }
+}
+
+/// A snapshot is what the proxy's metrics endpoint encodes: `wasp_plugin_fetches_total{result}`,
+/// `wasp_plugin_cache_hits_total`, `wasp_plugin_cache_misses_total` and the gauge
+/// `wasp_plugin_cache_entries` (prometheus-client adds the `_total` of counters).
+impl Collector for FetchStats {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let mut fetches = encoder.encode_descriptor(
+            "wasp_plugin_fetches",
+            "Plugin module fetches by result.",
+            None,
+            MetricType::Counter,
+        )?;
+        let results =
+            std::iter::once(("success", self.success)).chain(self.failures.iter().copied());
+        for (result, n) in results {
+            ConstCounter::new(n).encode(fetches.encode_family(&[("result", result)])?)?;
+        }
+        for (name, help, value) in [
+            (
+                "wasp_plugin_cache_hits",
+                "Remote fetches served from the module cache.",
+                self.cache_hits,
+            ),
+            (
+                "wasp_plugin_cache_misses",
+                "Remote fetches that downloaded the module.",
+                self.cache_misses,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let entries = ConstGauge::new(self.cache_entries);
+        entries.encode(encoder.encode_descriptor(
+            "wasp_plugin_cache_entries",
+            "Modules in the cache.",
+            None,
+            entries.metric_type(),
+        )?)
     }
 }
 

@@ -25,8 +25,10 @@ pub(crate) struct Shared {
     pub metric_sources: std::sync::Mutex<Vec<MetricSource>>,
 }
 
-/// Renders metrics in the Prometheus text format.
-pub type MetricSource = Arc<dyn Fn() -> String + Send + Sync>;
+/// Gives the metrics of another layer at each scrape: a collector, usually a snapshot of that
+/// layer's counters, which `/stats/prometheus` encodes after the proxy's own.
+pub type MetricSource =
+    Arc<dyn Fn() -> Box<dyn prometheus_client::collector::Collector> + Send + Sync>;
 
 impl Shared {
     pub fn ready(&self) -> bool {

@@ -1,6 +1,5 @@
 //! The proxy's own counters, shared by all workers (the admin endpoint renders them).
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Latency histogram bounds in milliseconds.
@@ -24,25 +23,16 @@ impl Histogram {
         self.sum_us.fetch_add(micros, Relaxed);
     }
 
-    /// Appends the histogram in the Prometheus text format.
-    pub fn render(&self, name: &str, labels: &str, out: &mut String) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (bound, bucket) in LATENCY_MS.iter().zip(&self.buckets) {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{}\"}} {}",
-                *bound as f64 / 1000.0,
-                bucket.load(Relaxed)
-            );
-        }
-        let count = self.count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "{name}_sum{{{labels}}} {}",
-            self.sum_us.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    /// The samples so far: sum in seconds, count, and the cumulative count at each upper
+    /// bound (in seconds).
+    pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let buckets = LATENCY_MS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(bound, bucket)| (*bound as f64 / 1000.0, bucket.load(Relaxed)))
+            .collect();
+        let sum = self.sum_us.load(Relaxed) as f64 / 1e6;
+        (sum, self.count.load(Relaxed), buckets)
     }
 }
 

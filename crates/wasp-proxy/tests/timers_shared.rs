@@ -282,6 +282,27 @@ fn metrics_count_requests_responses_and_plugin_calls() {
         let (_, value) = line.rsplit_once(' ').unwrap();
         assert!(value.parse::<f64>().is_ok(), "{line}");
     }
+    // Histograms: cumulative buckets ending in +Inf = count, typed once, HELP before TYPE.
+    let inf = metric(&text, "wasp_upstream_latency_seconds_bucket{le=\"+Inf\"}");
+    assert_eq!(inf, Some(7.0), "{text}");
+    let buckets: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with("wasp_upstream_latency_seconds_bucket{"))
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse().unwrap())
+        .collect();
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    assert!(
+        text.contains(
+            "# HELP wasp_upstream_latency_seconds Time to upstream response headers.\n\
+             # TYPE wasp_upstream_latency_seconds histogram\n"
+        ),
+        "{text}"
+    );
+    let scraped = admin(&proxy, "/stats/prometheus");
+    assert_eq!(
+        scraped.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
     proxy.shutdown();
 }
 

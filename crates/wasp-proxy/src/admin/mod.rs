@@ -79,7 +79,7 @@ fn text(status: StatusCode, content_type: &str, body: String) -> Response<Full<B
     response
 }
 
-fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/ready") => {
             if shared.ready() {
@@ -89,14 +89,7 @@ fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
             }
         }
         (&Method::GET, "/stats/prometheus") => {
-            let set = shared.plugins.current();
-            let plugins: Vec<(String, &crate::stats::PluginStats)> =
-                set.plugins.iter().map(|p| (p.spec.name.clone(), &p.stats)).collect();
-            let mut body = crate::admin::stats::render(&shared.stats, &plugins, &shared.host.shared().metrics);
-            for source in shared.metric_sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
-                body.push_str(&source());
-            }
-            text(StatusCode::OK, "text/plain; version=0.0.4", body)
+            text(StatusCode::OK, stats::CONTENT_TYPE, stats::render(shared))
         }
         (&Method::GET, "/plugins") => {
             let body = serde_json::to_string_pretty(&shared.plugin_statuses()).unwrap_or_default();
