@@ -11,6 +11,8 @@
 //! deserialization errors (unknown field, wrong type, ...) they are recovered by replaying the
 //! document through serde-saphyr's YAML event parser up to the error's offset.
 
+#![deny(missing_docs)]
+
 mod build;
 mod error;
 pub mod follow;
@@ -53,6 +55,8 @@ pub const QUICK_DIRECT_BODY: &str = "hello from wasp\n";
 pub struct Workload {
     /// Default: `default`.
     pub namespace: String,
+    /// The workload's (pod's) labels, matched against `selector.matchLabels`; the Gateway API
+    /// `gateway.networking.k8s.io/gateway-name` label also enables `targetRefs`.
     pub labels: BTreeMap<String, String>,
 }
 
@@ -71,6 +75,7 @@ pub struct Loaded {
     /// With the inline plugins only: WasmPlugin resources are added by [`resolve`], which
     /// fetches their modules.
     pub spec: ProxySpec,
+    /// The file's `workload` section (defaults if absent): which WasmPlugin resources apply.
     pub workload: Workload,
     /// The configuration file, absolute; empty for [`quick`].
     pub source: PathBuf,

@@ -78,7 +78,10 @@ fn yaml_files(path: &Path) -> Vec<PathBuf> {
 /// is not pulled again (istio-agent re-pulls only when the resource changes).
 #[derive(Clone)]
 pub struct Resolved {
+    /// The declaration as [`ResourceSet::plugins_for`] returned it; compared on reload.
     pub decl: PluginDecl,
+    /// The plugin as the chain runs it (a failed fetch recorded as its `load_error`); `None`
+    /// when its `match` excludes every listener of this proxy or it is a NETWORK plugin.
     pub spec: Option<PluginSpec>,
 }
 

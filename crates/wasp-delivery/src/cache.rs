@@ -38,6 +38,8 @@ pub struct CacheEntry {
     pub manifest_digest: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub fetched_at_ms: u64,
+    /// When a fetch last served or stored this entry, in milliseconds since the Unix epoch;
+    /// entries unused for longer than `FetcherConfig::expiry` are purged.
     pub last_used_ms: u64,
 }
 

@@ -20,6 +20,8 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 mod cache;
 mod error;
 mod fetcher;

@@ -21,9 +21,12 @@ const DOCKER_HUB_API: &str = "registry-1.docker.io";
 /// the configuration layer (which parses a resource's `url` into it once) and the fetcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModuleSource {
+    /// A local file (`file://` or a bare path, which may be relative), read on every fetch and
+    /// never cached.
     File(PathBuf),
     /// An `http://` or `https://` URL, kept as written.
     Http(String),
+    /// An `oci://` or scheme-less image reference, pulled from its registry.
     Oci(OciReference),
 }
 
@@ -159,7 +162,10 @@ pub enum PullPolicy {
     /// `UNSPECIFIED_POLICY` or nothing: see [`PullPolicy::effective`].
     #[default]
     Unspecified,
+    /// `IfNotPresent`: a module cached for the same URL is used without asking the server.
     IfNotPresent,
+    /// `Always`: the URL is resolved again on every fetch; the cached module is reused only if
+    /// the digest has not changed.
     Always,
 }
 

@@ -82,13 +82,16 @@ impl ResourceSet {
 /// Which resource type a declaration came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResourceKind {
+    /// An Istio `WasmPlugin` (`extensions.istio.io/v1alpha1`).
     WasmPlugin,
+    /// An Istio `TrafficExtension`: a `wasm` or a `lua` body.
     TrafficExtension,
     /// An Istio EnvoyFilter inserting an `envoy.filters.http.lua` filter.
     EnvoyFilter,
 }
 
 impl ResourceKind {
+    /// The Kubernetes `kind`, as error messages and a plugin's origin on /plugins name it.
     pub fn as_str(self) -> &'static str {
         match self {
             ResourceKind::WasmPlugin => "WasmPlugin",
@@ -170,7 +173,9 @@ impl WorkloadMode {
 /// One `match` entry: a mode and ports (empty: any port).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TrafficSelector {
+    /// `mode`: the traffic direction the entry matches.
     pub mode: WorkloadMode,
+    /// `ports[].number`: the listener ports the entry matches (1 to 65535, no duplicates).
     pub ports: Vec<u16>,
 }
 
@@ -208,22 +213,30 @@ pub enum Attachment {
 /// A `targetRefs` entry. `group` is canonical: `""` is written `core`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetRef {
+    /// The API group: `gateway.networking.k8s.io`, `core` or `networking.istio.io`.
     pub group: String,
+    /// `Gateway`, `GatewayClass`, `Service` or `ServiceEntry`; only `Gateway` refs attach to a
+    /// wasp workload (the others target waypoints).
     pub kind: String,
+    /// The target's name, in the resource's own namespace (cross-namespace refs are rejected).
     pub name: String,
 }
 
 /// `creationTimestamp`, as seconds and nanoseconds since the Unix epoch (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp {
+    /// Whole seconds since the epoch (negative before 1970).
     pub seconds: i64,
+    /// The fraction of the second, in nanoseconds (less than one second).
     pub nanos: u32,
 }
 
 /// Where a resource was read: the file and the line its document (or List item) starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
+    /// The YAML file the resource was read from.
     pub file: PathBuf,
+    /// The 1-based line the document or List item starts on.
     pub line: u64,
 }
 
@@ -231,9 +244,17 @@ pub struct Source {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvVar {
     /// `valueFrom: INLINE` (the default): this value.
-    Inline { name: String, value: String },
+    Inline {
+        /// The variable's name.
+        name: String,
+        /// The value the module sees.
+        value: String,
+    },
     /// `valueFrom: HOST`: the value of wasp's own environment variable of that name.
-    Host { name: String },
+    Host {
+        /// The variable's name, in wasp's environment and as the module sees it.
+        name: String,
+    },
 }
 
 /// The Wasm part of a resource (a WasmPlugin's spec, a TrafficExtension's `wasm`).
@@ -245,16 +266,21 @@ pub struct WasmSpec {
     pub module: Result<ModuleSource, UrlError>,
     /// Lowercase hex; `None` when empty or absent.
     pub sha256: Option<String>,
+    /// `imagePullPolicy`; `Unspecified` when absent.
     pub pull_policy: PullPolicy,
+    /// `imagePullSecret` as written: a Secret name, resolved in the resource's namespace by
+    /// [`ResourceSet::plugins_for`].
     pub pull_secret: Option<String>,
     /// `pluginConfig` as compact JSON with sorted keys; empty when absent or `{}`.
     pub configuration: Vec<u8>,
     /// `pluginName`; empty when absent.
     pub root_id: String,
+    /// `failStrategy`; `FAIL_CLOSE` when absent.
     pub fail_strategy: FailStrategy,
     /// Declared order; `ISTIO_META_*` inline entries are already removed (istio-agent strips
     /// them before Envoy sees them).
     pub env: Vec<EnvVar>,
+    /// `type`; HTTP when absent.
     pub plugin_type: PluginType,
 }
 
@@ -262,24 +288,36 @@ pub struct WasmSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResourceBody {
     // Boxed: the Wasm fields are large and the Lua variant is one string.
+    /// A Wasm module: a WasmPlugin, or a TrafficExtension's `wasm`.
     Wasm(Box<WasmSpec>),
+    /// A Lua script: a TrafficExtension's `lua`, or an EnvoyFilter's Lua filter.
     Lua(LuaDecl),
 }
 
 /// A validated WasmPlugin or TrafficExtension.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resource {
+    /// The resource type it was read as.
     pub kind: ResourceKind,
     /// `metadata.namespace`; `default` when absent (as `kubectl apply` would do).
     pub namespace: String,
+    /// `metadata.name`.
     pub name: String,
+    /// `metadata.creationTimestamp`: breaks ties in chain order (oldest first, absent first).
     pub creation_timestamp: Option<Timestamp>,
+    /// `metadata.resourceVersion`, as text.
     pub resource_version: Option<String>,
+    /// `selector` / `targetRefs`: which workloads it applies to.
     pub attachment: Attachment,
+    /// `phase`; `Unspecified` when absent.
     pub phase: PluginPhase,
+    /// `priority`: higher runs first within a phase; `None` when unset.
     pub priority: Option<i32>,
+    /// `match`: which listeners it applies to.
     pub matcher: TrafficMatcher,
+    /// The Wasm module or Lua script it runs.
     pub body: ResourceBody,
+    /// Where it was read, for messages and /plugins.
     pub source: Source,
 }
 
@@ -341,7 +379,9 @@ pub struct PluginDecl {
     /// `namespace.name`: the plugin's name (Envoy `PluginConfig.name`, the `plugin_name`
     /// property).
     pub name: String,
+    /// The resource type it was declared by.
     pub kind: ResourceKind,
+    /// Its place in the chain, before `priority`.
     pub phase: PluginPhase,
     /// `None` when unset (ordered after every explicit priority).
     pub priority: Option<i32>,
@@ -350,7 +390,9 @@ pub struct PluginDecl {
     /// `metadata.resourceVersion`, if the file has one: with `imagePullPolicy: Always`, a
     /// changed value means "re-resolve the module".
     pub resource_version: Option<String>,
+    /// Where the resource was read.
     pub source: Source,
+    /// The Wasm module or Lua script to run.
     pub body: PluginBody,
 }
 
@@ -363,6 +405,7 @@ impl PluginDecl {
         }
     }
 
+    /// The Wasm part; `None` for a Lua plugin.
     pub fn wasm(&self) -> Option<&WasmDecl> {
         match &self.body {
             PluginBody::Wasm(w) => Some(w),
@@ -375,6 +418,7 @@ impl PluginDecl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginBody {
     // Boxed: the Wasm fields are large and the Lua variant is one string.
+    /// A Wasm module, to fetch and run in a VM.
     Wasm(Box<WasmDecl>),
     /// A TrafficExtension with a `lua:` body.
     Lua(LuaDecl),
@@ -390,11 +434,15 @@ pub struct LuaDecl {
 /// A Wasm plugin, with everything resolved for one workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WasmDecl {
+    /// The URL as written, with `oci://` added when it has no scheme: the plugin's `url`.
     pub url: String,
     /// `url` parsed once (Istio's default scheme applied), or why the image reference cannot
     /// be pulled: Istio accepts such a resource and fails the fetch, and so does wasp.
     pub module: Result<ModuleSource, UrlError>,
+    /// `sha256`, lowercase hex: the module's hash for http and files, the manifest digest for
+    /// OCI (Istio's meaning).
     pub sha256: Option<String>,
+    /// `imagePullPolicy` as declared; the fetch applies [`PullPolicy::effective`].
     pub pull_policy: PullPolicy,
     /// `imagePullSecret`, looked up among the loaded Secrets of the plugin's namespace.
     pub pull_secret: Option<PullSecret>,
@@ -405,7 +453,9 @@ pub struct WasmDecl {
     pub configuration: Vec<u8>,
     /// The environment the module sees: inline values, and host values wasp's environment has.
     pub env: Vec<(String, String)>,
+    /// `failStrategy`: what requests get when the plugin cannot be fetched, loaded or run.
     pub fail_strategy: FailStrategy,
+    /// HTTP or NETWORK; only HTTP plugins are run.
     pub plugin_type: PluginType,
 }
 
@@ -414,12 +464,19 @@ pub struct WasmDecl {
 pub enum PullSecret {
     /// The Secret's `.dockerconfigjson`, decoded: `{"auths": {"host": {...}}}`.
     Found {
+        /// `imagePullSecret` as written.
         name: String,
+        /// The decoded `.dockerconfigjson` bytes.
         dockerconfigjson: Vec<u8>,
     },
     /// The Secret is not among the loaded documents, or is not usable. Istio then fails the
     /// fetch (it does not pull anonymously): the plugin's `failStrategy` decides.
-    Unresolved { name: String, reason: String },
+    Unresolved {
+        /// `imagePullSecret` as written.
+        name: String,
+        /// Why it could not be used, naming the Secret (and where it was read, if found).
+        reason: String,
+    },
 }
 
 /// A `kind: Secret` document found in the sources.

@@ -74,6 +74,7 @@ pub struct FetchRequest {
     /// Hex SHA-256 (`sha256:` prefix tolerated). For http(s) and files: of the module after
     /// unpacking. For OCI: of the image manifest (Istio's meaning since 1.14).
     pub sha256: Option<String>,
+    /// The WasmPlugin's `imagePullPolicy`; a pinned checksum overrides it (see the module docs).
     pub pull_policy: PullPolicy,
     /// For OCI registries. A pull secret without an entry for the image's registry is an error.
     /// Not sent to http(s) URLs (istio-agent sends no credentials there either).
@@ -112,6 +113,7 @@ impl FetchRequest {
 /// A fetched module.
 #[derive(Debug, Clone)]
 pub struct Fetched {
+    /// The module itself, unpacked from any gzip/tar wrapping and checked to be core Wasm.
     pub bytes: Arc<[u8]>,
     /// Hex SHA-256 of `bytes`.
     pub digest: String,
@@ -179,6 +181,7 @@ impl Fetcher {
         })
     }
 
+    /// The configuration the fetcher was created with.
     pub fn config(&self) -> &FetcherConfig {
         &self.inner.config
     }
