@@ -19,6 +19,8 @@ use wasmtime::{Engine, Module};
 /// Length of the digest that starts every entry.
 const DIGEST_LEN: usize = 32;
 
+/// Compiled modules on disk, one file per module digest and engine fingerprint, so that a
+/// restart skips compilation. Owned by the [`crate::Host`] when a cache directory is set.
 #[derive(Debug, Clone)]
 pub struct ModuleCache {
     dir: PathBuf,
@@ -26,6 +28,7 @@ pub struct ModuleCache {
 }
 
 impl ModuleCache {
+    /// Opens (creating it if needed) the cache in `dir` for code compiled by `engine`.
     pub fn new(dir: impl Into<PathBuf>, engine: &Engine) -> std::io::Result<ModuleCache> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
@@ -38,6 +41,7 @@ impl ModuleCache {
         })
     }
 
+    /// The directory the entries live in.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -50,13 +50,18 @@ impl Default for HostConfig {
 /// Why a host could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
+    /// wasmtime refused the engine configuration (the message it gave).
     #[error("cannot create the wasm engine: {0}")]
     Engine(String),
+    /// Registering the hostcalls or WASI functions with the linker failed (the message).
     #[error("cannot register hostcalls: {0}")]
     Linker(String),
+    /// The cache directory could not be created.
     #[error("cannot open the compiled-module cache at {dir}: {source}")]
     Cache {
+        /// The configured [`HostConfig::cache_dir`].
         dir: PathBuf,
+        /// What the file system said.
         source: std::io::Error,
     },
 }
@@ -84,6 +89,8 @@ impl Drop for HostInner {
 }
 
 impl Host {
+    /// Builds the engine (with the pooling allocator if configured and available), registers
+    /// every hostcall, opens the module cache and starts the epoch ticker thread.
     pub fn new(config: HostConfig) -> Result<Host, HostError> {
         let (engine, pooling) = build_engine(&config)?;
         let mut linker = Linker::new(&engine);
@@ -115,6 +122,7 @@ impl Host {
         })
     }
 
+    /// The settings this host was built with.
     pub fn config(&self) -> &HostConfig {
         &self.inner.config
     }
@@ -138,6 +146,7 @@ impl Host {
         self.inner.pooling
     }
 
+    /// The wasmtime engine all of this host's modules are compiled for.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }

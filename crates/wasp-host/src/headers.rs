@@ -10,10 +10,12 @@ pub struct HeaderMap {
 }
 
 impl HeaderMap {
+    /// An empty map.
     pub fn new() -> HeaderMap {
         HeaderMap::default()
     }
 
+    /// An empty map with room for `capacity` entries.
     pub fn with_capacity(capacity: usize) -> HeaderMap {
         HeaderMap {
             entries: Vec::with_capacity(capacity),
@@ -31,20 +33,24 @@ impl HeaderMap {
         map
     }
 
+    /// The number of entries, counting each value of a repeated key.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether the map has no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// Every entry as (name, value), in order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.entries
             .iter()
             .map(|(k, v)| (k.as_slice(), v.as_slice()))
     }
 
+    /// The entries themselves, in order, names lower-cased.
     pub fn entries(&self) -> &[(Vec<u8>, Vec<u8>)] {
         &self.entries
     }
@@ -100,6 +106,7 @@ impl HeaderMap {
         self.entries.retain(|(k, _)| !eq_ignore_case(k, key));
     }
 
+    /// Removes every entry.
     pub fn clear(&mut self) {
         self.entries.clear();
     }

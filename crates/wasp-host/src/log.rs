@@ -5,10 +5,13 @@ use crate::abi::LogLevel;
 /// One line a plugin logged, with where it came from.
 #[derive(Debug, Clone, Copy)]
 pub struct LogRecord<'a> {
+    /// The severity the plugin gave.
     pub level: LogLevel,
+    /// The `vm_id` of the VM the plugin runs in (may be empty).
     pub vm_id: &'a str,
     /// The plugin (root id) whose context was active, empty during VM start-up.
     pub plugin: &'a str,
+    /// The text, lossily decoded as UTF-8.
     pub message: &'a str,
 }
 

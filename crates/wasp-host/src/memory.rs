@@ -11,7 +11,9 @@ use wasmtime::{Caller, Extern, Memory};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("guest memory access out of bounds: {len} bytes at {ptr:#x}")]
 pub struct OutOfBounds {
+    /// The guest address the access started at.
     pub ptr: u32,
+    /// The number of bytes it covered.
     pub len: u64,
 }
 

@@ -16,26 +16,45 @@ use crate::state::VmState;
 /// Why a module cannot be used as a plugin.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The bytes are not a WebAssembly binary (bad magic or an unreadable section).
     #[error("not a WebAssembly module: {0}")]
     NotWasm(String),
+    /// The module has no `proxy_abi_version_*` marker export, so it is no Proxy-Wasm plugin.
     #[error(
         "not a Proxy-Wasm plugin: it exports no proxy_abi_version_* marker (its exports: {exports})"
     )]
-    NotProxyWasm { exports: String },
+    NotProxyWasm {
+        /// Up to 12 of the module's exports, comma-separated (or `none`), as a hint to what it is.
+        exports: String,
+    },
+    /// The module's marker names an ABI version wasp does not support (the export's name).
     #[error("unsupported Proxy-Wasm ABI {0:?}: wasp supports 0.1.0, 0.2.0 and 0.2.1")]
     UnknownAbi(String),
+    /// No `malloc` or `proxy_on_memory_allocate` export: the host could not hand the guest data.
     #[error("the module exports no allocator (proxy_on_memory_allocate or malloc)")]
     NoAllocator,
+    /// No exported linear memory called `memory`.
     #[error("the module exports no linear memory named \"memory\"")]
     NoMemory,
+    /// A known callback is exported with the wrong wasm type, so calling it would trap.
     #[error("export {name} has type {found}, expected {expected}")]
     BadSignature {
+        /// The export's name.
         name: String,
+        /// The type the ABI requires, e.g. `(i32, i32) -> (i32)`.
         expected: String,
+        /// The type the module declares.
         found: String,
     },
+    /// An import that is neither a hostcall, a WASI function nor a stubbable `proxy_*` function.
     #[error("the module imports {module}.{name}, which wasp does not provide")]
-    UnsatisfiedImport { module: String, name: String },
+    UnsatisfiedImport {
+        /// The import's module namespace.
+        module: String,
+        /// The imported item's name.
+        name: String,
+    },
+    /// wasmtime could not compile or link the module (its message).
     #[error("compilation failed: {0}")]
     Compile(String),
 }
@@ -43,14 +62,18 @@ pub enum LoadError {
 /// How the compiled code was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeSource {
+    /// Compiled from the bytes now, in this long.
     Compiled(Duration),
+    /// Loaded from the compiled-module cache, in this long.
     Cache(Duration),
 }
 
 /// One import of a module and whether the host satisfies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportInfo {
+    /// The import's module namespace, e.g. `env` or `wasi_snapshot_preview1`.
     pub module: String,
+    /// The imported item's name.
     pub name: String,
     /// False for `proxy_*` functions wasp does not know: they are linked to a stub that
     /// returns `UNIMPLEMENTED` (proxy-wasm/spec#91) instead of refusing the module.
@@ -60,14 +83,19 @@ pub struct ImportInfo {
 /// What `wasp plugin inspect` reports.
 #[derive(Debug, Clone)]
 pub struct ModuleInfo {
+    /// The ABI version the module's marker export names.
     pub abi: AbiVersion,
+    /// Hex-encoded sha256 of the module bytes (also the compiled-module cache key).
     pub sha256: String,
+    /// Size of the module in bytes.
     pub size: usize,
     /// Every exported function, in export order.
     pub exports: Vec<String>,
     /// The Proxy-Wasm callbacks among them.
     pub callbacks: Vec<String>,
+    /// Every import of the module, in import order.
     pub imports: Vec<ImportInfo>,
+    /// Whether the code was compiled now or came from the cache, and how long that took.
     pub code: CodeSource,
 }
 
@@ -79,14 +107,17 @@ pub struct PluginModule {
 }
 
 impl PluginModule {
+    /// What was learnt about the module while loading it.
     pub fn info(&self) -> &ModuleInfo {
         &self.info
     }
 
+    /// The ABI version the module was built for.
     pub fn abi(&self) -> AbiVersion {
         self.info.abi
     }
 
+    /// The host the module was compiled by; its VMs share that host's engine and shared state.
     pub fn host(&self) -> &Host {
         &self.host
     }

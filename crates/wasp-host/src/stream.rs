@@ -22,19 +22,28 @@ pub type SharedHttpStream = Arc<Mutex<HttpStream>>;
 /// for anything unknown so the plugin gets `NOT_FOUND`. Header-derived `request.*` and
 /// `response.*` attributes are answered by the host itself before this is asked.
 pub trait StreamProperties: Send + Sync {
+    /// The value of the attribute at `path` for `stream`, or `None` if this embedder does not
+    /// know it. Called from inside a hostcall: must not block.
     fn property(&self, path: &[&[u8]], stream: &HttpStream) -> Option<PropertyValue>;
 }
 
 /// The request and response of one HTTP stream as plugins see them.
 #[derive(Default)]
 pub struct HttpStream {
+    /// The request headers once the embedder placed them (`None` before); read-only once sent
+    /// upstream.
     pub request_headers: Option<HeaderMap>,
     /// The body bytes the plugin being called may see and change: the current chunk, or the
     /// whole buffered body after a plugin asked for buffering.
     pub request_body: Vec<u8>,
+    /// The request trailers, if the request has any and they arrived.
     pub request_trailers: Option<HeaderMap>,
+    /// The response headers (upstream's or a local reply's) once the embedder placed them;
+    /// read-only once sent downstream.
     pub response_headers: Option<HeaderMap>,
+    /// The response body bytes the plugin being called may see and change (as `request_body`).
     pub response_body: Vec<u8>,
+    /// The response trailers, if the response has any and they arrived.
     pub response_trailers: Option<HeaderMap>,
     /// Set once request headers were sent upstream: from then on they are read-only.
     pub request_headers_sent: bool,
@@ -48,6 +57,7 @@ pub struct HttpStream {
 }
 
 impl HttpStream {
+    /// An empty stream: no headers yet, empty bodies.
     pub fn new() -> HttpStream {
         HttpStream::default()
     }

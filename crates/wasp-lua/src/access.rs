@@ -15,20 +15,27 @@ use std::sync::Arc;
 /// The two directions of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
+    /// Downstream to upstream: `envoy_on_request`.
     Request,
+    /// Upstream to downstream: `envoy_on_response`.
     Response,
 }
 
 /// One of the four header maps of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HeaderBlock {
+    /// Headers of the request.
     RequestHeaders,
+    /// Trailers of the request, if it has any.
     RequestTrailers,
+    /// Headers of the response (upstream's or a local reply's).
     ResponseHeaders,
+    /// Trailers of the response, if it has any.
     ResponseTrailers,
 }
 
 impl HeaderBlock {
+    /// The header block of `direction`.
     pub fn headers(direction: Direction) -> HeaderBlock {
         match direction {
             Direction::Request => HeaderBlock::RequestHeaders,
@@ -36,6 +43,7 @@ impl HeaderBlock {
         }
     }
 
+    /// The trailer block of `direction`.
     pub fn trailers(direction: Direction) -> HeaderBlock {
         match direction {
             Direction::Request => HeaderBlock::RequestTrailers,
@@ -59,6 +67,7 @@ pub trait HeaderAccess {
     /// Removes every value of `key`.
     fn remove(&mut self, key: &[u8]);
 
+    /// Whether the map has no entries.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -88,11 +97,17 @@ pub trait StreamAccess {
 /// A value of dynamic or route metadata (a `google.protobuf.Value`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetadataValue {
+    /// JSON-style null; reads as `nil` in Lua.
     Null,
+    /// A boolean.
     Bool(bool),
+    /// A number (protobuf has only doubles); integral values below 9e15 read as Lua integers.
     Number(f64),
+    /// A string.
     String(String),
+    /// An ordered list; a Lua sequence.
     List(Vec<MetadataValue>),
+    /// A struct of named fields; a Lua table with string keys.
     Map(BTreeMap<String, MetadataValue>),
 }
 
@@ -106,11 +121,17 @@ pub struct StreamInfo {
     pub protocol: String,
     /// `ip:port` strings, as Envoy prints addresses.
     pub downstream_local_address: String,
+    /// The local address the connection was accepted on, before any original-destination
+    /// restoration (`downstreamDirectLocalAddress()`).
     pub downstream_direct_local_address: String,
+    /// The client's address (`downstreamRemoteAddress()`), which a PROXY-protocol header may
+    /// have replaced.
     pub downstream_remote_address: String,
+    /// The address of the peer actually connected to the proxy (`downstreamDirectRemoteAddress()`).
     pub downstream_direct_remote_address: String,
     /// SNI of the downstream TLS connection, empty without.
     pub requested_server_name: String,
+    /// Name of the route the request matched, empty if none (`streamInfo():routeName()`).
     pub route_name: String,
     /// `None` for plain-text connections: `connection():ssl()` returns nil.
     pub ssl: Option<SslInfo>,
@@ -124,21 +145,35 @@ pub struct StreamInfo {
 /// "not available", as Envoy answers them.
 #[derive(Debug, Clone, Default)]
 pub struct SslInfo {
+    /// Whether the client sent a certificate.
     pub peer_certificate_presented: bool,
+    /// Whether the client's certificate was verified against the configured trust.
     pub peer_certificate_validated: bool,
     /// `"TLSv1.2"`, `"TLSv1.3"`.
     pub tls_version: String,
+    /// The IANA cipher suite number; the script sees it as a `0x%04x` string.
     pub ciphersuite_id: u16,
+    /// The cipher suite's OpenSSL-style name, e.g. `ECDHE-RSA-AES128-GCM-SHA256`.
     pub ciphersuite_string: String,
+    /// The TLS session id, hex-encoded.
     pub session_id: String,
+    /// Hex SHA-256 of the client certificate (DER).
     pub sha256_peer_certificate_digest: String,
+    /// The client certificate's serial number, hex.
     pub serial_number_peer_certificate: String,
+    /// The client certificate's issuer distinguished name.
     pub issuer_peer_certificate: String,
+    /// The client certificate's subject distinguished name.
     pub subject_peer_certificate: String,
+    /// The subject distinguished name of the proxy's own certificate.
     pub subject_local_certificate: String,
+    /// URI subject alternative names of the client certificate.
     pub uri_san_peer_certificate: Vec<String>,
+    /// URI subject alternative names of the proxy's own certificate.
     pub uri_san_local_certificate: Vec<String>,
+    /// DNS subject alternative names of the client certificate.
     pub dns_sans_peer_certificate: Vec<String>,
+    /// DNS subject alternative names of the proxy's own certificate.
     pub dns_sans_local_certificate: Vec<String>,
 }
 
@@ -150,6 +185,7 @@ pub struct Headers {
 }
 
 impl Headers {
+    /// An empty list.
     pub fn new() -> Headers {
         Headers::default()
     }
@@ -165,10 +201,12 @@ impl Headers {
         headers
     }
 
+    /// The entries in order, keys lower-cased.
     pub fn entries(&self) -> &[(Vec<u8>, Vec<u8>)] {
         &self.entries
     }
 
+    /// Takes the entries out, in order.
     pub fn into_entries(self) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.entries
     }
@@ -226,12 +264,19 @@ impl HeaderAccess for Headers {
 /// (wrapped in `Rc<RefCell<_>>` so the caller can look at it between phases).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStream {
+    /// `None` until set; the request headers are usually set before the stream starts.
     pub request_headers: Option<Headers>,
+    /// The request body the filter sees (the chunk or the buffered body).
     pub request_body: Vec<u8>,
+    /// `Some` once the request has trailers.
     pub request_trailers: Option<Headers>,
+    /// `None` until the response starts.
     pub response_headers: Option<Headers>,
+    /// The response body the filter sees (the chunk or the buffered body).
     pub response_body: Vec<u8>,
+    /// `Some` once the response has trailers.
     pub response_trailers: Option<Headers>,
+    /// Dynamic metadata shared by the stream's filters (`streamInfo():dynamicMetadata()`).
     pub dynamic_metadata: DynamicMetadata,
     /// Clusters `httpCall` may address; empty = any.
     pub clusters: Vec<String>,

@@ -7,13 +7,23 @@ pub enum LuaError {
     /// Syntax error, or an error while running the script's top level: Lua's message, which
     /// starts with the script's position as Envoy reports it (`[string "..."]:3:`).
     #[error("lua script '{script}': {message}")]
-    Script { script: String, message: String },
+    Script {
+        /// The name the script was compiled under.
+        script: String,
+        /// Lua's message, position included.
+        message: String,
+    },
     /// The script defines neither `envoy_on_request` nor `envoy_on_response`.
     #[error("lua script '{0}' defines neither envoy_on_request nor envoy_on_response")]
     NoEntryPoint(String),
     /// The Lua state could not be set up (out of memory, say).
     #[error("lua state for script '{script}': {message}")]
-    State { script: String, message: String },
+    State {
+        /// The name the script was compiled under.
+        script: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// The chunk name a script is loaded under: its source, as Envoy's `luaL_dostring` loads it,

@@ -13,6 +13,8 @@
 //! `respond()`) yield back to Rust, which turns the yield into an [`Outcome`] and resumes the
 //! coroutine when the chain calls the next phase (or [`LuaStream::on_http_call_response`]).
 
+#![deny(missing_docs)]
+
 mod access;
 mod api;
 mod error;

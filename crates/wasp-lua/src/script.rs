@@ -32,10 +32,12 @@ impl LuaScript {
         Ok(script)
     }
 
+    /// The name the script was compiled under, as errors and log lines show it.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The script's source text.
     pub fn code(&self) -> &str {
         &self.code
     }

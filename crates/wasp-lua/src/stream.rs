@@ -70,10 +70,14 @@ impl LuaStream {
         self.on_headers(Direction::Response, end_of_stream)
     }
 
+    /// A response chunk (or, after [`Outcome::StopAndBuffer`], everything buffered so far) is
+    /// the stream's response body.
     pub fn on_response_body(&mut self, end_of_stream: bool) -> Outcome {
         self.on_body(Direction::Response, end_of_stream)
     }
 
+    /// Response trailers are in the stream (the response ends here). A body the filter had
+    /// buffered must be in the stream's response body.
     pub fn on_response_trailers(&mut self) -> Outcome {
         self.on_trailers(Direction::Response)
     }

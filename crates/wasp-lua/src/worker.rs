@@ -26,6 +26,7 @@ impl LuaWorker {
         })
     }
 
+    /// The name of the script this state runs, as given to [`LuaScript::compile`].
     pub fn script_name(&self) -> &str {
         &self.inner.shared.script
     }

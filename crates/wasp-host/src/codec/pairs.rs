@@ -14,14 +14,19 @@ pub const MAX_BYTES: usize = 1 << 20;
 /// Why a serialized map was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PairsError {
+    /// The input ends before a count, size or entry it announces.
     #[error("serialized map is truncated")]
     Truncated,
+    /// More pairs than [`MAX_PAIRS`] (the count found).
     #[error("serialized map has {0} pairs, more than the limit of {MAX_PAIRS}")]
     TooManyPairs(usize),
+    /// Larger than [`MAX_BYTES`] (the size found).
     #[error("serialized map is {0} bytes, more than the limit of {MAX_BYTES}")]
     TooLarge(usize),
+    /// A key or value is not followed by its NUL byte.
     #[error("serialized map entry is missing its NUL terminator")]
     MissingTerminator,
+    /// Bytes left over after the last entry (how many).
     #[error("serialized map has {0} bytes after its last entry")]
     TrailingBytes(usize),
 }

@@ -13,17 +13,27 @@ use super::pairs;
 /// A typed attribute value, as an embedder supplies it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PropertyValue {
+    /// UTF-8 text, sent raw.
     String(String),
+    /// Arbitrary bytes, sent raw.
     Bytes(Vec<u8>),
+    /// A signed integer, sent as 8 little-endian bytes.
     Int(i64),
+    /// An unsigned integer, sent as 8 little-endian bytes.
     UInt(u64),
+    /// A double, sent as 8 little-endian bytes.
     Double(f64),
+    /// A boolean, sent as one byte (0 or 1).
     Bool(bool),
+    /// A point in time, sent as int64 nanoseconds since the Unix epoch.
     Timestamp(SystemTime),
+    /// A span of time, sent as int64 nanoseconds.
     Duration(Duration),
     /// An already serialized protobuf message (e.g. `xds.node`).
     Protobuf(Vec<u8>),
+    /// Key/value entries, sent as pairs of their serialized keys and values.
     Map(Vec<(PropertyValue, PropertyValue)>),
+    /// Elements, sent as pairs whose keys are the serialized elements and values are empty.
     List(Vec<PropertyValue>),
 }
 

@@ -5,12 +5,18 @@
 /// One field of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field<'a> {
+    /// Wire type 0: field number and the decoded varint.
     Varint(u32, u64),
+    /// Wire type 1: field number and the 8 bytes as a little-endian integer.
     Fixed64(u32, u64),
+    /// Wire type 2: field number and the length-delimited bytes (strings, bytes, sub-messages).
     Bytes(u32, &'a [u8]),
+    /// Wire type 5: field number and the 4 bytes as a little-endian integer.
     Fixed32(u32, u32),
 }
 
+/// The input is not a well-formed protobuf message: a truncated field, an overlong varint or
+/// an unsupported wire type (groups).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("malformed protobuf message")]
 pub struct Malformed;

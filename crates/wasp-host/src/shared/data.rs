@@ -11,12 +11,16 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// Why a write to shared data was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SharedDataError {
+    /// The write carried a non-zero CAS that is not the key's current one (or the key is absent);
+    /// the plugin gets `CAS_MISMATCH`.
     #[error("compare-and-swap value does not match")]
     CasMismatch,
 }
 
+/// The shared key/value stores of a host, one per vm_id, each entry with its CAS value.
 #[derive(Default)]
 pub struct SharedData {
     stores: Mutex<HashMap<String, HashMap<Vec<u8>, Entry>>>,

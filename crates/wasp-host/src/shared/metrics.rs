@@ -16,14 +16,19 @@ pub const HISTOGRAM_BUCKETS: [f64; 19] = [
     60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
 ];
 
+/// Why a metric operation failed; hostcalls turn it into the status of the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MetricError {
+    /// The id names no defined metric (or its type bits do not match).
     #[error("no such metric")]
     NotFound,
+    /// The operation does not apply to this metric type (e.g. reading a histogram, a
+    /// non-positive counter increment).
     #[error("operation not allowed on this metric type")]
     BadArgument,
 }
 
+/// Every metric plugins defined in this host, keyed by (name, type) and shared by all VMs.
 #[derive(Default)]
 pub struct Metrics {
     inner: RwLock<Inner>,
@@ -46,7 +51,9 @@ struct Cell {
 /// A histogram's samples, summarised.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Histogram {
+    /// How many samples were recorded.
     pub count: u64,
+    /// The sum of all samples.
     pub sum: f64,
     /// Cumulative counts per [`HISTOGRAM_BUCKETS`] bound.
     pub buckets: [u64; HISTOGRAM_BUCKETS.len()],
@@ -55,19 +62,26 @@ pub struct Histogram {
 /// A metric's current value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetricValue {
+    /// A counter's total.
     Counter(u64),
+    /// A gauge's current value.
     Gauge(i64),
+    /// A histogram's summary.
     Histogram(Histogram),
 }
 
 /// One metric as the admin endpoint reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricSnapshot {
+    /// The name the plugin defined it with.
     pub name: String,
+    /// Its current value.
     pub value: MetricValue,
 }
 
 impl Metrics {
+    /// `proxy_define_metric`: the id of the metric `name` of type `kind`, created on first use;
+    /// the same (name, type) always gets the same id.
     pub fn define(&self, kind: MetricType, name: &str) -> u32 {
         let key = (name.to_owned(), kind as u32);
         if let Some(id) = self.read().ids.get(&key) {

@@ -12,7 +12,10 @@ pub use queue::{QueueError, QueueNotifier, SharedQueues};
 /// The process-wide stores, one per host.
 #[derive(Default)]
 pub struct Shared {
+    /// The key/value stores behind `proxy_get_shared_data` / `proxy_set_shared_data`.
     pub data: SharedData,
+    /// The queues behind `proxy_register_shared_queue` and friends.
     pub queues: SharedQueues,
+    /// Metrics plugins define, with the admin endpoint's view of them.
     pub metrics: Metrics,
 }

@@ -10,15 +10,19 @@ use std::sync::{Arc, Mutex};
 /// Told when a queue a VM subscribed to has data. Runs inside another VM's hostcall, possibly
 /// on another thread: it must only schedule the delivery (e.g. send on a channel).
 pub trait QueueNotifier: Send + Sync {
+    /// Schedules `on_queue_ready(root_context, queue_id)` on the subscribing VM.
     fn queue_ready(&self, root_context: u32, queue_id: u32);
 }
 
+/// Why a queue operation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
+    /// A queue id that was never registered; the plugin gets `NOT_FOUND`.
     #[error("no such queue")]
     NotFound,
 }
 
+/// Every shared queue of a host, keyed by (vm_id, name), each with its latest subscriber.
 #[derive(Default)]
 pub struct SharedQueues {
     inner: Mutex<Queues>,
@@ -80,6 +84,7 @@ impl SharedQueues {
         id
     }
 
+    /// The id of the queue `name` registered under `vm_id`, if any (`proxy_resolve_shared_queue`).
     pub fn resolve(&self, vm_id: &str, name: &[u8]) -> Option<u32> {
         let inner = self
             .inner
@@ -88,6 +93,8 @@ impl SharedQueues {
         inner.ids.get(&(vm_id.to_owned(), name.to_vec())).copied()
     }
 
+    /// Appends `value` to queue `id` and notifies its subscriber, outside the lock
+    /// (`proxy_enqueue_shared_queue`).
     pub fn enqueue(&self, id: u32, value: Vec<u8>) -> Result<(), QueueError> {
         let notify = {
             let mut inner = self

@@ -53,19 +53,33 @@ pub struct PluginConfig {
 /// Why a call into a VM did not complete.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
+    /// A guest call trapped (panic, bad memory access, CPU deadline, `proc_exit`…); the VM is
+    /// now failed and the failure has been logged at critical level.
     #[error("plugin {plugin:?} (vm {vm_id:?}) trapped in {callback}: {message}")]
     Trap {
+        /// The `vm_id` of the failed VM.
         vm_id: String,
+        /// The root id of the plugin whose context was active; empty during start-up.
         plugin: String,
+        /// The export that was running, e.g. `proxy_on_request_headers`.
         callback: &'static str,
+        /// What happened, in words (deadline, memory limit, exit code or the trap with backtrace).
         message: String,
     },
+    /// The VM failed in an earlier call (the message of that failure) and was not entered.
     #[error("the VM failed earlier and can no longer be called: {0}")]
     Failed(Arc<str>),
+    /// No context, or no pending callout token, with this id in this VM.
     #[error("no context {0} in this VM")]
     UnknownContext(u32),
+    /// `proxy_on_vm_start` or `proxy_on_configure` returned false: the plugin refused its
+    /// configuration.
     #[error("{callback} returned false: the plugin refused to start")]
-    Refused { callback: &'static str },
+    Refused {
+        /// The callback that returned false.
+        callback: &'static str,
+    },
+    /// The module could not be instantiated, or lacks an exported memory or an allocator.
     #[error("cannot instantiate the module: {0}")]
     Instantiate(String),
 }
@@ -130,10 +144,12 @@ impl Vm {
         Ok(vm)
     }
 
+    /// The module this VM is an instance of.
     pub fn module(&self) -> &Arc<PluginModule> {
         &self.module
     }
 
+    /// The ABI version the module was built for.
     pub fn abi(&self) -> AbiVersion {
         self.module.abi()
     }

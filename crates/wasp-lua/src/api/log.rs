@@ -5,11 +5,17 @@ use std::rc::Rc;
 /// Envoy's log levels, as the script names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LogLevel {
+    /// `handle:logTrace()`.
     Trace,
+    /// `handle:logDebug()`.
     Debug,
+    /// `handle:logInfo()`.
     Info,
+    /// `handle:logWarn()`.
     Warn,
+    /// `handle:logErr()`.
     Error,
+    /// `handle:logCritical()`; the default sink logs it as a `tracing` error marked `critical`.
     Critical,
 }
 
