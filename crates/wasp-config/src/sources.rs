@@ -123,7 +123,9 @@ fn merge(inline: &[PluginSpec], resources: impl Iterator<Item = PluginSpec>) -> 
 }
 
 /// Istio's chain order: by phase (EnvoyFilter `INSERT_FIRST`, AUTHN, AUTHZ, STATS, none,
-/// EnvoyFilter `INSERT_BEFORE` the router), then higher priority first, unset priority last.
+/// EnvoyFilter `INSERT_BEFORE` the router), then higher priority first, an unset priority as
+/// `i32::MIN` (Istio's `math.MinInt32`: after every explicit priority, tied with an explicit
+/// `-2147483648`), the rule of [`crate::wasmplugin`]'s own ordering.
 /// Stable: ties keep the order they came in (the file's, inline plugins before resources).
 pub(crate) fn sort_chain(plugins: &mut [PluginSpec]) {
     plugins.sort_by_key(|p| {
@@ -137,14 +139,13 @@ pub(crate) fn sort_chain(plugins: &mut [PluginSpec]) {
         };
         (
             phase,
-            p.priority.is_none(),
-            std::cmp::Reverse(p.priority.unwrap_or(0)),
+            std::cmp::Reverse(p.priority.unwrap_or(i32::MIN.into())),
         )
     });
 }
 
 /// One declaration as a PluginSpec, or `None` when it attaches to no listener of this proxy
-/// (its `match` excludes them all, it is a NETWORK plugin, or a Lua script).
+/// (its `match` excludes them all, or it is a NETWORK plugin).
 async fn plugin_spec(
     decl: &PluginDecl,
     listeners: &[ListenerSpec],
