@@ -268,7 +268,7 @@ fn run_worker(
         let mut loops = Vec::new();
         for (i, socket) in sockets.into_iter().enumerate() {
             let spec = shared.spec.listeners[i].clone();
-            let listener = Rc::new(Listener { spec, index: i });
+            let listener = Rc::new(Listener::new(spec, i, &shared.spec.clusters));
             let socket = match socket
                 .set_nonblocking(true)
                 .and_then(|()| tokio::net::TcpListener::from_std(socket))

@@ -2,10 +2,12 @@
 //! and encodings (header-derived `request.*`/`response.*` are answered by the host).
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
+
+use crate::upstream::Picked;
 
 use wasp_host::{HttpStream, PropertyValue, StreamProperties};
 
@@ -35,10 +37,10 @@ pub struct StreamRecord {
     pub protocol: &'static str,
     pub start: SystemTime,
     /// Set once the route picked a cluster and an endpoint.
-    pub upstream: Mutex<Option<(String, String)>>,
+    pub upstream: Mutex<Option<Picked>>,
     /// The cluster of the route the request matched as it arrived (`xds.cluster_name` before
     /// the upstream is picked: Envoy routes before the filters run).
-    pub route_cluster: Mutex<Option<String>>,
+    pub route_cluster: Mutex<Option<Arc<str>>>,
     /// Body bytes received from the client / sent to it.
     pub request_body_bytes: AtomicU64,
     pub response_body_bytes: AtomicU64,
@@ -109,10 +111,23 @@ impl StreamProperties for StreamRecord {
             [b"request", b"duration"] => {
                 PropertyValue::Duration(self.start.elapsed().unwrap_or_default())
             }
-            [b"upstream", b"address"] => self.upstream.lock().ok()?.as_ref()?.1.clone().into(),
+            [b"upstream", b"address"] => self
+                .upstream
+                .lock()
+                .ok()?
+                .as_ref()?
+                .endpoint
+                .to_string()
+                .into(),
             [b"xds", b"cluster_name"] => match self.upstream.lock().ok()?.as_ref() {
-                Some((cluster, _)) => cluster.clone().into(),
-                None => self.route_cluster.lock().ok()?.clone()?.into(),
+                Some(picked) => picked.cluster.to_string().into(),
+                None => self
+                    .route_cluster
+                    .lock()
+                    .ok()?
+                    .as_deref()?
+                    .to_string()
+                    .into(),
             },
             [b"request", b"size"] => {
                 PropertyValue::Int(self.request_body_bytes.load(Relaxed) as i64)

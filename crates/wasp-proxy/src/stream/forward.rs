@@ -14,8 +14,7 @@ use crate::convert;
 use crate::filter::chain::Chain;
 use crate::filter::signals::Direction;
 use crate::filter::{Stop, stop_for};
-use crate::spec::RouteAction;
-use crate::stream::routes::Listener;
+use crate::stream::routes::{Listener, Target};
 use crate::upstream::UpstreamError;
 
 use super::left::{settle_length, whole_body};
@@ -33,25 +32,29 @@ pub(super) async fn forward(
     let headers = run.cx.exchange.headers(Direction::Request);
     let (cluster, timeout) = match listener.route(&headers) {
         None => return Err(Stop::proxy(404, "route_not_found", "", n)),
-        Some(RouteAction::Direct { status, body }) => {
+        Some(Target::Direct { status, body }) => {
             let mut response = HeaderMap::from_pairs([(":status", status.to_string().as_str())]);
             if !body.is_empty() {
                 response.add(b"content-type", b"text/plain");
             }
-            return respond(run, response, Source::Full(body.clone().into_bytes())).await;
+            return respond(run, response, Source::Full(body.as_bytes().to_vec())).await;
         }
-        Some(RouteAction::Cluster { name, timeout }) => (name.clone(), *timeout),
+        Some(Target::Cluster { id: None, .. }) => {
+            return Err(Stop::proxy(503, "cluster_not_found", "", n));
+        }
+        Some(Target::Cluster {
+            id: Some(id),
+            timeout,
+            ..
+        }) => (id, timeout),
     };
     let cx = &run.cx;
-    let (endpoint, scheme) = cx
-        .upstreams
-        .pick(&cluster)
-        .map_err(|_| Stop::proxy(503, "cluster_not_found", "", n))?;
+    let picked = cx.upstreams.pick(cluster);
+    let (endpoint, scheme) = (picked.endpoint.clone(), picked.scheme);
     *cx.info
         .upstream
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) =
-        Some((cluster.clone(), endpoint.clone()));
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(picked);
 
     let holding = run.wants_whole_body(Direction::Request);
     if !holding {
@@ -86,7 +89,7 @@ pub(super) async fn forward(
     stats.upstream_requests.fetch_add(1, Relaxed);
     let started = Instant::now();
     let response = tokio::select! {
-        r = cx.upstreams.send(&cluster, request, timeout) => r,
+        r = cx.upstreams.send(cluster, request, timeout) => r,
         i = cx.signals.interrupted() => return Err(stop_for(i)),
     };
     let response = match response {

@@ -22,8 +22,7 @@ use crate::filter::StreamCx;
 use crate::filter::chain::Chain;
 use crate::filter::exchange::Exchange;
 use crate::filter::properties::{ConnInfo, StreamRecord};
-use crate::spec::RouteAction;
-use crate::stream::routes::Listener;
+use crate::stream::routes::{Listener, Target};
 use crate::worker::Worker;
 
 use self::pump::BodyEnd;
@@ -61,12 +60,12 @@ pub(crate) async fn handle(
     // Envoy picks the route before the filters run; plugins read it as xds.cluster_name.
     // Without plugins nobody asks, and the route is looked up once, after the chain.
     if !chain.is_empty()
-        && let Some(RouteAction::Cluster { name, .. }) = listener.route(&headers)
+        && let Some(Target::Cluster { id: Some(id), .. }) = listener.route(&headers)
     {
         *info
             .route_cluster
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(name.clone());
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(worker.upstreams.name(id));
     }
     info.request_complete.store(end_of_stream, Relaxed);
     let cx = StreamCx {

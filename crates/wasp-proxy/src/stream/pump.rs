@@ -108,7 +108,9 @@ async fn pass_body(
                         Direction::Request => &run.cx.info.request_body_bytes,
                         Direction::Response => &run.cx.info.response_body_bytes,
                     };
-                    let mut data = data.to_vec();
+                    // Plugins edit the chunk in place; this copies only when hyper's buffer
+                    // is shared (`From<Bytes>` reuses a unique one).
+                    let mut data = Vec::from(data);
                     let mut end = body_end == BodyEnd::WithLastData && body.is_end_stream();
                     if std::mem::take(&mut first) && run.headers_waited(direction) {
                         // While a plugin held the headers, Envoy buffered what arrived and

@@ -1,18 +1,52 @@
 //! Listeners as a worker sees them: the plugin chain and the route table.
 
+use std::time::Duration;
+
 use wasp_host::HeaderMap;
 
-use crate::spec::{ListenerSpec, PathMatch, RouteAction, RouteSpec};
+use crate::spec::{ClusterSpec, ListenerSpec, PathMatch, RouteAction, RouteSpec};
+use crate::upstream::ClusterId;
 
 pub(crate) struct Listener {
     pub spec: ListenerSpec,
     /// The listener's place in the spec (its chain in each plugin set).
     pub index: usize,
+    /// The cluster of each of `spec.routes`, resolved once (`None` for a direct response or
+    /// a cluster the spec does not define).
+    targets: Vec<Option<ClusterId>>,
+}
+
+/// Where a matched route sends the request.
+pub(crate) enum Target<'a> {
+    /// To a cluster; `None` when the spec names a cluster it does not define.
+    Cluster {
+        id: Option<ClusterId>,
+        timeout: Option<Duration>,
+    },
+    /// A direct response.
+    Direct { status: u16, body: &'a str },
 }
 
 impl Listener {
+    /// The listener `index` of the spec, its routes resolved against `clusters`.
+    pub fn new(spec: ListenerSpec, index: usize, clusters: &[ClusterSpec]) -> Listener {
+        let targets = spec
+            .routes
+            .iter()
+            .map(|route| match &route.action {
+                RouteAction::Cluster { name, .. } => ClusterId::of(clusters, name),
+                RouteAction::Direct { .. } => None,
+            })
+            .collect();
+        Listener {
+            spec,
+            index,
+            targets,
+        }
+    }
+
     /// The first route whose path and headers match, as Envoy's route table.
-    pub fn route(&self, headers: &HeaderMap) -> Option<&RouteAction> {
+    pub fn route(&self, headers: &HeaderMap) -> Option<Target<'_>> {
         // Envoy's route matcher reads the scheme from `x-forwarded-proto` (added before the
         // filters run) and matches nothing without it, as after a plugin replaced every
         // request header with `proxy_set_header_map_pairs`.
@@ -24,11 +58,21 @@ impl Listener {
         }
         let path = headers.get_str(":path").unwrap_or("/");
         let path = path.split_once('?').map_or(path, |(p, _)| p);
-        self.spec
+        let i = self
+            .spec
             .routes
             .iter()
-            .find(|route| matches(route, path, headers))
-            .map(|route| &route.action)
+            .position(|route| matches(route, path, headers))?;
+        Some(match &self.spec.routes[i].action {
+            RouteAction::Cluster { timeout, .. } => Target::Cluster {
+                id: self.targets[i],
+                timeout: *timeout,
+            },
+            RouteAction::Direct { status, body } => Target::Direct {
+                status: *status,
+                body,
+            },
+        })
     }
 }
 

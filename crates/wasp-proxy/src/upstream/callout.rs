@@ -16,16 +16,22 @@ pub(crate) async fn http_callout(
     upstreams: &Upstreams,
     request: HttpCallRequest,
 ) -> Option<HttpCallResponse> {
-    let (endpoint, scheme) = upstreams.pick(&request.cluster).ok()?;
+    let cluster = upstreams.find(&request.cluster).ok()?;
+    let picked = upstreams.pick(cluster);
     let mut body = ChannelBody::full(Bytes::from(request.body));
     // Sent as Envoy's async client does (an HTTP/1 upstream drops them, as Envoy's codec).
     if !request.trailers.is_empty() {
         body = body.with_trailers(crate::convert::to_http_headers(&request.trailers, false).ok()?);
     }
-    let req =
-        crate::convert::upstream_request(&request.headers, body, scheme, Some(&endpoint)).ok()?;
+    let req = crate::convert::upstream_request(
+        &request.headers,
+        body,
+        picked.scheme,
+        Some(&picked.endpoint),
+    )
+    .ok()?;
     let started = std::time::Instant::now();
-    let response = match upstreams.send(&request.cluster, req, request.timeout).await {
+    let response = match upstreams.send(cluster, req, request.timeout).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(cluster = %request.cluster, "http callout failed: {e}");

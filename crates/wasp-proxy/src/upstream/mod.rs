@@ -5,6 +5,7 @@ pub(crate) mod grpc;
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -34,7 +35,32 @@ pub enum UpstreamError {
 
 type Pool = Client<HttpsConnector<HttpConnector>, ChannelBody>;
 
+/// A cluster's place in the spec's cluster list: routes are resolved to it once, when a
+/// worker builds its listeners, so a request finds its pool without a lookup by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterId(usize);
+
+impl ClusterId {
+    /// The cluster named `name` in `clusters` (the spec's list, in its order).
+    pub fn of(clusters: &[ClusterSpec], name: &str) -> Option<ClusterId> {
+        clusters.iter().position(|c| c.name == name).map(ClusterId)
+    }
+}
+
+/// Where one request goes: the cluster and the endpoint picked, shared (not copied) with
+/// the stream's record, which properties read.
+pub struct Picked {
+    /// The cluster's name.
+    pub cluster: Arc<str>,
+    /// `host:port` of the endpoint.
+    pub endpoint: Arc<str>,
+    /// The URI scheme to reach it with (`https` for a TLS cluster).
+    pub scheme: &'static str,
+}
+
 struct Cluster {
+    name: Arc<str>,
+    endpoints: Vec<Arc<str>>,
     spec: ClusterSpec,
     client: Pool,
     /// gRPC needs HTTP/2 whatever the cluster's protocol for plain requests.
@@ -46,7 +72,10 @@ struct Cluster {
 /// Envoy's workers do.
 #[derive(Default)]
 pub struct Upstreams {
-    clusters: HashMap<String, Cluster>,
+    /// In the spec's order: a [`ClusterId`] indexes it.
+    clusters: Vec<Cluster>,
+    /// For callouts, which name their cluster.
+    by_name: HashMap<Arc<str>, ClusterId>,
 }
 
 /// Envoy's HTTP/1 codec gives a request without a body `content-length: 0` unless its method
@@ -77,43 +106,70 @@ fn add_empty_length(req: &mut Request<ChannelBody>) {
 impl Upstreams {
     /// Builds every cluster's pools; fails on unusable TLS settings (unreadable CA file).
     pub fn new(specs: &[ClusterSpec]) -> Result<Upstreams, String> {
-        let mut clusters = HashMap::new();
+        let mut clusters = Vec::with_capacity(specs.len());
+        let mut by_name = HashMap::with_capacity(specs.len());
         for spec in specs {
+            if spec.endpoints.is_empty() {
+                return Err(format!("cluster {}: no endpoints", spec.name));
+            }
             let client = pool(spec, spec.protocol == UpstreamProtocol::Http2)?;
             let grpc = pool(spec, true)?;
-            clusters.insert(
-                spec.name.clone(),
-                Cluster {
-                    spec: spec.clone(),
-                    client,
-                    grpc,
-                    next: Cell::new(0),
-                },
-            );
+            let name: Arc<str> = Arc::from(spec.name.as_str());
+            by_name.insert(name.clone(), ClusterId(clusters.len()));
+            clusters.push(Cluster {
+                name,
+                endpoints: spec
+                    .endpoints
+                    .iter()
+                    .map(|e| Arc::from(e.as_str()))
+                    .collect(),
+                spec: spec.clone(),
+                client,
+                grpc,
+                next: Cell::new(0),
+            });
         }
-        Ok(Upstreams { clusters })
+        Ok(Upstreams { clusters, by_name })
     }
 
-    /// The next endpoint of `cluster`, round-robin, and the URI scheme to reach it with.
-    pub fn pick(&self, cluster: &str) -> Result<(String, &'static str), UpstreamError> {
-        let c = self
-            .clusters
-            .get(cluster)
-            .ok_or_else(|| UpstreamError::UnknownCluster(cluster.into()))?;
+    /// The cluster a callout names.
+    pub fn find(&self, name: &str) -> Result<ClusterId, UpstreamError> {
+        self.by_name
+            .get(name)
+            .copied()
+            .ok_or_else(|| UpstreamError::UnknownCluster(name.into()))
+    }
+
+    /// The next endpoint of `cluster`, round-robin.
+    pub fn pick(&self, cluster: ClusterId) -> Picked {
+        let c = self.cluster(cluster);
         let i = c.next.get();
         c.next.set(i.wrapping_add(1));
-        let scheme = if c.spec.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        Ok((c.spec.endpoints[i % c.spec.endpoints.len()].clone(), scheme))
+        Picked {
+            cluster: c.name.clone(),
+            endpoint: c.endpoints[i % c.endpoints.len()].clone(),
+            scheme: if c.spec.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+        }
+    }
+
+    /// The name of `cluster`, shared.
+    pub fn name(&self, cluster: ClusterId) -> Arc<str> {
+        self.cluster(cluster).name.clone()
+    }
+
+    fn cluster(&self, id: ClusterId) -> &Cluster {
+        // Ids come from the same spec the table was built from.
+        &self.clusters[id.0]
     }
 
     /// Sends `req` (whose URI already names the endpoint) on `cluster`'s pool.
     pub async fn send(
         &self,
-        cluster: &str,
+        cluster: ClusterId,
         req: Request<ChannelBody>,
         timeout: Option<Duration>,
     ) -> Result<Response<Incoming>, UpstreamError> {
@@ -123,7 +179,7 @@ impl Upstreams {
     /// Sends a gRPC request (always HTTP/2).
     pub async fn send_grpc(
         &self,
-        cluster: &str,
+        cluster: ClusterId,
         req: Request<ChannelBody>,
         timeout: Option<Duration>,
     ) -> Result<Response<Incoming>, UpstreamError> {
@@ -132,15 +188,12 @@ impl Upstreams {
 
     async fn send_on(
         &self,
-        cluster: &str,
+        cluster: ClusterId,
         mut req: Request<ChannelBody>,
         timeout: Option<Duration>,
         grpc: bool,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let c = self
-            .clusters
-            .get(cluster)
-            .ok_or_else(|| UpstreamError::UnknownCluster(cluster.into()))?;
+        let c = self.cluster(cluster);
         if !grpc && c.spec.protocol != UpstreamProtocol::Http2 {
             add_empty_length(&mut req);
         }
@@ -164,7 +217,7 @@ impl Upstreams {
             } else {
                 "connection termination".to_string()
             };
-            tracing::debug!(cluster, "upstream request failed: {}", describe(&e));
+            tracing::debug!(cluster = %c.name, "upstream request failed: {}", describe(&e));
             UpstreamError::Connect(reason)
         })
     }

@@ -36,12 +36,13 @@ pub(crate) async fn exchange(
     let wasp_host::GrpcTarget::Cluster(cluster) = &request.target else {
         return deliver_close(INTERNAL, "unsupported gRPC target".into());
     };
-    let Ok((endpoint, scheme)) = upstreams.pick(cluster) else {
+    let Ok(id) = upstreams.find(cluster) else {
         return deliver_close(UNAVAILABLE, format!("unknown cluster {cluster}"));
     };
+    let picked = upstreams.pick(id);
     let mut builder = Request::post(format!(
-        "{scheme}://{endpoint}/{}/{}",
-        request.service, request.method
+        "{}://{}/{}/{}",
+        picked.scheme, picked.endpoint, request.service, request.method
     ))
     .header("content-type", "application/grpc")
     .header("te", "trailers");
@@ -56,7 +57,7 @@ pub(crate) async fn exchange(
     let Ok(req) = builder.body(body) else {
         return deliver_close(INTERNAL, "invalid gRPC request metadata".into());
     };
-    let response = match upstreams.send_grpc(cluster, req, request.timeout).await {
+    let response = match upstreams.send_grpc(id, req, request.timeout).await {
         Ok(r) => r,
         Err(UpstreamError::Timeout) => {
             return deliver_close(DEADLINE_EXCEEDED, "deadline exceeded".into());
