@@ -12,6 +12,8 @@
 //! VMs of it, `worker/` the per-thread loop that carries out what plugins ask for, and
 //! `admin/` the admin endpoint. `runtime.rs` starts and stops it all.
 
+#![deny(missing_docs)]
+
 mod admin;
 mod body;
 mod convert;
@@ -34,3 +36,4 @@ pub use error::StartError;
 pub use plugins::set::PluginStatus;
 pub use runtime::Proxy;
 pub use shared::MetricSource;
+pub use upstream::ClusterError;

@@ -36,7 +36,7 @@ impl Proxy {
         let started = Instant::now();
         // Build every cluster once here so that bad TLS settings stop the start with a clear
         // error instead of surfacing on a worker.
-        crate::upstream::Upstreams::new(&spec.clusters).map_err(StartError::Cluster)?;
+        crate::upstream::Upstreams::new(&spec.clusters)?;
         let plugins = Published::new(PluginSet::build(
             &host,
             &spec.plugins,
@@ -127,6 +127,7 @@ impl Proxy {
         &self.addresses
     }
 
+    /// The bound address of the listener named `listener`.
     pub fn address(&self, listener: &str) -> Option<SocketAddr> {
         self.addresses
             .iter()
@@ -134,6 +135,7 @@ impl Proxy {
             .map(|(_, a)| *a)
     }
 
+    /// The bound address of the admin endpoint, if it was configured.
     pub fn admin_address(&self) -> Option<SocketAddr> {
         self.admin
     }
@@ -143,6 +145,7 @@ impl Proxy {
         self.shared.ready()
     }
 
+    /// What `/plugins` shows: each plugin of the current set and its state.
     pub fn plugin_statuses(&self) -> Vec<PluginStatus> {
         self.shared.plugin_statuses()
     }

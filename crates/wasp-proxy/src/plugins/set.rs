@@ -19,16 +19,24 @@ use crate::stats::PluginStats;
 /// What /plugins reports about a plugin.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PluginStatus {
+    /// The plugin's name (a resource's `namespace.name`, or the inline plugin's name).
     pub name: String,
+    /// The root id its root context was started with (Wasm; empty for Lua).
     pub root_id: String,
+    /// Where its code came from, as configured.
     pub url: String,
+    /// The sha256 the configuration pinned, if any.
     pub sha256: Option<String>,
+    /// Istio's phase (`AUTHN`, `AUTHZ`, `STATS`), if set.
     pub phase: Option<String>,
+    /// Istio's priority within the phase, if set.
     pub priority: Option<i64>,
+    /// `FAIL_CLOSE` or `FAIL_OPEN`: what a request meets when the plugin cannot serve it.
     pub fail_strategy: String,
     /// `ready`, `failed` (trapped or refused to start on some worker) or `unavailable`
     /// (could not be loaded).
     pub state: String,
+    /// Why it failed or is unavailable.
     pub error: Option<String>,
     /// Seconds since the epoch when the module was loaded.
     pub loaded_at: u64,

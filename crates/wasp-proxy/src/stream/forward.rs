@@ -49,7 +49,10 @@ pub(super) async fn forward(
         }) => (id, timeout),
     };
     let cx = &run.cx;
-    let picked = cx.upstreams.pick(cluster);
+    let picked = cx
+        .upstreams
+        .pick(cluster)
+        .ok_or_else(|| Stop::proxy(503, "cluster_not_found", "", n))?;
     let (endpoint, scheme) = (picked.endpoint.clone(), picked.scheme);
     *cx.info
         .upstream

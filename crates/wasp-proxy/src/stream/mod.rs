@@ -65,7 +65,7 @@ pub(crate) async fn handle(
         *info
             .route_cluster
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(worker.upstreams.name(id));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = worker.upstreams.name(id);
     }
     info.request_complete.store(end_of_stream, Relaxed);
     let cx = StreamCx {

@@ -17,7 +17,7 @@ pub(crate) async fn http_callout(
     request: HttpCallRequest,
 ) -> Option<HttpCallResponse> {
     let cluster = upstreams.find(&request.cluster).ok()?;
-    let picked = upstreams.pick(cluster);
+    let picked = upstreams.pick(cluster)?;
     let mut body = ChannelBody::full(Bytes::from(request.body));
     // Sent as Envoy's async client does (an HTTP/1 upstream drops them, as Envoy's codec).
     if !request.trailers.is_empty() {

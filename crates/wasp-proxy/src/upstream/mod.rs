@@ -33,6 +33,16 @@ pub enum UpstreamError {
     Timeout,
 }
 
+/// A cluster the proxy cannot reach as configured (no endpoints, unusable TLS settings).
+#[derive(Debug, thiserror::Error)]
+#[error("cluster {cluster}: {reason}")]
+pub struct ClusterError {
+    /// The cluster's name.
+    pub cluster: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
 type Pool = Client<HttpsConnector<HttpConnector>, ChannelBody>;
 
 /// A cluster's place in the spec's cluster list: routes are resolved to it once, when a
@@ -105,15 +115,19 @@ fn add_empty_length(req: &mut Request<ChannelBody>) {
 
 impl Upstreams {
     /// Builds every cluster's pools; fails on unusable TLS settings (unreadable CA file).
-    pub fn new(specs: &[ClusterSpec]) -> Result<Upstreams, String> {
+    pub fn new(specs: &[ClusterSpec]) -> Result<Upstreams, ClusterError> {
         let mut clusters = Vec::with_capacity(specs.len());
         let mut by_name = HashMap::with_capacity(specs.len());
         for spec in specs {
+            let error = |reason| ClusterError {
+                cluster: spec.name.clone(),
+                reason,
+            };
             if spec.endpoints.is_empty() {
-                return Err(format!("cluster {}: no endpoints", spec.name));
+                return Err(error("no endpoints".into()));
             }
-            let client = pool(spec, spec.protocol == UpstreamProtocol::Http2)?;
-            let grpc = pool(spec, true)?;
+            let client = pool(spec, spec.protocol == UpstreamProtocol::Http2).map_err(error)?;
+            let grpc = pool(spec, true).map_err(error)?;
             let name: Arc<str> = Arc::from(spec.name.as_str());
             by_name.insert(name.clone(), ClusterId(clusters.len()));
             clusters.push(Cluster {
@@ -140,12 +154,13 @@ impl Upstreams {
             .ok_or_else(|| UpstreamError::UnknownCluster(name.into()))
     }
 
-    /// The next endpoint of `cluster`, round-robin.
-    pub fn pick(&self, cluster: ClusterId) -> Picked {
-        let c = self.cluster(cluster);
+    /// The next endpoint of `cluster`, round-robin; `None` when this worker has no such
+    /// cluster (it could not build its clusters and serves without them).
+    pub fn pick(&self, cluster: ClusterId) -> Option<Picked> {
+        let c = self.clusters.get(cluster.0)?;
         let i = c.next.get();
         c.next.set(i.wrapping_add(1));
-        Picked {
+        Some(Picked {
             cluster: c.name.clone(),
             endpoint: c.endpoints[i % c.endpoints.len()].clone(),
             scheme: if c.spec.tls.is_some() {
@@ -153,17 +168,12 @@ impl Upstreams {
             } else {
                 "http"
             },
-        }
+        })
     }
 
     /// The name of `cluster`, shared.
-    pub fn name(&self, cluster: ClusterId) -> Arc<str> {
-        self.cluster(cluster).name.clone()
-    }
-
-    fn cluster(&self, id: ClusterId) -> &Cluster {
-        // Ids come from the same spec the table was built from.
-        &self.clusters[id.0]
+    pub fn name(&self, cluster: ClusterId) -> Option<Arc<str>> {
+        Some(self.clusters.get(cluster.0)?.name.clone())
     }
 
     /// Sends `req` (whose URI already names the endpoint) on `cluster`'s pool.
@@ -193,7 +203,10 @@ impl Upstreams {
         timeout: Option<Duration>,
         grpc: bool,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let c = self.cluster(cluster);
+        let c = self
+            .clusters
+            .get(cluster.0)
+            .ok_or_else(|| UpstreamError::UnknownCluster(format!("#{}", cluster.0)))?;
         if !grpc && c.spec.protocol != UpstreamProtocol::Http2 {
             add_empty_length(&mut req);
         }
@@ -224,7 +237,7 @@ impl Upstreams {
 }
 
 /// A pool for one cluster: plain or TLS (rustls, the cluster's CA or the web PKI roots,
-/// its SNI), HTTP/1.1 or HTTP/2.
+/// its SNI), HTTP/1.1 or HTTP/2. The error says what is wrong; the caller names the cluster.
 fn pool(spec: &ClusterSpec, http2: bool) -> Result<Pool, String> {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(spec.connect_timeout));
@@ -234,22 +247,12 @@ fn pool(spec: &ClusterSpec, http2: bool) -> Result<Pool, String> {
     match spec.tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
         Some(ca) => {
             for cert in CertificateDer::pem_file_iter(ca)
-                .map_err(|e| format!("cluster {}: cannot read {}: {e}", spec.name, ca.display()))?
+                .map_err(|e| format!("cannot read {}: {e}", ca.display()))?
             {
-                let cert = cert.map_err(|e| {
-                    format!(
-                        "cluster {}: bad certificate in {}: {e}",
-                        spec.name,
-                        ca.display()
-                    )
-                })?;
-                roots.add(cert).map_err(|e| {
-                    format!(
-                        "cluster {}: unusable CA in {}: {e}",
-                        spec.name,
-                        ca.display()
-                    )
-                })?;
+                let cert = cert.map_err(|e| format!("bad certificate in {}: {e}", ca.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("unusable CA in {}: {e}", ca.display()))?;
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -265,7 +268,7 @@ fn pool(spec: &ClusterSpec, http2: bool) -> Result<Pool, String> {
         .https_or_http();
     if let Some(sni) = spec.tls.as_ref().and_then(|t| t.sni.clone()) {
         let name = rustls_pki_types::ServerName::try_from(sni.clone())
-            .map_err(|e| format!("cluster {}: bad sni {sni:?}: {e}", spec.name))?;
+            .map_err(|e| format!("bad sni {sni:?}: {e}"))?;
         builder =
             builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name));
     }

@@ -36,10 +36,13 @@ pub(crate) async fn exchange(
     let wasp_host::GrpcTarget::Cluster(cluster) = &request.target else {
         return deliver_close(INTERNAL, "unsupported gRPC target".into());
     };
-    let Ok(id) = upstreams.find(cluster) else {
+    let Some((id, picked)) = upstreams
+        .find(cluster)
+        .ok()
+        .and_then(|id| Some((id, upstreams.pick(id)?)))
+    else {
         return deliver_close(UNAVAILABLE, format!("unknown cluster {cluster}"));
     };
-    let picked = upstreams.pick(id);
     let mut builder = Request::post(format!(
         "{}://{}/{}/{}",
         picked.scheme, picked.endpoint, request.service, request.method
