@@ -56,15 +56,11 @@ impl std::fmt::Debug for ProxyMetrics {
 impl Collector for ProxyMetrics {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let stats = &self.0.stats;
-        let counter = |encoder: &mut DescriptorEncoder<'_>, name, help, value: u64| {
-            let metric = ConstCounter::new(value);
-            metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
-        };
-        counter(
+        encode_one(
             &mut encoder,
             "wasp_downstream_requests",
             "Requests received from clients.",
-            stats.downstream_requests.load(Relaxed),
+            &ConstCounter::new(stats.downstream_requests.load(Relaxed)),
         )?;
         let mut responses = encoder.encode_descriptor(
             "wasp_downstream_responses",
@@ -79,13 +75,12 @@ impl Collector for ProxyMetrics {
             let count = ConstCounter::new(count.load(Relaxed));
             count.encode(responses.encode_family(&[("code_class", *class)])?)?;
         }
-        let active = ConstGauge::new(stats.active_connections.load(Relaxed));
-        active.encode(encoder.encode_descriptor(
+        encode_one(
+            &mut encoder,
             "wasp_downstream_connections_active",
             "Open client connections.",
-            None,
-            active.metric_type(),
-        )?)?;
+            &ConstGauge::new(stats.active_connections.load(Relaxed)),
+        )?;
         for (name, help, value) in [
             (
                 "wasp_downstream_connections",
@@ -113,7 +108,12 @@ impl Collector for ProxyMetrics {
                 &stats.local_replies,
             ),
         ] {
-            counter(&mut encoder, name, help, value.load(Relaxed))?;
+            encode_one(
+                &mut encoder,
+                name,
+                help,
+                &ConstCounter::new(value.load(Relaxed)),
+            )?;
         }
         let (sum, count, cumulative) = stats.upstream_latency.snapshot();
         let buckets = per_bucket(cumulative);
@@ -172,23 +172,9 @@ impl ProxyMetrics {
                     if let Some(bare) = name.strip_suffix("_total") {
                         name.truncate(bare.len());
                     }
-                    let metric = ConstCounter::new(v);
-                    metric.encode(encoder.encode_descriptor(
-                        &name,
-                        &help,
-                        None,
-                        metric.metric_type(),
-                    )?)?;
+                    encode_one(encoder, &name, &help, &ConstCounter::new(v))?;
                 }
-                MetricValue::Gauge(v) => {
-                    let metric = ConstGauge::new(v);
-                    metric.encode(encoder.encode_descriptor(
-                        &name,
-                        &help,
-                        None,
-                        metric.metric_type(),
-                    )?)?;
-                }
+                MetricValue::Gauge(v) => encode_one(encoder, &name, &help, &ConstGauge::new(v))?,
                 MetricValue::Histogram(h) => {
                     let buckets = per_bucket(HISTOGRAM_BUCKETS.iter().copied().zip(h.buckets));
                     encoder
@@ -199,6 +185,16 @@ impl ProxyMetrics {
         }
         Ok(())
     }
+}
+
+/// One metric without labels.
+fn encode_one(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    metric: &impl EncodeMetric,
+) -> std::fmt::Result {
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
 /// Each bucket's own count from cumulative ones (what both histograms keep), as the encoder
