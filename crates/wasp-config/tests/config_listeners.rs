@@ -1,0 +1,209 @@
+//! Listeners, routes and clusters in a wasp.yaml: addresses, durations, route matches and
+//! actions, tcp listeners, duplicate names and TLS files, each error at its field.
+
+mod common;
+
+use common::{BASE, Dir};
+
+#[test]
+fn bad_addresses() {
+    let dir = Dir::new();
+    let e = dir.error(&BASE.replace("127.0.0.1:8080", "localhost:8080"));
+    assert!(
+        e.starts_with("wasp.yaml:3:14: listeners[0].address: invalid address `localhost:8080`"),
+        "{e}"
+    );
+    let e = dir.error(&format!("admin: {{ address: 127.0.0.1 }}\n{BASE}"));
+    assert!(
+        e.starts_with("wasp.yaml:1:19: admin.address: invalid address `127.0.0.1`"),
+        "{e}"
+    );
+    let e = dir.error(&BASE.replace("[127.0.0.1:9000]", "[127.0.0.1:9000, \"http://x:1\"]"));
+    assert!(
+        e.starts_with("wasp.yaml:9:33: clusters[0].endpoints[1]: invalid endpoint `http://x:1`: endpoints are host:port"),
+        "{e}"
+    );
+    let e = dir.error(&BASE.replace("[127.0.0.1:9000]", "[]"));
+    assert_eq!(
+        e,
+        "wasp.yaml:9:16: clusters[0].endpoints: at least one endpoint (host:port) is required"
+    );
+    let yaml = BASE.replace(
+        "clusters:",
+        "  - name: second\n    address: 127.0.0.1:8080\nclusters:",
+    );
+    let e = dir.error(&yaml);
+    assert_eq!(
+        e,
+        "wasp.yaml:8:14: listeners[1].address: address 127.0.0.1:8080 is already used by listeners[0]"
+    );
+}
+
+#[test]
+fn bad_durations() {
+    let dir = Dir::new();
+    let e = dir.error(&BASE.replace("cluster: backend", "cluster: backend\n        timeout: 15"));
+    assert!(
+        e.starts_with(
+            "wasp.yaml:7:18: listeners[0].routes[0].timeout: invalid duration `15`: missing unit"
+        ),
+        "{e}"
+    );
+    let e = dir.error(&format!("{BASE}    connect_timeout: 3 days\n"));
+    assert!(
+        e.starts_with("wasp.yaml:10:22: clusters[0].connect_timeout: invalid duration `3 days`"),
+        "{e}"
+    );
+    let e = dir.error(&format!("{BASE}    connect_timeout: 0s\n"));
+    assert_eq!(
+        e,
+        "wasp.yaml:10:22: clusters[0].connect_timeout: must be greater than 0s"
+    );
+}
+
+#[test]
+fn bad_matches() {
+    let dir = Dir::new();
+    let e = dir.error(&BASE.replace("{ prefix: / }", "{ regex: \"/a(\" }"));
+    assert!(
+        e.starts_with("wasp.yaml:5:25: listeners[0].routes[0].match.regex: invalid regex `/a(`: unclosed group"),
+        "{e}"
+    );
+    let e = dir.error(&BASE.replace("{ prefix: / }", "{ }"));
+    assert_eq!(
+        e,
+        "wasp.yaml:5:16: listeners[0].routes[0].match: exactly one of prefix, path or regex is required"
+    );
+    let e = dir.error(&BASE.replace("{ prefix: / }", "{ prefix: /, path: /x }"));
+    assert_eq!(
+        e,
+        "wasp.yaml:5:16: listeners[0].routes[0].match: exactly one of prefix, path or regex is required, found prefix and path"
+    );
+    let yaml = BASE.replace(
+        "{ prefix: / }",
+        "\n          prefix: /\n          headers: [{ name: \"bad name\" }]",
+    );
+    let e = dir.error(&yaml);
+    assert!(
+        e.starts_with("wasp.yaml:7:29: listeners[0].routes[0].match.headers[0].name: invalid header name `bad name`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_route_actions() {
+    let dir = Dir::new();
+    let e = dir.error(&BASE.replace("cluster: backend", "cluster: backnd"));
+    assert_eq!(
+        e,
+        "wasp.yaml:6:18: listeners[0].routes[0].cluster: unknown cluster `backnd` (clusters: backend)"
+    );
+    let e = dir.error(&BASE.replace("        cluster: backend\n", ""));
+    assert_eq!(
+        e,
+        "wasp.yaml:5:9: listeners[0].routes[0]: exactly one of cluster or direct_response is required"
+    );
+    let e = dir.error(&BASE.replace(
+        "cluster: backend",
+        "cluster: backend\n        direct_response: { status: 200 }",
+    ));
+    assert_eq!(
+        e,
+        "wasp.yaml:7:26: listeners[0].routes[0]: exactly one of cluster or direct_response is required, found both"
+    );
+    let e = dir.error(&BASE.replace("cluster: backend", "direct_response: { status: 99 }"));
+    assert_eq!(
+        e,
+        "wasp.yaml:6:36: listeners[0].routes[0].direct_response.status: invalid status 99: expected 200 to 599"
+    );
+    let e = dir.error(&BASE.replace(
+        "cluster: backend",
+        "direct_response: { status: 204 }\n        timeout: 1s",
+    ));
+    assert_eq!(
+        e,
+        "wasp.yaml:7:18: listeners[0].routes[0].timeout: timeout applies only to routes to a cluster"
+    );
+}
+
+#[test]
+fn tcp_listener() {
+    let e = Dir::new().error(&BASE.replace(
+        "    address: 127.0.0.1:8080",
+        "    address: 127.0.0.1:8080\n    protocol: tcp",
+    ));
+    assert_eq!(
+        e,
+        "wasp.yaml:4:15: listeners[0].protocol: tcp listeners are not supported yet"
+    );
+}
+
+#[test]
+fn duplicate_names() {
+    let dir = Dir::new();
+    let yaml = BASE.replace(
+        "clusters:",
+        "  - name: inbound\n    address: 127.0.0.1:8081\nclusters:",
+    );
+    let e = dir.error(&yaml);
+    assert_eq!(
+        e,
+        "wasp.yaml:7:11: listeners[1].name: duplicate listener name `inbound` (also listeners[0])"
+    );
+    let e = dir.error(&format!(
+        "{BASE}  - name: backend\n    endpoints: [127.0.0.1:1]\n"
+    ));
+    assert_eq!(
+        e,
+        "wasp.yaml:10:11: clusters[1].name: duplicate cluster name `backend` (also clusters[0])"
+    );
+    let e = dir.error(&format!(
+        "{BASE}plugins:\n  inline:\n    - name: p\n      url: hello.wasm\n    - name: p\n      url: hello.wasm\n"
+    ));
+    assert_eq!(
+        e,
+        "wasp.yaml:14:13: plugins.inline[1].name: duplicate plugin name `p` (also plugins.inline[0])"
+    );
+    let e = dir.error(&BASE.replace("name: inbound", "name: \"  \""));
+    assert_eq!(e, "wasp.yaml:2:11: listeners[0].name: must not be empty");
+}
+
+#[test]
+fn tls_files_must_exist() {
+    let dir = Dir::new();
+    let e = dir.error(&BASE.replace(
+        "    routes:",
+        "    tls: { cert_file: c.pem, key_file: missing.pem }\n    routes:",
+    ));
+    let missing = dir.path().join("missing.pem");
+    assert!(
+        e.starts_with(&format!(
+            "wasp.yaml:4:40: listeners[0].tls.key_file: cannot read {}: No such file or directory",
+            missing.display()
+        )),
+        "{e}"
+    );
+    let e = dir.error(&format!(
+        "{BASE}    tls: {{ ca_file: /nonexistent/ca.pem }}\n"
+    ));
+    assert!(
+        e.starts_with("wasp.yaml:10:21: clusters[0].tls.ca_file: cannot read /nonexistent/ca.pem: No such file"),
+        "{e}"
+    );
+    let e = dir.error(&BASE.replace(
+        "    routes:",
+        "    tls: { cert_file: ., key_file: k.pem }\n    routes:",
+    ));
+    assert!(e.contains("listeners[0].tls.cert_file: cannot read"), "{e}");
+    assert!(e.ends_with("it is a directory"), "{e}");
+    let e = dir.error(&format!("{BASE}    tls: {{ sni: \"bad name\" }}\n"));
+    assert_eq!(
+        e,
+        "wasp.yaml:10:17: clusters[0].tls.sni: invalid server name `bad name`: expected a DNS name or an IP address"
+    );
+    let e = dir.error(&BASE.replace("    routes:", "    tls: { cert_file: c.pem }\n    routes:"));
+    assert_eq!(
+        e,
+        "wasp.yaml:4:10: listeners[0].tls: missing field `key_file`"
+    );
+}
