@@ -46,6 +46,15 @@ impl Exchange {
         self.with(|s| s.response_headers = Some(headers));
     }
 
+    /// The headers of `direction` leave: from now on plugins cannot change them. For a caller
+    /// that already holds their copy (no second copy per request).
+    pub fn mark_sent(&self, direction: Direction) {
+        self.with(|s| match direction {
+            Direction::Request => s.request_headers_sent = true,
+            Direction::Response => s.response_headers_sent = true,
+        });
+    }
+
     /// The headers of `direction` leave: from now on plugins cannot change them. Returns them.
     pub fn send_headers(&self, direction: Direction) -> HeaderMap {
         self.with(|s| match direction {

@@ -61,7 +61,7 @@ pub(super) async fn forward(
 
     let holding = run.wants_whole_body(Direction::Request);
     if !holding {
-        cx.exchange.send_headers(Direction::Request);
+        cx.exchange.mark_sent(Direction::Request);
     }
     let mut headers = headers;
     let upstream_body = if end_of_stream {

@@ -46,7 +46,7 @@ pub(super) async fn respond(
     let mut headers = run.cx.exchange.headers(Direction::Response);
     if run.len() == 0 {
         // No filter sees the body: it goes to the client as it arrives.
-        run.cx.exchange.send_headers(Direction::Response);
+        run.cx.exchange.mark_sent(Direction::Response);
         return convert::downstream_response(&headers, ChannelBody::passthrough(upstream))
             .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), 0));
     }
@@ -69,7 +69,7 @@ pub(super) async fn respond(
             .await
             .map_err(Stop::direct)?;
     }
-    run.cx.exchange.send_headers(Direction::Response);
+    run.cx.exchange.mark_sent(Direction::Response);
     convert::downstream_response(&headers, body)
         .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), run.len()))
 }
