@@ -2,11 +2,13 @@
 //! module published with `wasp plugin push`, a WasmPlugin file naming it, `wasp run` serving
 //! it; then the file edited, broken and removed while wasp runs, and a registry that is down.
 
-use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+// A raw HTTP/1 GET (`connection: close`), `None` until the server answers.
+use wasp_test_support::raw::raw_get as get;
 
 const WASP: &str = env!("CARGO_BIN_EXE_wasp");
 
@@ -67,40 +69,6 @@ fn wait(within: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     f()
-}
-
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    }
-}
-
-fn get(address: SocketAddr, path: &str) -> Option<Answer> {
-    let mut tcp = TcpStream::connect(address).ok()?;
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        tcp,
-        "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    tcp.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some(Answer {
-        status,
-        head: head.to_string(),
-        body: body.to_string(),
-    })
 }
 
 fn push(reference: &str, file: &Path, format: &str) -> String {

@@ -1,18 +1,16 @@
-//! The client: sends one case request to a proxy on a fresh connection (HTTP/1.1, or HTTP/2
-//! with prior knowledge) with a fixed authority, so that both proxies see identical requests
-//! whatever port they listen on.
+//! The client side of a case: one case request sent to a proxy on a fresh connection
+//! (HTTP/1.1, or HTTP/2 with prior knowledge) by wasp-test-support's client, with a fixed
+//! authority, so that both proxies see identical requests whatever port they listen on.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Request;
-use http_body_util::BodyExt;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use wasp_test_support::body::FrameBody;
+use wasp_test_support::clients::{Proto, answer, boxed, exchange_on, request_for};
+use wasp_test_support::trailer_map;
 
-use crate::body::FrameBody;
 use crate::scenario::{Pair, RequestDef};
-use crate::upstream::{pairs, trailer_map};
 
 /// The authority every request carries (`Host` on HTTP/1.1, `:authority` on HTTP/2).
 pub const AUTHORITY: &str = "conformance.local";
@@ -56,7 +54,6 @@ fn classify(e: &anyhow::Error) -> String {
 
 async fn exchange(proxy: SocketAddr, def: &RequestDef) -> anyhow::Result<Seen> {
     let tcp = tokio::net::TcpStream::connect(proxy).await?;
-    let io = TokioIo::new(tcp);
     let pieces: Vec<Bytes> = if def.chunks.is_empty() {
         vec![Bytes::from(def.body.clone())]
     } else {
@@ -65,37 +62,29 @@ async fn exchange(proxy: SocketAddr, def: &RequestDef) -> anyhow::Result<Seen> {
     // A plain body announces its length; pieces and trailers stream (chunked on HTTP/1.1).
     let sized = def.chunks.is_empty() && def.trailers.is_empty();
     let body = FrameBody::new(pieces, trailer_map(&def.trailers), sized);
-    let mut req = Request::builder().method(def.method.as_str());
-    req = if def.http2 {
-        req.uri(format!("http://{AUTHORITY}{}", def.path))
-            .version(http::Version::HTTP_2)
-    } else {
-        req.uri(def.path.as_str()).header("host", AUTHORITY)
-    };
-    for (k, v) in &def.headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let req = req.body(body)?;
-
-    let response = if def.http2 {
-        let (mut sender, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
-        tokio::spawn(conn);
-        sender.send_request(req).await?
-    } else {
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
-        tokio::spawn(conn);
-        sender.send_request(req).await?
-    };
-    let status = response.status().as_u16();
-    let headers = pairs(response.headers());
-    let collected = response.into_body().collect().await?;
-    let trailers = collected.trailers().map(pairs).unwrap_or_default();
+    let proto = if def.http2 { Proto::H2 } else { Proto::H1 };
+    let headers: Vec<(&str, &str)> = def
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let req = request_for(
+        AUTHORITY,
+        proto,
+        &def.method,
+        &def.path,
+        &headers,
+        boxed(body),
+    )?;
+    let response = exchange_on(tcp, proto, req)
+        .await
+        .map_err(anyhow::Error::from_boxed)?;
+    let answer = answer(response).await.map_err(anyhow::Error::from_boxed)?;
     Ok(Seen {
-        status,
-        headers,
-        body: collected.to_bytes().to_vec(),
-        trailers,
+        status: answer.status.as_u16(),
+        headers: answer.headers,
+        body: answer.body_bytes.to_vec(),
+        trailers: answer.trailers,
         error: None,
     })
 }

@@ -5,7 +5,7 @@
 use crate::client::Seen;
 use crate::observe::{LogLine, Metrics, PluginLogs};
 use crate::scenario::{Aspect, Pair};
-use crate::upstream::Received;
+use wasp_test_support::upstream::Received;
 
 /// One aspect where Envoy and wasp differ; both sides as lines.
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ impl Normalizer<'_> {
     }
 
     fn received(&self, r: &Received) -> Vec<String> {
-        let mut lines = vec![format!("{} {} {}", r.method, r.path, r.version)];
+        let mut lines = vec![format!("{} {} {:?}", r.method, r.path, r.version)];
         lines.extend(self.headers(&r.headers, ignored_upstream_header));
         lines.push(format!("body: {}", text(&r.body)));
         lines.extend(

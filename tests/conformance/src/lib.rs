@@ -3,7 +3,6 @@
 //! upstreams; anything the two do differently fails, unless the case names a documented
 //! difference (a section of docs/compatibility.md).
 
-pub mod body;
 pub mod client;
 pub mod compare;
 pub mod envoy;
@@ -14,7 +13,6 @@ pub mod refusal;
 pub mod report;
 pub mod run;
 pub mod scenario;
-pub mod upstream;
 pub mod wasp;
 
 use std::io::Write as _;

@@ -15,8 +15,8 @@ use crate::plan::{self, CasePlan, Plan, free_port};
 use crate::process::{self, Proxy};
 use crate::report::Outcome;
 use crate::scenario::{Aspect, Case, CaseLayout, ClusterKind, ScenarioFile, UpstreamReply};
-use crate::upstream::Upstream;
 use crate::{envoy, refusal, wasp};
+use wasp_test_support::upstream::Upstream;
 
 /// Time for callbacks that run after the response (on_log, on_done) before reading metrics.
 const SETTLE: Duration = Duration::from_millis(100);
@@ -37,7 +37,7 @@ async fn side(file: &ScenarioFile, cases: &[(&Case, CaseLayout)]) -> anyhow::Res
     let mut case_upstreams = Vec::new();
     let mut plans = Vec::new();
     for (case, layout) in cases {
-        let upstream = Upstream::start(ClusterKind::Echo, case.upstream.clone()).await?;
+        let upstream = Upstream::start(ClusterKind::Echo.behaviour(&case.upstream)).await?;
         plans.push(CasePlan {
             layout: layout.clone(),
             listener: free_port()?,
@@ -47,7 +47,7 @@ async fn side(file: &ScenarioFile, cases: &[(&Case, CaseLayout)]) -> anyhow::Res
     }
     let mut clusters = Vec::new();
     for (name, kind) in &file.clusters {
-        let upstream = Upstream::start(*kind, UpstreamReply::default()).await?;
+        let upstream = Upstream::start(kind.behaviour(&UpstreamReply::default())).await?;
         clusters.push((name.clone(), upstream));
     }
     let plan = Plan {
@@ -170,12 +170,12 @@ fn run_served(
         e_run.cluster_counts = e_side
             .clusters
             .iter()
-            .map(|(_, u)| u.received().len())
+            .map(|(_, u)| u.seen().len())
             .collect();
         w_run.cluster_counts = w_side
             .clusters
             .iter()
-            .map(|(_, u)| u.received().len())
+            .map(|(_, u)| u.seen().len())
             .collect();
         (e_metrics, w_metrics) = (e_now, w_now);
         runs.push((e_run, w_run));
@@ -202,8 +202,8 @@ fn run_served(
     drop((e_proxy, w_proxy));
 
     let mut outcomes = Vec::new();
-    let e_clusters: Vec<_> = e_side.clusters.iter().map(|(_, u)| u.received()).collect();
-    let w_clusters: Vec<_> = w_side.clusters.iter().map(|(_, u)| u.received()).collect();
+    let e_clusters: Vec<_> = e_side.clusters.iter().map(|(_, u)| u.seen()).collect();
+    let w_clusters: Vec<_> = w_side.clusters.iter().map(|(_, u)| u.seen()).collect();
     let mut e_counts = vec![0; e_clusters.len()];
     let mut w_counts = vec![0; w_clusters.len()];
     for (i, ((case, layout), (e_run, w_run))) in cases.iter().zip(runs).enumerate() {
@@ -217,8 +217,8 @@ fn run_served(
         norm.upstream(
             Aspect::Upstream,
             "the case's upstream",
-            &e_side.case_upstreams[i].received(),
-            &w_side.case_upstreams[i].received(),
+            &e_side.case_upstreams[i].seen(),
+            &w_side.case_upstreams[i].seen(),
             &mut found,
         );
         // Each case compares the callouts its own requests made.

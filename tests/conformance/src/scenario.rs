@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
+use wasp_test_support::upstream::{Behaviour, Reply};
 
 /// One header (or trailer) as `[name, value]`; a list keeps order and repetitions.
 pub type Pair = (String, String);
@@ -76,6 +77,24 @@ pub enum ClusterKind {
     Blackhole,
     /// Reads the request, then closes the connection without a response.
     Reset,
+}
+
+impl ClusterKind {
+    /// How wasp-test-support's upstream behaves for this kind; `reply` is what an echo
+    /// cluster answers.
+    pub fn behaviour(self, reply: &UpstreamReply) -> Behaviour {
+        match self {
+            ClusterKind::Echo => Behaviour::Reply(Reply {
+                status: reply.status,
+                headers: reply.headers.clone(),
+                body: reply.body.clone(),
+                chunks: reply.chunks.clone(),
+                trailers: reply.trailers.clone(),
+            }),
+            ClusterKind::Blackhole => Behaviour::Blackhole,
+            ClusterKind::Reset => Behaviour::Reset,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

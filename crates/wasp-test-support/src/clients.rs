@@ -1,30 +1,41 @@
-//! Clients: HTTP/1.1, HTTP/2 with prior knowledge, TLS with ALPN, raw TCP.
+//! HTTP clients: HTTP/1.1 and HTTP/2 with prior knowledge, one request per connection, over
+//! plain TCP or any transport (TLS included); request bodies whole, chunked, piped or with
+//! trailers; the response collected whole.
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode, Version};
+use http::{Request, Response, StatusCode, Version};
 use http_body::{Body, Frame};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use super::{BoxError, CLIENT_TIMEOUT};
+use crate::{BoxError, Pair, pairs, trailer_map};
+
+/// The longest any single exchange of [`block_on`] (and so of [`exchange`], [`get`], ...) may
+/// take: a hung proxy fails the test instead of hanging it.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A response as the test sees it.
 #[derive(Debug)]
 pub struct Answer {
+    /// The status code.
     pub status: StatusCode,
+    /// The HTTP version of the response.
     pub version: Version,
     /// In arrival order, repeated headers repeated.
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<Pair>,
+    /// The body as text (invalid UTF-8 replaced); [`Answer::body_bytes`] has it as received.
     pub body: String,
-    pub trailers: Vec<(String, String)>,
+    /// The body exactly as received.
+    pub body_bytes: Bytes,
+    /// In arrival order; empty when the response had none.
+    pub trailers: Vec<Pair>,
 }
 
 impl Answer {
@@ -45,24 +56,13 @@ impl Answer {
             .collect()
     }
 
+    /// The first value of a trailer.
     pub fn trailer(&self, name: &str) -> Option<&str> {
         self.trailers
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-}
-
-pub(super) fn pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
 }
 
 /// Collects a response (body and trailers).
@@ -78,21 +78,33 @@ pub async fn answer(response: Response<Incoming>) -> Result<Answer, BoxError> {
         version,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        body_bytes: body,
         trailers,
     })
 }
 
+/// The body type of every request these clients send.
 pub type ReqBody = BoxBody<Bytes, BoxError>;
 
+/// Any body (a [`crate::body::FrameBody`], a [`crate::body::Generated`]) as a [`ReqBody`].
+pub fn boxed<B>(body: B) -> ReqBody
+where
+    B: Body<Data = Bytes, Error = std::convert::Infallible> + Send + Sync + 'static,
+{
+    body.map_err(|e| match e {}).boxed()
+}
+
+/// A body sent whole, with a content-length.
 pub fn full(body: impl Into<Bytes>) -> ReqBody {
-    Full::new(body.into()).map_err(|e| match e {}).boxed()
+    boxed(Full::new(body.into()))
 }
 
+/// No body.
 pub fn empty() -> ReqBody {
-    Empty::new().map_err(|e| match e {}).boxed()
+    boxed(Empty::new())
 }
 
-/// A body sent in these chunks without a length (chunked on HTTP/1.1).
+/// A body sent in these chunks without a length (chunked on HTTP/1.1), without pauses.
 pub fn chunked(chunks: &[&str]) -> ReqBody {
     let chunks: Vec<Bytes> = chunks.iter().map(|c| Bytes::from(c.to_string())).collect();
     let n = chunks.len();
@@ -144,15 +156,9 @@ impl Body for Pipe {
     }
 }
 
-/// A body with these trailers after `data`.
+/// A body with these trailers after `data` (a trailers frame even when the list is empty).
 pub fn with_trailers(data: &str, trailers: &[(&str, &str)]) -> ReqBody {
-    let mut map = HeaderMap::new();
-    for (k, v) in trailers {
-        map.append(
-            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
-    }
+    let map = trailer_map(trailers).unwrap_or_default();
     Full::new(Bytes::from(data.to_owned()))
         .map_err(|e| match e {})
         .with_trailers(async move { Some(Ok(map)) })
@@ -162,7 +168,9 @@ pub fn with_trailers(data: &str, trailers: &[(&str, &str)]) -> ReqBody {
 /// HTTP/1.1 or HTTP/2 (prior knowledge) on a connection of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proto {
+    /// HTTP/1.1.
     H1,
+    /// HTTP/2 with prior knowledge (h2c on plain TCP).
     H2,
 }
 
@@ -191,7 +199,36 @@ where
     }
 }
 
-/// Builds a request; HTTP/1 gets a Host header, HTTP/2 an absolute URI (:authority).
+/// Builds a request for `authority`: HTTP/1 gets it as the Host header, HTTP/2 in an
+/// absolute URI (`:authority`). Fails on a method, path or header HTTP does not allow.
+pub fn request_for(
+    authority: &str,
+    proto: Proto,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: ReqBody,
+) -> Result<Request<ReqBody>, http::Error> {
+    let mut req = Request::builder().method(method);
+    req = match proto {
+        Proto::H1 => req
+            .uri(path)
+            .header("host", authority)
+            .version(Version::HTTP_11),
+        Proto::H2 => req
+            .uri(format!("http://{authority}{path}"))
+            .version(Version::HTTP_2),
+    };
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.body(body)
+}
+
+/// Builds a request whose authority is `address` (see [`request_for`]).
+///
+/// # Panics
+/// On a method, path or header HTTP does not allow.
 pub fn request(
     address: SocketAddr,
     proto: Proto,
@@ -200,23 +237,14 @@ pub fn request(
     headers: &[(&str, &str)],
     body: ReqBody,
 ) -> Request<ReqBody> {
-    let mut req = Request::builder().method(method);
-    req = match proto {
-        Proto::H1 => req
-            .uri(path)
-            .header("host", address.to_string())
-            .version(Version::HTTP_11),
-        Proto::H2 => req
-            .uri(format!("http://{address}{path}"))
-            .version(Version::HTTP_2),
-    };
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.body(body).unwrap()
+    request_for(&address.to_string(), proto, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 /// Runs a future on a fresh runtime, bounded by [`CLIENT_TIMEOUT`].
+///
+/// # Panics
+/// When the future takes longer.
 pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -246,6 +274,10 @@ pub fn try_exchange(
     })
 }
 
+/// One request on a new plain-TCP connection.
+///
+/// # Panics
+/// When the exchange failed.
 pub fn exchange(
     address: SocketAddr,
     proto: Proto,
@@ -258,7 +290,7 @@ pub fn exchange(
         .unwrap_or_else(|e| panic!("{method} {path}: {e:?}"))
 }
 
-/// Sends one HTTP/1.1 request on a new connection.
+/// Sends one HTTP/1.1 request on a new connection (no body when `body` is empty).
 pub fn send(
     address: SocketAddr,
     method: &str,
@@ -274,33 +306,12 @@ pub fn send(
     exchange(address, Proto::H1, method, path, headers, body)
 }
 
+/// `GET path` over HTTP/1.1 on a new connection.
 pub fn get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Answer {
     send(address, "GET", path, headers, "")
 }
 
+/// `GET path` over HTTP/2 (prior knowledge) on a new connection.
 pub fn get_h2(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Answer {
     exchange(address, Proto::H2, "GET", path, headers, empty())
-}
-
-/// Writes `bytes` on a raw TCP connection and reads until the peer closes or `wait` passes.
-pub fn raw(address: SocketAddr, bytes: &[u8], wait: Duration) -> String {
-    let mut tcp = std::net::TcpStream::connect(address).unwrap();
-    tcp.set_read_timeout(Some(wait)).unwrap();
-    // The proxy may answer and close before it read everything (e.g. 431): a failed write
-    // is not the test's concern, the answer is.
-    let _ = tcp.write_all(bytes);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match tcp.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The status code of a raw HTTP/1 answer (`HTTP/1.1 400 Bad Request` → 400).
-pub fn raw_status(answer: &str) -> Option<u16> {
-    answer.split_whitespace().nth(1)?.parse().ok()
 }
