@@ -16,6 +16,7 @@
 mod build;
 mod error;
 pub mod follow;
+pub mod kubernetes;
 mod locate;
 mod raw;
 mod sources;

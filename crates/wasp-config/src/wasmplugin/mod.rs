@@ -51,6 +51,13 @@ impl ResourceSet {
         &self.warnings
     }
 
+    /// Adds what another read found (one Kubernetes object at a time is read on its own).
+    pub(crate) fn extend(&mut self, other: ResourceSet) {
+        self.resources.extend(other.resources);
+        self.secrets.extend(other.secrets);
+        self.warnings.extend(other.warnings);
+    }
+
     /// The WasmPlugin and TrafficExtension resources, in the order they were read.
     pub fn resources(&self) -> &[Resource] {
         &self.resources

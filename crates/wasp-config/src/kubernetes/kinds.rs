@@ -1,0 +1,51 @@
+//! The resource kinds wasp reads from the Kubernetes API, as the API names them.
+
+use kube::api::{ApiResource, GroupVersionKind};
+
+/// One kind: its group, version, kind and plural (the path segment of its API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    /// API group (`extensions.istio.io`; empty for the core group).
+    pub group: &'static str,
+    /// API version within the group.
+    pub version: &'static str,
+    /// The kind's name as objects carry it.
+    pub kind: &'static str,
+    /// The plural in the API path.
+    pub plural: &'static str,
+}
+
+impl Kind {
+    /// kube's description of the kind, for a dynamic `Api`.
+    pub fn api_resource(&self) -> ApiResource {
+        let gvk = GroupVersionKind::gvk(self.group, self.version, self.kind);
+        ApiResource::from_gvk_with_plural(&gvk, self.plural)
+    }
+}
+
+/// Istio's WasmPlugin.
+pub const WASM_PLUGIN: Kind = Kind {
+    group: "extensions.istio.io",
+    version: "v1alpha1",
+    kind: "WasmPlugin",
+    plural: "wasmplugins",
+};
+
+/// Istio's TrafficExtension (WasmPlugin's successor, with Lua).
+pub const TRAFFIC_EXTENSION: Kind = Kind {
+    group: "extensions.istio.io",
+    version: "v1alpha1",
+    kind: "TrafficExtension",
+    plural: "trafficextensions",
+};
+
+/// Istio's EnvoyFilter (wasp reads its Lua patches).
+pub const ENVOY_FILTER: Kind = Kind {
+    group: "networking.istio.io",
+    version: "v1alpha3",
+    kind: "EnvoyFilter",
+    plural: "envoyfilters",
+};
+
+/// The kinds that declare plugins, in the order their objects are handed to the parser.
+pub const PLUGIN_KINDS: [Kind; 3] = [WASM_PLUGIN, TRAFFIC_EXTENSION, ENVOY_FILTER];

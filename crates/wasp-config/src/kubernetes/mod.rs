@@ -1,0 +1,68 @@
+//! WasmPlugin, TrafficExtension and EnvoyFilter resources read from the Kubernetes API: listed
+//! and watched in the workload's namespace and Istio's root namespace, turned into the same
+//! [`ResourceSet`] as resource files, so Istio's selection and ordering rules apply unchanged.
+//!
+//! The client is kube's: in-cluster configuration (service account token and CA,
+//! `KUBERNETES_SERVICE_HOST`) or a kubeconfig, over rustls.
+
+mod kinds;
+mod snapshot;
+mod store;
+mod watch;
+
+use std::sync::Arc;
+
+use crate::error::ConfigError;
+use crate::wasmplugin::ResourceSet;
+
+pub use self::kinds::{Kind, PLUGIN_KINDS};
+
+/// Follows the plugin resources of some namespaces; dropping it stops the watches.
+pub struct KubernetesSource {
+    objects: Arc<store::Objects>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl KubernetesSource {
+    /// Starts a watch of every plugin kind in each of `namespaces` (on the current tokio
+    /// runtime). The first list may still be on its way when this returns: see
+    /// [`KubernetesSource::changed`].
+    pub fn start(client: kube::Client, namespaces: &[String]) -> KubernetesSource {
+        let objects = Arc::new(store::Objects::default());
+        let mut tasks = Vec::new();
+        let mut seen = Vec::new();
+        for namespace in namespaces {
+            if seen.contains(namespace) {
+                continue; // the workload may live in the root namespace
+            }
+            seen.push(namespace.clone());
+            for kind in PLUGIN_KINDS {
+                tasks.push(watch::spawn(
+                    client.clone(),
+                    kind,
+                    namespace.clone(),
+                    objects.clone(),
+                ));
+            }
+        }
+        KubernetesSource { objects, tasks }
+    }
+
+    /// A receiver whose value moves whenever an object is added, changed or removed.
+    pub fn changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.objects.subscribe()
+    }
+
+    /// The resources as last seen, and the errors of objects that did not parse (left out).
+    pub fn resources(&self) -> (ResourceSet, Vec<ConfigError>) {
+        snapshot::resources(&self.objects.snapshot())
+    }
+}
+
+impl Drop for KubernetesSource {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The objects the watches last saw, and a counter that moves whenever they change.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use kube::api::DynamicObject;
+use tokio::sync::watch;
+
+/// Where an object sits: its kind's plural, namespace and name (sorted, so that a snapshot
+/// reads objects in one stable order).
+pub type ObjectKey = (&'static str, String, String);
+
+/// The objects of every watch, by key; each watch replaces its own part on a re-list.
+pub struct Objects {
+    objects: Mutex<BTreeMap<ObjectKey, DynamicObject>>,
+    changed: watch::Sender<u64>,
+}
+
+impl Default for Objects {
+    fn default() -> Objects {
+        Objects {
+            objects: Mutex::default(),
+            changed: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Objects {
+    /// A receiver that sees the counter move on every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// The objects now, in key order.
+    pub fn snapshot(&self) -> Vec<(ObjectKey, DynamicObject)> {
+        self.lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Adds or replaces one object.
+    pub fn apply(&self, plural: &'static str, object: DynamicObject) {
+        let Some(key) = key(plural, &object) else {
+            return;
+        };
+        let replaced = self.lock().insert(key, object.clone());
+        // A watch that resumes may repeat an object unchanged: no news then.
+        if replaced
+            .is_none_or(|old| old.metadata.resource_version != object.metadata.resource_version)
+        {
+            self.bump();
+        }
+    }
+
+    /// Removes one object.
+    pub fn delete(&self, plural: &'static str, object: &DynamicObject) {
+        if let Some(key) = key(plural, object)
+            && self.lock().remove(&key).is_some()
+        {
+            self.bump();
+        }
+    }
+
+    /// Replaces everything one watch (`plural` in `namespace`) holds by a fresh list.
+    pub fn replace(&self, plural: &'static str, namespace: &str, listed: Vec<DynamicObject>) {
+        let mut objects = self.lock();
+        let before: Vec<(ObjectKey, Option<String>)> = objects
+            .iter()
+            .filter(|((p, ns, _), _)| *p == plural && ns == namespace)
+            .map(|(k, v)| (k.clone(), v.metadata.resource_version.clone()))
+            .collect();
+        objects.retain(|(p, ns, _), _| !(*p == plural && ns == namespace));
+        let mut after = Vec::with_capacity(listed.len());
+        for object in listed {
+            if let Some(key) = key(plural, &object) {
+                after.push((key.clone(), object.metadata.resource_version.clone()));
+                objects.insert(key, object);
+            }
+        }
+        drop(objects);
+        after.sort();
+        if before != after {
+            self.bump();
+        }
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ObjectKey, DynamicObject>> {
+        self.objects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn key(plural: &'static str, object: &DynamicObject) -> Option<ObjectKey> {
+    let namespace = object.metadata.namespace.clone().unwrap_or_default();
+    Some((plural, namespace, object.metadata.name.clone()?))
+}

@@ -1,0 +1,48 @@
+//! One watch per kind and namespace, kept going by kube's watcher: it lists, watches from the
+//! list's resourceVersion, resumes a broken watch from the last version (bookmarks keep it
+//! fresh) and lists again on `410 Gone`. Each watch feeds [`Objects`].
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+
+use super::kinds::Kind;
+use super::store::Objects;
+
+/// Watches `kind` in `namespace` until the returned task is aborted. Errors (the apiserver
+/// gone, 403) are logged and retried with kube's backoff; what was seen last stays.
+pub fn spawn(
+    client: kube::Client,
+    kind: Kind,
+    namespace: String,
+    objects: Arc<Objects>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client, &namespace, &kind.api_resource());
+        let config = watcher::Config::default();
+        let mut stream = std::pin::pin!(watcher::watcher(api, config).default_backoff());
+        let mut listing: Vec<DynamicObject> = Vec::new();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(Event::Init) => listing.clear(),
+                Ok(Event::InitApply(object)) => listing.push(object),
+                Ok(Event::InitDone) => {
+                    objects.replace(kind.plural, &namespace, std::mem::take(&mut listing));
+                }
+                Ok(Event::Apply(object)) => objects.apply(kind.plural, object),
+                Ok(Event::Delete(object)) => objects.delete(kind.plural, &object),
+                Err(e) => {
+                    tracing::warn!(
+                        kind = kind.kind,
+                        namespace = %namespace,
+                        "watch failed, retrying (the last objects seen stay in use): {e}"
+                    );
+                }
+            }
+        }
+    })
+}
