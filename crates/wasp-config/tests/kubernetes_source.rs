@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use wasp_config::kubernetes::KubernetesSource;
-use wasp_kube_emulator::{KubeEmulator, Options};
+use wasp_config::wasmplugin::PullSecret;
+use wasp_kube_emulator::{KubeEmulator, Options, Rule};
 
 fn client(emulator: &KubeEmulator) -> kube::Client {
     let mut config = kube::Config::new(emulator.base_url().parse().unwrap());
@@ -166,4 +167,84 @@ async fn a_resource_that_does_not_parse_is_reported_and_the_others_stay() {
         "{message}"
     );
     assert!(message.contains("phase"), "{message}");
+}
+
+/// The pull secret a WasmPlugin of the default namespace resolves to now: its
+/// `.dockerconfigjson`, or why it is unresolved.
+fn pull_secret_of(source: &KubernetesSource) -> Option<Result<String, String>> {
+    let (set, _) = source.resources();
+    let workload = wasp_config::Workload::default();
+    let decls = set.plugins_for(&workload, "istio-system", &|_| None);
+    let decl = decls.first()?;
+    let wasp_config::wasmplugin::PluginBody::Wasm(wasm) = &decl.body else {
+        return None;
+    };
+    match wasm.pull_secret.as_ref()? {
+        PullSecret::Found {
+            dockerconfigjson, ..
+        } => Some(Ok(String::from_utf8_lossy(dockerconfigjson).into_owned())),
+        PullSecret::Unresolved { reason, .. } => Some(Err(reason.clone())),
+    }
+}
+
+fn docker_secret(name: &str, auth: &str) -> Value {
+    use base64::Engine as _;
+    let config = format!(r#"{{"auths":{{"r.example":{{"auth":"{auth}"}}}}}}"#);
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": "default"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(config)}
+    })
+}
+
+#[tokio::test]
+async fn the_named_pull_secret_is_watched_by_name_and_its_changes_followed() {
+    let emulator = KubeEmulator::start(Options::default()).await.unwrap();
+    let mut plugin = wasm_plugin("default", "private", "oci://r.example/private:v1");
+    plugin["spec"]["imagePullSecret"] = json!("pull");
+    emulator.create(plugin).unwrap();
+    emulator.create(docker_secret("other", "b3RoZXI=")).unwrap();
+    // Least privilege, as deploy/ grants it: the plugin kinds, and the one Secret by name.
+    emulator.set_rules(vec![
+        Rule::allow(
+            &["get", "list", "watch"],
+            "extensions.istio.io",
+            &["wasmplugins", "trafficextensions"],
+        ),
+        Rule::allow(
+            &["get", "list", "watch"],
+            "networking.istio.io",
+            &["envoyfilters"],
+        ),
+        Rule::allow(&["get", "list", "watch"], "", &["secrets"]).names(&["pull"]),
+    ]);
+    let source = KubernetesSource::start(client(&emulator), &["default".into()]);
+    // Named but absent: unresolved, as Istio fails the fetch.
+    until(&source, |s| matches!(pull_secret_of(s), Some(Err(_)))).await;
+
+    emulator.create(docker_secret("pull", "Zmlyc3Q=")).unwrap();
+    until(
+        &source,
+        |s| matches!(pull_secret_of(s), Some(Ok(c)) if c.contains("Zmlyc3Q=")),
+    )
+    .await;
+
+    let mut changed = docker_secret("pull", "c2Vjb25k");
+    changed["metadata"]["resourceVersion"] =
+        emulator.get("v1", "Secret", "default", "pull").unwrap()["metadata"]["resourceVersion"]
+            .clone();
+    emulator.replace(changed).unwrap();
+    until(
+        &source,
+        |s| matches!(pull_secret_of(s), Some(Ok(c)) if c.contains("c2Vjb25k")),
+    )
+    .await;
+    // Only the named Secret was ever asked for, by name.
+    let (set, _) = source.resources();
+    assert_eq!(
+        set.pull_secret_names(),
+        [("default".to_string(), "pull".to_string())]
+    );
 }

@@ -123,13 +123,27 @@ where
         Some(s) => format!("{}/{s}", k.plural),
         None => k.plural.to_string(),
     };
+    // As the apiserver's RequestInfo does: a list or watch whose field selector requires
+    // `metadata.name` to equal one value is authorized as a request for that name, so a
+    // rule with resourceNames can allow it.
+    let selected_name = match verb {
+        "list" | "watch" => q
+            .get("fieldSelector")
+            .and_then(|f| exact_name(f))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     let attrs = Attributes {
         user: &user,
         verb,
         group: k.group,
         resource: resource.clone(),
         namespace: namespace.as_deref(),
-        name: &name,
+        name: if name.is_empty() {
+            &selected_name
+        } else {
+            &name
+        },
     };
     if !lock(&shared.auth).authorize(&attrs) {
         return Err(status::forbidden(
@@ -383,4 +397,15 @@ fn list(
         }
     }
     Ok((md, items))
+}
+
+/// The name a field selector requires exactly (`metadata.name=X` or `metadata.name==X`
+/// among its comma-separated terms).
+fn exact_name(selector: &str) -> Option<String> {
+    selector.split(',').find_map(|term| {
+        let value = term
+            .strip_prefix("metadata.name==")
+            .or_else(|| term.strip_prefix("metadata.name="))?;
+        (!value.is_empty()).then(|| value.to_string())
+    })
 }

@@ -18,7 +18,8 @@ pub struct Rule {
     /// to namespaces never allows a request across all namespaces.
     pub namespaces: Option<Vec<String>>,
     /// Object names the rule is limited to (empty: any). As in RBAC, a rule with names never
-    /// allows `list`, `watch` or `create`, which name no object.
+    /// allows `create`, nor a `list` or `watch` unless its field selector requires
+    /// `metadata.name` to be one of them (the apiserver then authorizes it by that name).
     pub resource_names: Vec<String>,
 }
 
@@ -85,7 +86,8 @@ pub struct Attributes<'a> {
     pub resource: String,
     /// The namespace (None across all namespaces).
     pub namespace: Option<&'a str>,
-    /// The object name (empty for list, watch and create).
+    /// The object name (for list and watch: the one `fieldSelector=metadata.name=` requires;
+    /// empty for create and unselected lists).
     pub name: &'a str,
 }
 

@@ -47,5 +47,13 @@ pub const ENVOY_FILTER: Kind = Kind {
     plural: "envoyfilters",
 };
 
+/// Secrets, read one by one where an `imagePullSecret` names them.
+pub const SECRET: Kind = Kind {
+    group: "",
+    version: "v1",
+    kind: "Secret",
+    plural: "secrets",
+};
+
 /// The kinds that declare plugins, in the order their objects are handed to the parser.
 pub const PLUGIN_KINDS: [Kind; 3] = [WASM_PLUGIN, TRAFFIC_EXTENSION, ENVOY_FILTER];

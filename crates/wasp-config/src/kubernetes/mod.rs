@@ -2,6 +2,10 @@
 //! and watched in the workload's namespace and Istio's root namespace, turned into the same
 //! [`ResourceSet`] as resource files, so Istio's selection and ordering rules apply unchanged.
 //!
+//! The Secrets that `imagePullSecret` names are watched one by one, by name
+//! (`fieldSelector=metadata.name=`): RBAC can then grant exactly those, and a Secret that
+//! changes reaches the next fetch.
+//!
 //! The client is kube's: in-cluster configuration (service account token and CA,
 //! `KUBERNETES_SERVICE_HOST`) or a kubeconfig, over rustls.
 
@@ -10,12 +14,13 @@ mod snapshot;
 mod store;
 mod watch;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::ConfigError;
 use crate::wasmplugin::ResourceSet;
 
-pub use self::kinds::{Kind, PLUGIN_KINDS};
+pub use self::kinds::{Kind, PLUGIN_KINDS, SECRET};
 
 /// Follows the plugin resources of some namespaces; dropping it stops the watches.
 pub struct KubernetesSource {
@@ -41,10 +46,12 @@ impl KubernetesSource {
                     client.clone(),
                     kind,
                     namespace.clone(),
+                    None,
                     objects.clone(),
                 ));
             }
         }
+        tasks.push(tokio::spawn(follow_secrets(client, objects.clone())));
         KubernetesSource { objects, tasks }
     }
 
@@ -62,6 +69,62 @@ impl KubernetesSource {
 impl Drop for KubernetesSource {
     fn drop(&mut self) {
         for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Keeps one watch on each Secret the resources name, starting and stopping them as the
+/// resources change.
+async fn follow_secrets(client: kube::Client, objects: Arc<store::Objects>) {
+    let mut changed = objects.subscribe();
+    let mut watches = SecretWatches::default();
+    loop {
+        let (set, _) = snapshot::resources(&objects.snapshot());
+        let wanted = set.pull_secret_names();
+        let gone: Vec<(String, String)> = watches
+            .0
+            .keys()
+            .filter(|k| !wanted.contains(k))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(task) = watches.0.remove(&key) {
+                task.abort();
+            }
+            let scope = store::Scope {
+                plural: SECRET.plural,
+                namespace: key.0,
+                name: Some(key.1),
+            };
+            objects.replace(&scope, Vec::new());
+        }
+        for key in wanted {
+            if let std::collections::btree_map::Entry::Vacant(slot) = watches.0.entry(key) {
+                let (namespace, name) = slot.key().clone();
+                let task = watch::spawn(
+                    client.clone(),
+                    SECRET,
+                    namespace,
+                    Some(name),
+                    objects.clone(),
+                );
+                slot.insert(task);
+            }
+        }
+        if changed.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The Secret watches by `(namespace, name)`; they stop with their owner.
+#[derive(Default)]
+struct SecretWatches(BTreeMap<(String, String), tokio::task::JoinHandle<()>>);
+
+impl Drop for SecretWatches {
+    fn drop(&mut self) {
+        for task in self.0.values() {
             task.abort();
         }
     }

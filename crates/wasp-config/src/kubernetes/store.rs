@@ -10,6 +10,25 @@ use tokio::sync::watch;
 /// reads objects in one stable order).
 pub type ObjectKey = (&'static str, String, String);
 
+/// What one watch sees: a kind in a namespace, or one named object of it (a Secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The kind's plural.
+    pub plural: &'static str,
+    /// The namespace watched.
+    pub namespace: String,
+    /// Only this object (`fieldSelector=metadata.name=`), or all of the namespace.
+    pub name: Option<String>,
+}
+
+impl Scope {
+    fn holds(&self, (plural, namespace, name): &ObjectKey) -> bool {
+        *plural == self.plural
+            && *namespace == self.namespace
+            && self.name.as_ref().is_none_or(|n| n == name)
+    }
+}
+
 /// The objects of every watch, by key; each watch replaces its own part on a re-list.
 pub struct Objects {
     objects: Mutex<BTreeMap<ObjectKey, DynamicObject>>,
@@ -62,18 +81,18 @@ impl Objects {
         }
     }
 
-    /// Replaces everything one watch (`plural` in `namespace`) holds by a fresh list.
-    pub fn replace(&self, plural: &'static str, namespace: &str, listed: Vec<DynamicObject>) {
+    /// Replaces everything one watch holds (its `scope`) by a fresh list.
+    pub fn replace(&self, scope: &Scope, listed: Vec<DynamicObject>) {
         let mut objects = self.lock();
         let before: Vec<(ObjectKey, Option<String>)> = objects
             .iter()
-            .filter(|((p, ns, _), _)| *p == plural && ns == namespace)
+            .filter(|(k, _)| scope.holds(k))
             .map(|(k, v)| (k.clone(), v.metadata.resource_version.clone()))
             .collect();
-        objects.retain(|(p, ns, _), _| !(*p == plural && ns == namespace));
+        objects.retain(|k, _| !scope.holds(k));
         let mut after = Vec::with_capacity(listed.len());
         for object in listed {
-            if let Some(key) = key(plural, &object) {
+            if let Some(key) = key(scope.plural, &object) {
                 after.push((key.clone(), object.metadata.resource_version.clone()));
                 objects.insert(key, object);
             }

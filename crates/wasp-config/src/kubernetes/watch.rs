@@ -10,20 +10,31 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 
 use super::kinds::Kind;
-use super::store::Objects;
+use super::store::{Objects, Scope};
 
-/// Watches `kind` in `namespace` until the returned task is aborted. Errors (the apiserver
-/// gone, 403) are logged and retried with kube's backoff; what was seen last stays.
+/// Watches `kind` in `namespace` (only the object `name`, if given) until the returned task
+/// is aborted. Errors (the apiserver gone, 403) are logged and retried with kube's backoff;
+/// what was seen last stays.
 pub fn spawn(
     client: kube::Client,
     kind: Kind,
     namespace: String,
+    name: Option<String>,
     objects: Arc<Objects>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let api: Api<DynamicObject> =
             Api::namespaced_with(client, &namespace, &kind.api_resource());
-        let config = watcher::Config::default();
+        let mut config = watcher::Config::default();
+        if let Some(name) = &name {
+            // RBAC can grant one Secret by name; list and watch then need this selector.
+            config = config.fields(&format!("metadata.name={name}"));
+        }
+        let scope = Scope {
+            plural: kind.plural,
+            namespace: namespace.clone(),
+            name: name.clone(),
+        };
         let mut stream = std::pin::pin!(watcher::watcher(api, config).default_backoff());
         let mut listing: Vec<DynamicObject> = Vec::new();
         while let Some(event) = stream.next().await {
@@ -31,7 +42,7 @@ pub fn spawn(
                 Ok(Event::Init) => listing.clear(),
                 Ok(Event::InitApply(object)) => listing.push(object),
                 Ok(Event::InitDone) => {
-                    objects.replace(kind.plural, &namespace, std::mem::take(&mut listing));
+                    objects.replace(&scope, std::mem::take(&mut listing));
                 }
                 Ok(Event::Apply(object)) => objects.apply(kind.plural, object),
                 Ok(Event::Delete(object)) => objects.delete(kind.plural, &object),
@@ -39,6 +50,7 @@ pub fn spawn(
                     tracing::warn!(
                         kind = kind.kind,
                         namespace = %namespace,
+                        name = name.as_deref().unwrap_or("*"),
                         "watch failed, retrying (the last objects seen stay in use): {e}"
                     );
                 }

@@ -58,6 +58,25 @@ impl ResourceSet {
         self.warnings.extend(other.warnings);
     }
 
+    /// The Secrets the resources name as `imagePullSecret`: `(namespace, name)`, each once,
+    /// resolved as [`ResourceSet::plugins_for`] resolves them (in the resource's namespace).
+    pub fn pull_secret_names(&self) -> Vec<(String, String)> {
+        let mut names: Vec<(String, String)> = self
+            .resources
+            .iter()
+            .filter_map(|r| match &r.body {
+                ResourceBody::Wasm(w) => w
+                    .pull_secret
+                    .as_deref()
+                    .map(|name| (r.namespace.clone(), secret_name(name).to_string())),
+                ResourceBody::Lua(_) => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The WasmPlugin and TrafficExtension resources, in the order they were read.
     pub fn resources(&self) -> &[Resource] {
         &self.resources
@@ -496,11 +515,16 @@ pub(crate) struct SecretDoc {
     pub source: Source,
 }
 
+/// The Secret an `imagePullSecret` names, without `kubernetes://` and a namespace.
+fn secret_name(written: &str) -> &str {
+    let bare = written.strip_prefix("kubernetes://").unwrap_or(written);
+    bare.rsplit('/').next().unwrap_or(bare)
+}
+
 /// Istio resolves `imagePullSecret` in the plugin's namespace; `kubernetes://[ns/]name` is
 /// accepted with the namespace forced to the plugin's (reference §1.2, `imagePullSecret`).
 fn resolve_secret(secrets: &[SecretDoc], namespace: &str, name: &str) -> PullSecret {
-    let bare = name.strip_prefix("kubernetes://").unwrap_or(name);
-    let bare = bare.rsplit('/').next().unwrap_or(bare);
+    let bare = secret_name(name);
     let found = secrets
         .iter()
         .rev()
