@@ -34,10 +34,15 @@ pub struct Args {
     /// ones in `compiled/` (default: ~/.cache/wasp).
     #[arg(long, env = "WASP_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Also read WasmPlugin, TrafficExtension and EnvoyFilter resources (and their pull
+    /// secrets) from the Kubernetes API, as `plugins.kubernetes: {}` does: in-cluster
+    /// configuration, else the usual kubeconfig.
+    #[arg(long)]
+    kubernetes: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let loaded = match (&args.config, args.listen) {
+    let mut loaded = match (&args.config, args.listen) {
         (Some(path), _) => wasp_config::load(path)?,
         (None, Some(listen)) => wasp_config::quick(
             listen,
@@ -49,6 +54,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "give a configuration file (-c wasp.yaml) or a try-out (--listen ADDR [--plugin FILE])"
         ),
     };
+    if args.kubernetes {
+        let sources = loaded
+            .plugin_sources
+            .get_or_insert_with(|| wasp_config::PluginSources {
+                sources: Vec::new(),
+                secrets: Vec::new(),
+                root_namespace: wasp_config::wasmplugin::DEFAULT_ROOT_NAMESPACE.to_string(),
+                insecure_registries: Vec::new(),
+                kubernetes: None,
+            });
+        sources.kubernetes.get_or_insert_with(Default::default);
+    }
     let cache_root = args.cache_dir.or_else(default_cache_dir);
     let host = Host::new(HostConfig {
         cache_dir: cache_root.as_ref().map(|root| root.join("compiled")),
@@ -67,7 +84,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .unwrap_or_else(|| std::env::temp_dir().join("wasp"));
             let fetcher = follow::fetcher(&root, &sources.insecure_registries)
                 .context("cannot open the plugin module cache")?;
-            let (plugins, followed) = follow::initial_plugins(&rt, &loaded, sources, &fetcher);
+            let (plugins, followed) = follow::initial_plugins(&rt, &loaded, sources, &fetcher)
+                .context("cannot read plugins from Kubernetes")?;
             spec.plugins = plugins;
             Some((sources, fetcher, followed))
         }

@@ -2,95 +2,16 @@
 //! module published with `wasp plugin push`, a WasmPlugin file naming it, `wasp run` serving
 //! it; then the file edited, broken and removed while wasp runs, and a registry that is down.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+mod support;
+
+use support::*;
 // A raw HTTP/1 GET (`connection: close`), `None` until the server answers.
 use wasp_test_support::raw::raw_get as get;
-
-const WASP: &str = env!("CARGO_BIN_EXE_wasp");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Debian's docker-registry on plain HTTP, storage in `dir`.
-fn registry(dir: &Path) -> (Proc, u16) {
-    let port = free_port();
-    let config = dir.join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog: {{ level: error }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp: {{ addr: 127.0.0.1:{port} }}\n",
-            dir.join("storage").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("docker-registry")
-        .args(["serve", config.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker-registry must be installed: apt-get install docker-registry");
-    let proc = Proc(child);
-    assert!(
-        wait(Duration::from_secs(10), || TcpStream::connect((
-            "127.0.0.1",
-            port
-        ))
-        .is_ok()),
-        "registry did not start"
-    );
-    (proc, port)
-}
-
-fn wait(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
-
-fn push(reference: &str, file: &Path, format: &str) -> String {
-    let out = Command::new(WASP)
-        .args([
-            "plugin",
-            "push",
-            file.to_str().unwrap(),
-            reference,
-            "--insecure",
-        ])
-        .args(["--format", format])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "push failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 struct Wasp {
     _proc: Proc,

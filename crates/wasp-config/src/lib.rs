@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod build;
+mod downward;
 mod error;
 pub mod follow;
 pub mod kubernetes;
@@ -38,7 +39,7 @@ use wasp_spec::{
 
 pub use crate::error::ConfigError;
 use crate::error::Errors;
-pub use crate::sources::{PluginSources, Resolved, resolve};
+pub use crate::sources::{KubernetesSettings, PluginSources, Resolved, resolve};
 pub use crate::values::format_duration;
 
 /// Per-stream body buffer limit when `buffer_limit` is not set: Envoy's default, 1 MiB.

@@ -140,7 +140,16 @@ pub struct RawPlugins {
     pub secrets: Option<S<Vec<String>>>,
     pub root_namespace: Option<S<String>>,
     pub insecure_registries: Option<Vec<S<String>>>,
+    pub kubernetes: Option<S<RawKubernetes>>,
     pub inline: Option<Vec<S<RawPlugin>>>,
+}
+
+/// `plugins.kubernetes`: read the resources from the Kubernetes API.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawKubernetes {
+    /// A kubeconfig file; without it, in-cluster configuration or the usual kubeconfig.
+    pub kubeconfig: Option<S<String>>,
 }
 
 /// An inline plugin: the fields of Istio's WasmPlugin spec that apply to one proxy.

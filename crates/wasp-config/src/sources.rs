@@ -32,6 +32,16 @@ pub struct PluginSources {
     pub root_namespace: String,
     /// Registries reached over plain HTTP (`host[:port]`, or `*`).
     pub insecure_registries: Vec<String>,
+    /// Also read the resources (and pull secrets) from the Kubernetes API.
+    pub kubernetes: Option<KubernetesSettings>,
+}
+
+/// `plugins.kubernetes` (or `wasp run --kubernetes`): how to reach the API server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubernetesSettings {
+    /// A kubeconfig file; `None`: in-cluster configuration (service account), else the usual
+    /// kubeconfig (`KUBECONFIG`, `~/.kube/config`).
+    pub kubeconfig: Option<PathBuf>,
 }
 
 impl PluginSources {

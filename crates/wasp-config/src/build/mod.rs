@@ -10,7 +10,7 @@ use wasp_spec::{NodeSpec, ProxySpec};
 
 use crate::error::{ConfigError, Errors};
 use crate::raw::{RawConfig, RawPlugins};
-use crate::sources::PluginSources;
+use crate::sources::{KubernetesSettings, PluginSources};
 use crate::values::{parse_byte_size, parse_duration, parse_socket_addr, resolve};
 use crate::{DEFAULT_BUFFER_LIMIT, Workload};
 
@@ -57,12 +57,25 @@ impl<'a> Builder<'a> {
             },
             None => NodeSpec::default(),
         };
-        let workload = match raw.workload {
-            Some(w) => Workload {
-                namespace: w.namespace.unwrap_or_else(|| Workload::default().namespace),
-                labels: w.labels.unwrap_or_default(),
-            },
-            None => Workload::default(),
+        // What `workload:` leaves out comes from the downward API, as in a pod.
+        let (namespace, labels) = match raw.workload {
+            Some(w) => (w.namespace, w.labels),
+            None => (None, None),
+        };
+        let workload = Workload {
+            namespace: namespace
+                .or_else(|| {
+                    std::env::var("POD_NAMESPACE")
+                        .ok()
+                        .filter(|n| !n.is_empty())
+                })
+                .unwrap_or_else(|| Workload::default().namespace),
+            labels: labels
+                .or_else(|| {
+                    let text = std::fs::read_to_string(crate::downward::LABELS_FILE).ok()?;
+                    Some(crate::downward::parse_labels(&text))
+                })
+                .unwrap_or_default(),
         };
         let buffer_limit_bytes = match &raw.buffer_limit {
             Some(limit) => match parse_byte_size(&limit.value) {
@@ -211,7 +224,26 @@ impl<'a> Builder<'a> {
             }
             insecure_registries.push(value.to_string());
         }
-        if sources.is_empty() {
+        let kubernetes = match &raw.kubernetes {
+            None => None,
+            Some(k) => Some(KubernetesSettings {
+                kubeconfig: match &k.value.kubeconfig {
+                    None => None,
+                    Some(path) => Some(
+                        paths(
+                            &Some(Spanned {
+                                value: vec![path.value.clone()],
+                                referenced: path.referenced,
+                                defined: path.defined,
+                            }),
+                            "kubernetes.kubeconfig",
+                        )?
+                        .remove(0),
+                    ),
+                },
+            }),
+        };
+        if sources.is_empty() && kubernetes.is_none() {
             return Ok(None);
         }
         Ok(Some(PluginSources {
@@ -219,6 +251,7 @@ impl<'a> Builder<'a> {
             secrets,
             root_namespace,
             insecure_registries,
+            kubernetes,
         }))
     }
 }

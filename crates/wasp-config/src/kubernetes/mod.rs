@@ -15,17 +15,62 @@ mod store;
 mod watch;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::ConfigError;
+use crate::sources::KubernetesSettings;
 use crate::wasmplugin::ResourceSet;
 
 pub use self::kinds::{Kind, PLUGIN_KINDS, SECRET};
+
+/// Why the API server cannot be reached as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum KubernetesError {
+    /// The kubeconfig named cannot be read or used.
+    #[error("kubeconfig {path}: {reason}")]
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Neither in-cluster configuration nor a kubeconfig was found or usable.
+    #[error("no Kubernetes configuration (in-cluster or kubeconfig): {0}")]
+    Infer(String),
+    /// The client could not be built from the configuration (TLS, proxy).
+    #[error("Kubernetes client: {0}")]
+    Client(String),
+}
+
+/// A client for the API server: from `settings.kubeconfig`, or in-cluster configuration,
+/// or the usual kubeconfig (`KUBECONFIG`, `~/.kube/config`), as kubectl finds it.
+pub async fn client(settings: &KubernetesSettings) -> Result<kube::Client, KubernetesError> {
+    let config = match &settings.kubeconfig {
+        Some(path) => {
+            let error = |reason: String| KubernetesError::Kubeconfig {
+                path: path.clone(),
+                reason,
+            };
+            let file =
+                kube::config::Kubeconfig::read_from(path).map_err(|e| error(e.to_string()))?;
+            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| error(e.to_string()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| KubernetesError::Infer(e.to_string()))?,
+    };
+    kube::Client::try_from(config).map_err(|e| KubernetesError::Client(e.to_string()))
+}
 
 /// Follows the plugin resources of some namespaces; dropping it stops the watches.
 pub struct KubernetesSource {
     objects: Arc<store::Objects>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// How many plugin-kind watches run (each lists once before it watches).
+    watches: usize,
 }
 
 impl KubernetesSource {
@@ -51,8 +96,24 @@ impl KubernetesSource {
                 ));
             }
         }
+        let watches = tasks.len();
         tasks.push(tokio::spawn(follow_secrets(client, objects.clone())));
-        KubernetesSource { objects, tasks }
+        KubernetesSource {
+            objects,
+            tasks,
+            watches,
+        }
+    }
+
+    /// Waits until every watch has listed once (the resources are then complete), or
+    /// `within` passed (the API server is slow or gone: what is there is used, and the
+    /// watches go on trying). Returns whether they all listed.
+    pub async fn wait_listed(&self, within: std::time::Duration) -> bool {
+        let mut listed = self.objects.listed();
+        let watches = self.watches;
+        tokio::time::timeout(within, listed.wait_for(|n| *n >= watches))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// A receiver whose value moves whenever an object is added, changed or removed.

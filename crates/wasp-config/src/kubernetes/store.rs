@@ -33,6 +33,8 @@ impl Scope {
 pub struct Objects {
     objects: Mutex<BTreeMap<ObjectKey, DynamicObject>>,
     changed: watch::Sender<u64>,
+    /// Watches that completed their first list.
+    listed: watch::Sender<usize>,
 }
 
 impl Default for Objects {
@@ -40,6 +42,7 @@ impl Default for Objects {
         Objects {
             objects: Mutex::default(),
             changed: watch::Sender::new(0),
+            listed: watch::Sender::new(0),
         }
     }
 }
@@ -48,6 +51,16 @@ impl Objects {
     /// A receiver that sees the counter move on every change.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
+    }
+
+    /// A receiver of how many watches completed their first list.
+    pub fn listed(&self) -> watch::Receiver<usize> {
+        self.listed.subscribe()
+    }
+
+    /// One more watch completed its first list.
+    pub fn first_list_done(&self) {
+        self.listed.send_modify(|n| *n += 1);
     }
 
     /// The objects now, in key order.

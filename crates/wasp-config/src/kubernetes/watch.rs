@@ -37,12 +37,16 @@ pub fn spawn(
         };
         let mut stream = std::pin::pin!(watcher::watcher(api, config).default_backoff());
         let mut listing: Vec<DynamicObject> = Vec::new();
+        let mut first = true;
         while let Some(event) = stream.next().await {
             match event {
                 Ok(Event::Init) => listing.clear(),
                 Ok(Event::InitApply(object)) => listing.push(object),
                 Ok(Event::InitDone) => {
                     objects.replace(&scope, std::mem::take(&mut listing));
+                    if std::mem::take(&mut first) {
+                        objects.first_list_done();
+                    }
                 }
                 Ok(Event::Apply(object)) => objects.apply(kind.plural, object),
                 Ok(Event::Delete(object)) => objects.delete(kind.plural, &object),

@@ -1,0 +1,90 @@
+//! What the end-to-end tests share: the `wasp` binary, free ports, processes killed on drop,
+//! a real registry (Debian's `docker-registry`) and `wasp plugin push`.
+#![allow(dead_code)]
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const WASP: &str = env!("CARGO_BIN_EXE_wasp");
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A process killed when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Debian's docker-registry on plain HTTP, storage in `dir`.
+pub fn registry(dir: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let config = dir.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog: {{ level: error }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp: {{ addr: 127.0.0.1:{port} }}\n",
+            dir.join("storage").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("docker-registry")
+        .args(["serve", config.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker-registry must be installed: apt-get install docker-registry");
+    let proc = Proc(child);
+    assert!(
+        wait(Duration::from_secs(10), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "registry did not start"
+    );
+    (proc, port)
+}
+
+pub fn wait(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+pub fn push(reference: &str, file: &Path, format: &str) -> String {
+    let out = Command::new(WASP)
+        .args([
+            "plugin",
+            "push",
+            file.to_str().unwrap(),
+            reference,
+            "--insecure",
+        ])
+        .args(["--format", format])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "push failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

@@ -1,0 +1,56 @@
+//! The workload as a pod learns it from Kubernetes' downward API, as a sidecar does: the
+//! namespace from the `POD_NAMESPACE` variable, the labels from a `downwardAPI` volume file
+//! (`/etc/podinfo/labels`, one `key="value"` line per label, the value quoted as Go's `%q`).
+//! `workload:` in wasp.yaml wins over both.
+
+use std::collections::BTreeMap;
+
+/// Where the pod's labels file is mounted (the path Kubernetes' own examples use).
+pub const LABELS_FILE: &str = "/etc/podinfo/labels";
+
+/// The labels of a downward API labels file; lines that do not parse are skipped.
+pub fn parse_labels(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|line| {
+            let (key, quoted) = line.split_once('=')?;
+            Some((key.trim().to_string(), unquote(quoted.trim())?))
+        })
+        .collect()
+}
+
+/// Go's `strconv.Quote` undone for what label values can hold (printable ASCII, `\"`, `\\`).
+fn unquote(quoted: &str) -> Option<String> {
+    let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                other => out.push(other),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_as_the_kubelet_writes_them() {
+        let text = "app=\"cart\"\npod-template-hash=\"7d4b9c\"\nquote=\"a\\\"b\"\nbroken\n";
+        let labels = parse_labels(text);
+        assert_eq!(labels.get("app").map(String::as_str), Some("cart"));
+        assert_eq!(
+            labels.get("pod-template-hash").map(String::as_str),
+            Some("7d4b9c")
+        );
+        assert_eq!(labels.get("quote").map(String::as_str), Some("a\"b"));
+        assert_eq!(labels.len(), 3);
+    }
+}
