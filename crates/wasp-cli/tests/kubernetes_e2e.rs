@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -91,22 +90,8 @@ plugins:
     )
     .unwrap();
     kubeconfig(dir, &emulator);
-    let child = Command::new(WASP)
-        .args(["run", "-c", dir.join("wasp.yaml").to_str().unwrap()])
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("wasp.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let _wasp = Proc(child);
+    let _wasp = run_wasp(dir, admin);
     let log = || std::fs::read_to_string(dir.join("wasp.log")).unwrap_or_default();
-    assert!(
-        wait(Duration::from_secs(20), || get(admin, "/ready")
-            .is_some_and(|a| a.status == 200)),
-        "wasp did not become ready: {}",
-        log()
-    );
     let config = || get(listener, "/").and_then(|a| a.header("x-plugin-config"));
     assert_eq!(config().as_deref(), Some(r#"{"a":1}"#), "{}", log());
 

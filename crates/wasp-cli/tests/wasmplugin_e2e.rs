@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 mod support;
@@ -51,26 +51,11 @@ plugins:
         ),
     )
     .unwrap();
-    let child = Command::new(WASP)
-        .args(["run", "-c", dir.join("wasp.yaml").to_str().unwrap()])
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("wasp.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let w = Wasp {
-        _proc: Proc(child),
+    Wasp {
+        _proc: run_wasp(dir, admin),
         listener,
         admin,
-    };
-    assert!(
-        wait(Duration::from_secs(20), || get(admin, "/ready")
-            .is_some_and(|a| a.status == 200)),
-        "wasp did not become ready: {}",
-        std::fs::read_to_string(dir.join("wasp.log")).unwrap_or_default()
-    );
-    w
+    }
 }
 
 fn plugin_file(dir: &Path, name: &str, url: &str, extra: &str) -> PathBuf {

@@ -88,3 +88,26 @@ pub fn push(reference: &str, file: &Path, format: &str) -> String {
     );
     stdout
 }
+
+/// `wasp run -c DIR/wasp.yaml` with its cache in `DIR/cache` and its log in `DIR/wasp.log`,
+/// once its admin endpoint at `admin` answers `/ready` (panics with the log otherwise).
+pub fn run_wasp(dir: &Path, admin: std::net::SocketAddr) -> Proc {
+    let child = Command::new(WASP)
+        .args(["run", "-c", dir.join("wasp.yaml").to_str().unwrap()])
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("wasp.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let proc = Proc(child);
+    assert!(
+        wait(Duration::from_secs(20), || wasp_test_support::raw::raw_get(
+            admin, "/ready"
+        )
+        .is_some_and(|a| a.status == 200)),
+        "wasp did not become ready: {}",
+        std::fs::read_to_string(dir.join("wasp.log")).unwrap_or_default()
+    );
+    proc
+}
