@@ -248,3 +248,31 @@ async fn the_named_pull_secret_is_watched_by_name_and_its_changes_followed() {
         [("default".to_string(), "pull".to_string())]
     );
 }
+
+#[tokio::test]
+async fn the_apiserver_gone_keeps_the_last_objects_and_its_return_resumes() {
+    let mut emulator = KubeEmulator::start(Options::default()).await.unwrap();
+    emulator
+        .create(wasm_plugin("default", "kept", "oci://r.example/kept:v1"))
+        .unwrap();
+    let source = KubernetesSource::start(client(&emulator), &["default".into()]);
+    until(&source, |s| seen(s) == ["default/kept"]).await;
+
+    emulator.stop().await;
+    // Retries fail for a while: what was seen stays in use.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(seen(&source), ["default/kept"]);
+
+    emulator.restart().await.unwrap();
+    emulator
+        .create(wasm_plugin("default", "after", "oci://r.example/after:v1"))
+        .unwrap();
+    // kube's backoff may wait some seconds before its next try.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut ready = false;
+    while !ready && tokio::time::Instant::now() < deadline {
+        ready = seen(&source) == ["default/after", "default/kept"];
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the source holds {:?}", seen(&source));
+}
