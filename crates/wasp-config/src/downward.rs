@@ -8,6 +8,18 @@ use std::collections::BTreeMap;
 /// Where the pod's labels file is mounted (the path Kubernetes' own examples use).
 pub const LABELS_FILE: &str = "/etc/podinfo/labels";
 
+/// The pod's namespace, from `POD_NAMESPACE` (unset or empty: none).
+pub fn namespace() -> Option<String> {
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .filter(|n| !n.is_empty())
+}
+
+/// The pod's labels, from [`LABELS_FILE`] (absent: none).
+pub fn labels() -> Option<BTreeMap<String, String>> {
+    Some(parse_labels(&std::fs::read_to_string(LABELS_FILE).ok()?))
+}
+
 /// The labels of a downward API labels file; lines that do not parse are skipped.
 pub fn parse_labels(text: &str) -> BTreeMap<String, String> {
     text.lines()

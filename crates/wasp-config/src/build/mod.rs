@@ -64,18 +64,9 @@ impl<'a> Builder<'a> {
         };
         let workload = Workload {
             namespace: namespace
-                .or_else(|| {
-                    std::env::var("POD_NAMESPACE")
-                        .ok()
-                        .filter(|n| !n.is_empty())
-                })
+                .or_else(crate::downward::namespace)
                 .unwrap_or_else(|| Workload::default().namespace),
-            labels: labels
-                .or_else(|| {
-                    let text = std::fs::read_to_string(crate::downward::LABELS_FILE).ok()?;
-                    Some(crate::downward::parse_labels(&text))
-                })
-                .unwrap_or_default(),
+            labels: labels.or_else(crate::downward::labels).unwrap_or_default(),
         };
         let buffer_limit_bytes = match &raw.buffer_limit {
             Some(limit) => match parse_byte_size(&limit.value) {
@@ -229,17 +220,7 @@ impl<'a> Builder<'a> {
             Some(k) => Some(KubernetesSettings {
                 kubeconfig: match &k.value.kubeconfig {
                     None => None,
-                    Some(path) => Some(
-                        paths(
-                            &Some(Spanned {
-                                value: vec![path.value.clone()],
-                                referenced: path.referenced,
-                                defined: path.defined,
-                            }),
-                            "kubernetes.kubeconfig",
-                        )?
-                        .remove(0),
-                    ),
+                    Some(file) => Some(self.existing_file(file, "plugins.kubernetes.kubeconfig")?),
                 },
             }),
         };

@@ -76,11 +76,10 @@ impl Objects {
         let Some(key) = key(plural, &object) else {
             return;
         };
-        let replaced = self.lock().insert(key, object.clone());
+        let version = object.metadata.resource_version.clone();
+        let replaced = self.lock().insert(key, object);
         // A watch that resumes may repeat an object unchanged: no news then.
-        if replaced
-            .is_none_or(|old| old.metadata.resource_version != object.metadata.resource_version)
-        {
+        if replaced.is_none_or(|old| old.metadata.resource_version != version) {
             self.bump();
         }
     }

@@ -7,11 +7,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use crate::upstream::Picked;
-
 use wasp_host::{HttpStream, PropertyValue, StreamProperties};
 
 use crate::spec::TrafficDirection;
+use crate::upstream::Picked;
 
 /// One downstream connection.
 #[derive(Debug)]
