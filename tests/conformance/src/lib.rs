@@ -89,7 +89,7 @@ pub fn run_all() -> anyhow::Result<Summary> {
         );
         summary.scenarios += 1;
         for (case, (outcome, stale)) in file.cases.iter().zip(&outcomes) {
-            summary.add(outcome);
+            summary.add(&file.name, &case.name, outcome);
             let _ = out.write_all(report::case_report(&file.name, &case.name, outcome).as_bytes());
             for s in stale {
                 let _ = writeln!(

@@ -59,15 +59,21 @@ pub struct Summary {
     pub identical: usize,
     pub documented: usize,
     pub failed: usize,
+    /// `file/case` of each failed case, with its report, repeated in the test's panic message
+    /// (the part of a long output that CI logs keep).
+    pub failures: Vec<String>,
 }
 
 impl Summary {
-    pub fn add(&mut self, outcome: &Outcome) {
+    pub fn add(&mut self, file: &str, case: &str, outcome: &Outcome) {
         self.cases += 1;
         match outcome {
             Outcome::Identical => self.identical += 1,
             Outcome::Documented(_) => self.documented += 1,
-            Outcome::Failed(_) => self.failed += 1,
+            Outcome::Failed(_) => {
+                self.failed += 1;
+                self.failures.push(case_report(file, case, outcome));
+            }
         }
     }
 

@@ -18,8 +18,11 @@ use crate::scenario::{Aspect, Case, CaseLayout, ClusterKind, ScenarioFile, Upstr
 use crate::{envoy, refusal, wasp};
 use wasp_test_support::upstream::Upstream;
 
-/// Time for callbacks that run after the response (on_log, on_done) before reading metrics.
+/// Time for callbacks that run after the response (on_log, on_done) before reading metrics:
+/// at least this long, and then until neither proxy's log nor metrics change between two reads
+/// (a loaded CI machine may run them later), up to `SETTLE_MAX`.
 const SETTLE: Duration = Duration::from_millis(100);
+const SETTLE_MAX: Duration = Duration::from_secs(3);
 
 pub struct Binaries {
     pub envoy: PathBuf,
@@ -160,9 +163,8 @@ fn run_served(
             e_run.responses.push(e);
             w_run.responses.push(w);
         }
-        std::thread::sleep(SETTLE);
         // The first case's delta includes the metrics plugins defined while starting.
-        let (e_now, w_now) = (metrics(&e_proxy)?, metrics(&w_proxy)?);
+        let (e_now, w_now) = settled(&e_proxy, &w_proxy)?;
         e_run.metrics = observe::delta(&e_metrics, &e_now);
         w_run.metrics = observe::delta(&w_metrics, &w_now);
         e_run.log_end = observe::log_size(&e_proxy.log);
@@ -254,6 +256,31 @@ pub fn stale(case: &Case, found: &[Mismatch]) -> Vec<String> {
         .filter(|(aspect, _)| !found.iter().any(|m| m.aspect == **aspect))
         .map(|(aspect, id)| format!("{}: {id}", aspect.label()))
         .collect()
+}
+
+/// Both proxies' metrics once the case's late callbacks have run: read after `SETTLE`, then
+/// again every half `SETTLE` until two reads agree on the metrics and on the log sizes.
+fn settled(e: &Proxy, w: &Proxy) -> anyhow::Result<(Metrics, Metrics)> {
+    let started = std::time::Instant::now();
+    std::thread::sleep(SETTLE);
+    let read = || -> anyhow::Result<_> {
+        Ok((
+            metrics(e)?,
+            metrics(w)?,
+            observe::log_size(&e.log),
+            observe::log_size(&w.log),
+        ))
+    };
+    let mut last = read()?;
+    while started.elapsed() < SETTLE_MAX {
+        std::thread::sleep(SETTLE / 2);
+        let now = read()?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    Ok((last.0, last.1))
 }
 
 fn metrics(proxy: &Proxy) -> anyhow::Result<Metrics> {

@@ -7,7 +7,8 @@ fn envoy_and_wasp_agree() {
     assert_eq!(
         summary.failed,
         0,
-        "{} (differences are printed above, side by side)",
-        summary.line()
+        "{}\n{}",
+        summary.line(),
+        summary.failures.concat()
     );
 }
