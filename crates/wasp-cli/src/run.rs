@@ -91,7 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let proxy = Proxy::start(spec, host)?;
+    let proxy = Proxy::start_unready(spec, host)?;
     // Before the proxy can be ready, so that no scrape misses the fetch counters.
     if let Some((_, fetcher, _)) = &delivery {
         let stats_of = fetcher.clone();
@@ -99,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     // The workers start their plugins on their own threads: wait for that before judging.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !proxy.is_ready() && std::time::Instant::now() < deadline {
+    while !proxy.workers_started() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
     if let Err(e) =
@@ -108,6 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         proxy.shutdown();
         return Err(e);
     }
+    proxy.declare_ready();
     for (name, address) in proxy.addresses() {
         tracing::info!(listener = %name, %address, "listening");
         eprintln!("wasp: listener {name} on http://{address}");

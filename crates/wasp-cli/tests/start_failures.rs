@@ -5,14 +5,21 @@
 use std::process::Command;
 use std::time::Duration;
 
-const WASP: &str = env!("CARGO_BIN_EXE_wasp");
+mod support;
+
+use support::WASP;
 
 fn config(dir: &std::path::Path, plugin_config: &str) -> std::path::PathBuf {
+    config_with(dir, plugin_config, "")
+}
+
+/// `before` goes at the top of the file (e.g. an `admin:` line).
+fn config_with(dir: &std::path::Path, plugin_config: &str, before: &str) -> std::path::PathBuf {
     let path = dir.join("wasp.yaml");
     std::fs::write(
         &path,
         format!(
-            r#"listeners:
+            r#"{before}listeners:
   - name: main
     address: "127.0.0.1:0"
     routes:
@@ -80,4 +87,57 @@ fn run_stops_when_an_inline_plugin_fails_to_start() {
     assert!(started.elapsed() < Duration::from_secs(60));
     assert!(text.contains("plugin refuses failed to start"), "{text}");
     assert!(text.contains("configure config=fail-configure"), "{text}");
+}
+
+/// Envoy never becomes ready with a configuration it refuses; neither may wasp while it finds
+/// out that an inline plugin failed (an orchestrator would send traffic meanwhile).
+#[test]
+fn run_is_never_ready_when_an_inline_plugin_fails_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], support::free_port()));
+    let mut child = Command::new(WASP)
+        .args(["run", "-c"])
+        .arg(config_with(
+            dir.path(),
+            "fail-configure",
+            &format!("admin: {{ address: \"{admin}\" }}\n"),
+        ))
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut answered = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "wasp did not exit");
+        if let Some(code) = ready_status(admin) {
+            answered += 1;
+            assert_ne!(
+                code, 200,
+                "/ready said 200 with a plugin that failed to start"
+            );
+        }
+    };
+    assert!(!status.success());
+    assert!(
+        answered > 0,
+        "the admin endpoint never answered: the test proved nothing"
+    );
+}
+
+/// The status `/ready` answers, or `None` when nothing listens yet (or any more).
+fn ready_status(admin: std::net::SocketAddr) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect_timeout(&admin, Duration::from_millis(200)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    tcp.write_all(b"GET /ready HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n")
+        .ok()?;
+    let mut head = [0u8; 12];
+    tcp.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }

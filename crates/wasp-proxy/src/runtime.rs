@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tokio::sync::watch;
@@ -31,8 +31,26 @@ pub struct Proxy {
 impl Proxy {
     /// Compiles the plugins, binds every listener and starts the workers and the admin
     /// endpoint. Plugins that fail to load do not stop the proxy: their failure policy
-    /// applies to the requests they would have served.
+    /// applies to the requests they would have served. `/ready` answers 200 once every worker
+    /// has started.
     pub fn start(spec: ProxySpec, host: Host) -> Result<Proxy, StartError> {
+        Proxy::start_gated(spec, host, true)
+    }
+
+    /// As [`Proxy::start`], but `/ready` answers 503 until [`Proxy::declare_ready`]: for an
+    /// embedder that judges the started plugins before traffic may be sent (`wasp run` exits
+    /// when an inline plugin failed to start, as Envoy refuses such a configuration, and must
+    /// not have looked ready meanwhile).
+    pub fn start_unready(spec: ProxySpec, host: Host) -> Result<Proxy, StartError> {
+        Proxy::start_gated(spec, host, false)
+    }
+
+    /// Lets `/ready` answer 200 (once the workers have started) after [`Proxy::start_unready`].
+    pub fn declare_ready(&self) {
+        self.shared.declared_ready.store(true, Ordering::Release);
+    }
+
+    fn start_gated(spec: ProxySpec, host: Host, declared_ready: bool) -> Result<Proxy, StartError> {
         let started = Instant::now();
         // Build every cluster once here so that bad TLS settings stop the start with a clear
         // error instead of surfacing on a worker.
@@ -84,6 +102,7 @@ impl Proxy {
             cluster_names,
             node_properties,
             workers_started: AtomicUsize::new(0),
+            declared_ready: AtomicBool::new(declared_ready),
             metric_sources: Default::default(),
         });
         let (shutdown, _) = watch::channel(false);
@@ -140,7 +159,14 @@ impl Proxy {
         self.admin
     }
 
-    /// True once every worker runs with its plugins started.
+    /// True once every worker runs with its plugins started (whether or not `/ready` says so
+    /// yet: see [`Proxy::start_unready`]).
+    pub fn workers_started(&self) -> bool {
+        self.shared.workers_started()
+    }
+
+    /// What `/ready` answers: the workers started and, after [`Proxy::start_unready`], the
+    /// embedder declared the proxy ready.
     pub fn is_ready(&self) -> bool {
         self.shared.ready()
     }

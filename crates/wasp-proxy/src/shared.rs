@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use wasp_host::{Host, PropertyValue};
 
@@ -21,6 +21,8 @@ pub(crate) struct Shared {
     pub cluster_names: Arc<HashSet<String>>,
     pub node_properties: Arc<HashMap<String, PropertyValue>>,
     pub workers_started: AtomicUsize,
+    /// False from `Proxy::start_unready` until `Proxy::declare_ready`.
+    pub declared_ready: AtomicBool,
     /// Metrics of other layers (plugin fetching, ...), appended to /stats/prometheus.
     pub metric_sources: std::sync::Mutex<Vec<MetricSource>>,
 }
@@ -31,8 +33,13 @@ pub type MetricSource =
     Arc<dyn Fn() -> Box<dyn prometheus_client::collector::Collector> + Send + Sync>;
 
 impl Shared {
-    pub fn ready(&self) -> bool {
+    pub fn workers_started(&self) -> bool {
         self.workers_started.load(Ordering::Acquire) == self.spec.workers
+    }
+
+    /// What `/ready` answers.
+    pub fn ready(&self) -> bool {
+        self.workers_started() && self.declared_ready.load(Ordering::Acquire)
     }
 
     pub fn plugin_statuses(&self) -> Vec<PluginStatus> {
