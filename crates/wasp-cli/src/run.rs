@@ -132,15 +132,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if let Some((sources, fetcher, followed)) = delivery {
             let (rt, loaded, proxy, stop) = (&rt, &loaded, &proxy, &stop);
             scope.spawn(move || {
-                let mut publish = |specs: Vec<PluginSpec>| {
-                    let names: Vec<String> = proxy
-                        .update_plugins(&specs)
-                        .iter()
-                        .map(|s| format!("{} ({})", s.name, s.state))
-                        .collect();
-                    tracing::info!(plugins = ?names, "WasmPlugin sources changed: plugins updated");
-                };
-                follow::follow_changes(rt, loaded, sources, &fetcher, followed, stop, &mut publish);
+                let mut target = Running(proxy);
+                follow::follow_changes(rt, loaded, sources, &fetcher, followed, stop, &mut target);
             });
         }
         let waited = wait_for_signal();
@@ -150,6 +143,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("wasp: shutting down, draining in-flight requests");
     proxy.shutdown();
     Ok(())
+}
+
+/// The proxy as the plugin follower drives it.
+struct Running<'a>(&'a Proxy);
+
+impl follow::Target for Running<'_> {
+    fn publish(&mut self, specs: Vec<PluginSpec>) {
+        let names: Vec<String> = self
+            .0
+            .update_plugins(&specs)
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.state))
+            .collect();
+        tracing::info!(plugins = ?names, "WasmPlugin sources changed: plugins updated");
+        // Reported states must include VMs that fail to start on a worker.
+        if !self.0.wait_plugins_started(Duration::from_secs(30)) {
+            tracing::warn!("the workers did not start the new plugins within 30 s");
+        }
+    }
+
+    fn states(&self) -> Vec<follow::PluginState> {
+        self.0
+            .plugin_statuses()
+            .into_iter()
+            .map(|s| follow::PluginState {
+                running: match s.state.as_str() {
+                    "ready" => Ok(()),
+                    _ => Err(s.error.unwrap_or_else(|| s.state.clone())),
+                },
+                name: s.name,
+            })
+            .collect()
+    }
 }
 
 pub fn default_cache_dir() -> Option<PathBuf> {

@@ -15,6 +15,21 @@ pub fn namespace() -> Option<String> {
         .filter(|n| !n.is_empty())
 }
 
+/// Who this proxy is in the cluster's Events: the pod's name from `POD_NAME`, else the host
+/// name (a pod's host name is its name), else `wasp`.
+pub fn instance() -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "wasp".into())
+}
+
 /// The pod's labels, from [`LABELS_FILE`] (absent: none).
 pub fn labels() -> Option<BTreeMap<String, String>> {
     Some(parse_labels(&std::fs::read_to_string(LABELS_FILE).ok()?))

@@ -1,6 +1,7 @@
 //! Plugin sources while the proxy runs: their modules fetched before it starts, and changes to
 //! the resource files and the Kubernetes API's objects applied while it runs (`wasp run`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -9,9 +10,28 @@ use wasp_delivery::{FetchError, Fetcher, FetcherConfig};
 use wasp_spec::PluginSpec;
 
 use crate::Loaded;
-use crate::kubernetes::{self, KubernetesError, KubernetesSource};
+use crate::kubernetes::{
+    self, ApiResources, KubernetesError, KubernetesSource, ObjectRef, Outcome, StatusReporter,
+};
 use crate::sources::{PluginSources, Resolved, resolve};
 use crate::wasmplugin::ResourceSet;
+
+/// The running proxy, as the follower drives it.
+pub trait Target {
+    /// Replaces the plugins; returns once every worker runs the new set (or gave up waiting).
+    fn publish(&mut self, specs: Vec<PluginSpec>);
+    /// Each plugin's state now, as `/plugins` shows it.
+    fn states(&self) -> Vec<PluginState>;
+}
+
+/// One plugin of the running set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginState {
+    /// The plugin's name ([`PluginSpec::name`]).
+    pub name: String,
+    /// Runs, or why not (its module did not load, its VM did not start, it trapped).
+    pub running: Result<(), String>,
+}
 
 /// How often the resource files are checked for changes.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -34,7 +54,15 @@ pub fn fetcher(
 pub struct Followed {
     seen: u64,
     resolved: Vec<Resolved>,
-    kubernetes: Option<KubernetesSource>,
+    kubernetes: Option<Api>,
+}
+
+/// The Kubernetes side of the follower: the watches, what they gave last, and the reporting
+/// of outcomes back to the cluster.
+struct Api {
+    source: KubernetesSource,
+    resources: ApiResources,
+    reporter: Option<StatusReporter>,
 }
 
 /// How long the first lists from the API server may take before the proxy starts with what
@@ -58,19 +86,26 @@ pub fn initial_plugins(
     fetcher: &Fetcher,
 ) -> Result<(Vec<PluginSpec>, Followed), KubernetesError> {
     let seen = loaded.sources_fingerprint;
-    let kubernetes = match &sources.kubernetes {
+    let mut kubernetes = match &sources.kubernetes {
         None => None,
         Some(settings) => Some(rt.block_on(async {
             let client = kubernetes::client(settings).await?;
             let namespaces = [loaded.workload.namespace.clone(), sources.root_namespace.clone()];
-            let source = KubernetesSource::start(client, &namespaces);
+            let source = KubernetesSource::start(client.clone(), &namespaces);
             if !source.wait_listed(FIRST_LIST_WAIT).await {
                 tracing::warn!(
                     "the Kubernetes API did not list every plugin resource within {FIRST_LIST_WAIT:?}: \
                      starting with what it gave; the rest is applied when it comes"
                 );
             }
-            Ok::<_, KubernetesError>(source)
+            let reporter = settings
+                .report_status
+                .then(|| StatusReporter::start(client, crate::downward::instance()));
+            Ok::<_, KubernetesError>(Api {
+                source,
+                resources: ApiResources::default(),
+                reporter,
+            })
         })?),
     };
     let files = match (&loaded.resources, &kubernetes) {
@@ -85,7 +120,7 @@ pub fn initial_plugins(
             return Ok((loaded.spec.plugins.clone(), followed));
         }
     };
-    let resources = with_kubernetes(files, kubernetes.as_ref());
+    let resources = with_kubernetes(files, kubernetes.as_mut());
     log_warnings(&resources);
     let (specs, resolved) = rt.block_on(resolve(loaded, sources, &resources, fetcher, &[]));
     let followed = Followed {
@@ -96,22 +131,74 @@ pub fn initial_plugins(
     Ok((specs, followed))
 }
 
-/// The resources of the files and those of the API server together. Objects from the API
-/// that do not parse are reported and left out.
-fn with_kubernetes(mut files: ResourceSet, kubernetes: Option<&KubernetesSource>) -> ResourceSet {
-    if let Some(source) = kubernetes {
-        let (set, errors) = source.resources();
-        for e in errors {
+/// The resources of the files and those of the API server together (kept in `kubernetes`
+/// for the report). Objects from the API that do not parse are logged and left out.
+fn with_kubernetes(mut files: ResourceSet, kubernetes: Option<&mut Api>) -> ResourceSet {
+    if let Some(api) = kubernetes {
+        api.resources = api.source.resources();
+        for e in api.resources.errors() {
             tracing::error!("a Kubernetes resource cannot be used and is left out: {e}");
         }
-        files.extend(set);
+        files.extend(api.resources.set.clone());
     }
     files
 }
 
+/// What became of each API object this proxy selected: its plugins' fetch and VM states (the
+/// worst of them, when it declares several), or why it is invalid. Resources from files and
+/// those that attach to no listener here are not reported.
+fn outcomes(
+    api: &ApiResources,
+    resolved: &[Resolved],
+    states: &[PluginState],
+) -> Vec<(ObjectRef, Outcome)> {
+    let mut by_object: BTreeMap<ObjectRef, Outcome> = BTreeMap::new();
+    for r in resolved {
+        let (Some(object), Some(spec)) = (api.origins.get(&r.decl.source.file), &r.spec) else {
+            continue;
+        };
+        let outcome = match (&spec.load_error, r.decl.wasm()) {
+            (Some(e), Some(_)) => Outcome::FetchFailed(e.clone()),
+            (Some(e), None) => Outcome::VmFailed(e.clone()),
+            (None, _) => match states.iter().find(|s| s.name == spec.name) {
+                Some(PluginState {
+                    running: Ok(()), ..
+                }) => Outcome::Loaded,
+                Some(PluginState {
+                    running: Err(e), ..
+                }) => Outcome::VmFailed(e.clone()),
+                None => continue,
+            },
+        };
+        let merged = match by_object.remove(object) {
+            Some(before) => before.worse(outcome),
+            None => outcome,
+        };
+        by_object.insert(object.clone(), merged);
+    }
+    for (object, error) in &api.invalid {
+        by_object.insert(object.clone(), Outcome::Invalid(error.to_string()));
+    }
+    by_object.into_iter().collect()
+}
+
+/// Hands the current outcomes to the reporter (which writes only what changed).
+fn report(kubernetes: Option<&Api>, resolved: &[Resolved], target: &dyn Target) {
+    if let Some(Api {
+        resources,
+        reporter: Some(reporter),
+        ..
+    }) = kubernetes
+    {
+        reporter.report(outcomes(resources, resolved, &target.states()));
+    }
+}
+
 /// Re-reads the resources whenever their files or (with `plugins.kubernetes`) the API
-/// server's objects change, and hands the new plugins to `publish`, until `stop`. A file that
+/// server's objects change, and hands the new plugins to `target`, until `stop`. A file that
 /// does not parse leaves the running plugins as they are; so does the API server going away.
+/// With `plugins.kubernetes`, what became of each selected object is reported to the cluster
+/// after each change, and whenever a plugin's state changes (checked every second).
 pub fn follow_changes(
     rt: &tokio::runtime::Runtime,
     loaded: &Loaded,
@@ -119,17 +206,18 @@ pub fn follow_changes(
     fetcher: &Fetcher,
     followed: Followed,
     stop: &AtomicBool,
-    publish: &mut dyn FnMut(Vec<PluginSpec>),
+    target: &mut dyn Target,
 ) {
     let Followed {
         mut seen,
         mut resolved,
-        kubernetes,
+        mut kubernetes,
     } = followed;
-    let mut api_changes = kubernetes.as_ref().map(KubernetesSource::changed);
+    let mut api_changes = kubernetes.as_ref().map(|api| api.source.changed());
     // The watches run on this runtime: the loop stays inside it.
     rt.block_on(async {
         while !stop.load(Ordering::Relaxed) {
+            report(kubernetes.as_ref(), &resolved, target);
             let api_changed = match api_changes.as_mut() {
                 Some(changes) => tokio::select! {
                     r = changes.changed() => {
@@ -158,11 +246,11 @@ pub fn follow_changes(
                     continue;
                 }
             };
-            let resources = with_kubernetes(files, kubernetes.as_ref());
+            let resources = with_kubernetes(files, kubernetes.as_mut());
             log_warnings(&resources);
             let (specs, next) = resolve(loaded, sources, &resources, fetcher, &resolved).await;
             resolved = next;
-            publish(specs);
+            target.publish(specs);
         }
     });
 }

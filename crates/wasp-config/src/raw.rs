@@ -150,6 +150,8 @@ pub struct RawPlugins {
 pub struct RawKubernetes {
     /// A kubeconfig file; without it, in-cluster configuration or the usual kubeconfig.
     pub kubeconfig: Option<S<String>>,
+    /// Events and status conditions on the selected resources (default true).
+    pub report_status: Option<S<bool>>,
 }
 
 /// An inline plugin: the fields of Istio's WasmPlugin spec that apply to one proxy.

@@ -37,11 +37,23 @@ pub struct PluginSources {
 }
 
 /// `plugins.kubernetes` (or `wasp run --kubernetes`): how to reach the API server.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KubernetesSettings {
     /// A kubeconfig file; `None`: in-cluster configuration (service account), else the usual
     /// kubeconfig (`KUBECONFIG`, `~/.kube/config`).
     pub kubeconfig: Option<PathBuf>,
+    /// Whether each selected resource gets Events and a status condition saying whether it
+    /// loaded (`reportStatus`, default true).
+    pub report_status: bool,
+}
+
+impl Default for KubernetesSettings {
+    fn default() -> KubernetesSettings {
+        KubernetesSettings {
+            kubeconfig: None,
+            report_status: true,
+        }
+    }
 }
 
 impl PluginSources {

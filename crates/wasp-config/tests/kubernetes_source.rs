@@ -28,7 +28,7 @@ fn wasm_plugin(namespace: &str, name: &str, url: &str) -> Value {
 
 /// `namespace/name url` of every resource the source holds now, sorted.
 fn seen(source: &KubernetesSource) -> Vec<String> {
-    let (set, _) = source.resources();
+    let set = source.resources().set;
     let mut names: Vec<String> = set
         .resources()
         .iter()
@@ -91,7 +91,7 @@ async fn follows_creation_change_and_deletion_in_both_namespaces() {
         .clone();
     emulator.replace(changed).unwrap();
     until(&source, |s| {
-        s.resources().0.resources().iter().any(|r| {
+        s.resources().set.resources().iter().any(|r| {
             r.name == "early"
                 && r.resource_version.as_deref() != Some("1")
                 && format!("{:?}", r).contains("early:v2")
@@ -157,11 +157,12 @@ async fn a_resource_that_does_not_parse_is_reported_and_the_others_stay() {
     emulator.create(bad).unwrap();
     let source = KubernetesSource::start(client(&emulator), &["default".into()]);
     until(&source, |s| {
-        seen(s) == ["default/good"] && !s.resources().1.is_empty()
+        seen(s) == ["default/good"] && !s.resources().invalid.is_empty()
     })
     .await;
-    let (_, errors) = source.resources();
-    let message = errors[0].to_string();
+    let resources = source.resources();
+    assert_eq!(resources.invalid[0].0.name, "bad");
+    let message = resources.errors().next().unwrap().to_string();
     assert!(
         message.contains("kubernetes/default/wasmplugins/bad"),
         "{message}"
@@ -172,7 +173,7 @@ async fn a_resource_that_does_not_parse_is_reported_and_the_others_stay() {
 /// The pull secret a WasmPlugin of the default namespace resolves to now: its
 /// `.dockerconfigjson`, or why it is unresolved.
 fn pull_secret_of(source: &KubernetesSource) -> Option<Result<String, String>> {
-    let (set, _) = source.resources();
+    let set = source.resources().set;
     let workload = wasp_config::Workload::default();
     let decls = set.plugins_for(&workload, "istio-system", &|_| None);
     let decl = decls.first()?;
@@ -242,7 +243,7 @@ async fn the_named_pull_secret_is_watched_by_name_and_its_changes_followed() {
     )
     .await;
     // Only the named Secret was ever asked for, by name.
-    let (set, _) = source.resources();
+    let set = source.resources().set;
     assert_eq!(
         set.pull_secret_names(),
         [("default".to_string(), "pull".to_string())]

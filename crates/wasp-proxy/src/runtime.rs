@@ -197,6 +197,23 @@ impl Proxy {
         new.statuses()
     }
 
+    /// Waits until every worker has instantiated the current plugin set (so that
+    /// [`Proxy::plugin_statuses`] includes VMs that failed to start), up to `within`. Returns
+    /// whether they all did.
+    pub fn wait_plugins_started(&self, within: std::time::Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let set = self.shared.plugins.current();
+        loop {
+            if set.started_on.load(Ordering::Acquire) >= self.shared.spec.workers {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
     /// Adds metrics of another layer (e.g. plugin fetches) to /stats/prometheus.
     pub fn add_metric_source(&self, source: MetricSource) {
         self.shared

@@ -274,10 +274,20 @@ fn write(
         Scope::Main
     };
     match verb {
-        "create" => Ok((
-            201,
-            store.create(kind, ns, parse_body(content_type, body)?)?,
-        )),
+        "create" => {
+            let obj = parse_body(content_type, body)?;
+            if k.group == "events.k8s.io" {
+                let errors = crate::validate::event(&obj, ns);
+                if !errors.is_empty() {
+                    let name = obj
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    return Err(status::invalid(k, name, &errors.join(", ")));
+                }
+            }
+            Ok((201, store.create(kind, ns, obj)?))
+        }
         "update" => {
             let obj = parse_body(content_type, body)?;
             if obj

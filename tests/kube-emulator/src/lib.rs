@@ -11,7 +11,8 @@
 //! - one global, strictly increasing resourceVersion across kinds (etcd's revision);
 //! - bearer-token authentication (401) and an RBAC-like rule table (403), with `Status` bodies
 //!   shaped as the apiserver's;
-//! - get, create, update, merge-patch, delete, the `status` subresource, Events, discovery and
+//! - get, create, update, merge-patch, delete, the `status` subresource, Events (an
+//!   events.k8s.io/v1 Event validated on create as the apiserver does), discovery and
 //!   kubectl's `Table` output.
 //!
 //! Tests drive it through [`KubeEmulator`]: add, change and delete objects, cut watches, compact
@@ -30,6 +31,7 @@ pub mod state;
 pub mod status;
 pub mod store;
 pub mod tls;
+pub mod validate;
 pub mod watch;
 
 mod handle;

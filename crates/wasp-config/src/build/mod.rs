@@ -222,6 +222,7 @@ impl<'a> Builder<'a> {
                     None => None,
                     Some(file) => Some(self.existing_file(file, "plugins.kubernetes.kubeconfig")?),
                 },
+                report_status: k.value.report_status.as_ref().is_none_or(|r| r.value),
             }),
         };
         if sources.is_empty() && kubernetes.is_none() {

@@ -3,7 +3,7 @@
 use kube::api::{ApiResource, GroupVersionKind};
 
 /// One kind: its group, version, kind and plural (the path segment of its API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Kind {
     /// API group (`extensions.istio.io`; empty for the core group).
     pub group: &'static str,
@@ -20,6 +20,23 @@ impl Kind {
     pub fn api_resource(&self) -> ApiResource {
         let gvk = GroupVersionKind::gvk(self.group, self.version, self.kind);
         ApiResource::from_gvk_with_plural(&gvk, self.plural)
+    }
+
+    /// `group/version`, or `version` alone for the core group.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The kind whose API path segment is `plural` (among those wasp reads).
+    pub fn by_plural(plural: &str) -> Option<Kind> {
+        PLUGIN_KINDS
+            .into_iter()
+            .chain([SECRET])
+            .find(|k| k.plural == plural)
     }
 }
 

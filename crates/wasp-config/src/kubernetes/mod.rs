@@ -10,6 +10,8 @@
 //! `KUBERNETES_SERVICE_HOST`) or a kubeconfig, over rustls.
 
 mod kinds;
+mod reference;
+mod report;
 mod snapshot;
 mod store;
 mod watch;
@@ -18,11 +20,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::error::ConfigError;
 use crate::sources::KubernetesSettings;
-use crate::wasmplugin::ResourceSet;
 
-pub use self::kinds::{Kind, PLUGIN_KINDS, SECRET};
+pub use self::kinds::{ENVOY_FILTER, Kind, PLUGIN_KINDS, SECRET, TRAFFIC_EXTENSION, WASM_PLUGIN};
+pub use self::reference::ObjectRef;
+pub use self::report::{CONDITION_TYPE, CONTROLLER, Outcome, StatusReporter};
+pub use self::snapshot::ApiResources;
 
 /// Why the API server cannot be reached as configured.
 #[derive(Debug, thiserror::Error)]
@@ -121,8 +124,9 @@ impl KubernetesSource {
         self.objects.subscribe()
     }
 
-    /// The resources as last seen, and the errors of objects that did not parse (left out).
-    pub fn resources(&self) -> (ResourceSet, Vec<ConfigError>) {
+    /// The resources as last seen, the objects that did not parse (left out), and the object
+    /// behind each resource.
+    pub fn resources(&self) -> ApiResources {
         snapshot::resources(&self.objects.snapshot())
     }
 }
@@ -141,8 +145,9 @@ async fn follow_secrets(client: kube::Client, objects: Arc<store::Objects>) {
     let mut changed = objects.subscribe();
     let mut watches = SecretWatches::default();
     loop {
-        let (set, _) = snapshot::resources(&objects.snapshot());
-        let wanted = set.pull_secret_names();
+        let wanted = snapshot::resources(&objects.snapshot())
+            .set
+            .pull_secret_names();
         let gone: Vec<(String, String)> = watches
             .0
             .keys()

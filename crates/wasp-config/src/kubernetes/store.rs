@@ -29,9 +29,21 @@ impl Scope {
     }
 }
 
+/// One object as last seen, and the resourceVersion it had when something other than its
+/// status last changed.
+///
+/// Status writes (wasp's own conditions, or another controller's) give an object a new
+/// resourceVersion without changing what it declares: they are not news, and with
+/// `imagePullPolicy: Always` they must not look like an edit that asks for a new pull.
+#[derive(Clone)]
+struct Entry {
+    object: DynamicObject,
+    content_version: Option<String>,
+}
+
 /// The objects of every watch, by key; each watch replaces its own part on a re-list.
 pub struct Objects {
-    objects: Mutex<BTreeMap<ObjectKey, DynamicObject>>,
+    objects: Mutex<BTreeMap<ObjectKey, Entry>>,
     changed: watch::Sender<u64>,
     /// Watches that completed their first list.
     listed: watch::Sender<usize>,
@@ -63,11 +75,16 @@ impl Objects {
         self.listed.send_modify(|n| *n += 1);
     }
 
-    /// The objects now, in key order.
+    /// The objects now, in key order, each with `metadata.resourceVersion` set to the version
+    /// of its last change other than to its status.
     pub fn snapshot(&self) -> Vec<(ObjectKey, DynamicObject)> {
         self.lock()
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, entry)| {
+                let mut object = entry.object.clone();
+                object.metadata.resource_version = entry.content_version.clone();
+                (k.clone(), object)
+            })
             .collect()
     }
 
@@ -76,10 +93,24 @@ impl Objects {
         let Some(key) = key(plural, &object) else {
             return;
         };
-        let version = object.metadata.resource_version.clone();
-        let replaced = self.lock().insert(key, object);
-        // A watch that resumes may repeat an object unchanged: no news then.
-        if replaced.is_none_or(|old| old.metadata.resource_version != version) {
+        let mut objects = self.lock();
+        let entry = match objects.get(&key) {
+            // A watch that resumes may repeat an object unchanged, and a status write changes
+            // only the status: no news then.
+            Some(old) if same_content(&old.object, &object) => Entry {
+                content_version: old.content_version.clone(),
+                object,
+            },
+            _ => Entry {
+                content_version: object.metadata.resource_version.clone(),
+                object,
+            },
+        };
+        let news = objects
+            .insert(key, entry.clone())
+            .is_none_or(|old| old.content_version != entry.content_version);
+        drop(objects);
+        if news {
             self.bump();
         }
     }
@@ -99,14 +130,30 @@ impl Objects {
         let before: Vec<(ObjectKey, Option<String>)> = objects
             .iter()
             .filter(|(k, _)| scope.holds(k))
-            .map(|(k, v)| (k.clone(), v.metadata.resource_version.clone()))
+            .map(|(k, v)| (k.clone(), v.content_version.clone()))
             .collect();
-        objects.retain(|k, _| !scope.holds(k));
+        let mut old: BTreeMap<ObjectKey, Entry> = BTreeMap::new();
+        objects.retain(|k, v| {
+            if scope.holds(k) {
+                old.insert(k.clone(), v.clone());
+            }
+            !scope.holds(k)
+        });
         let mut after = Vec::with_capacity(listed.len());
         for object in listed {
             if let Some(key) = key(scope.plural, &object) {
-                after.push((key.clone(), object.metadata.resource_version.clone()));
-                objects.insert(key, object);
+                let content_version = match old.get(&key) {
+                    Some(o) if same_content(&o.object, &object) => o.content_version.clone(),
+                    _ => object.metadata.resource_version.clone(),
+                };
+                after.push((key.clone(), content_version.clone()));
+                objects.insert(
+                    key,
+                    Entry {
+                        object,
+                        content_version,
+                    },
+                );
             }
         }
         drop(objects);
@@ -120,7 +167,7 @@ impl Objects {
         self.changed.send_modify(|n| *n += 1);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ObjectKey, DynamicObject>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ObjectKey, Entry>> {
         self.objects
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -130,4 +177,20 @@ impl Objects {
 fn key(plural: &'static str, object: &DynamicObject) -> Option<ObjectKey> {
     let namespace = object.metadata.namespace.clone().unwrap_or_default();
     Some((plural, namespace, object.metadata.name.clone()?))
+}
+
+/// Whether two versions of an object differ at most in their status and in what the apiserver
+/// keeps up to date by itself (resourceVersion, managedFields).
+fn same_content(a: &DynamicObject, b: &DynamicObject) -> bool {
+    let strip = |o: &DynamicObject| {
+        let mut metadata = o.metadata.clone();
+        metadata.resource_version = None;
+        metadata.managed_fields = None;
+        let mut data = o.data.clone();
+        if let Some(map) = data.as_object_mut() {
+            map.remove("status");
+        }
+        (metadata, data)
+    };
+    strip(a) == strip(b)
 }

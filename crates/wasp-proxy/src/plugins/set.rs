@@ -154,6 +154,8 @@ pub(crate) struct PluginSet {
     pub vm_groups: Vec<VmGroup>,
     /// Per listener (in the spec's order), the plugins that apply, in chain order.
     pub chains: Vec<Arc<[usize]>>,
+    /// How many workers have instantiated this set (their VMs started or failed).
+    pub started_on: std::sync::atomic::AtomicUsize,
 }
 
 impl PluginSet {
@@ -192,6 +194,7 @@ impl PluginSet {
             vm_groups: group_plugins(&plugins),
             plugins,
             chains,
+            started_on: Default::default(),
         }
     }
 

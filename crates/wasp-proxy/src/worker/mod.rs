@@ -85,7 +85,9 @@ impl Worker {
     /// Instantiates `set` on this worker and makes it the one new streams use.
     fn switch_to(self: &Rc<Self>, set: Arc<PluginSet>) {
         let version = set.version;
-        let vms = WorkerVms::start(self.link(), set);
+        let vms = WorkerVms::start(self.link(), set.clone());
+        set.started_on
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let mut sets = self.sets.borrow_mut();
         sets.retain(|(_, weak)| weak.strong_count() > 0);
         sets.push((version, Rc::downgrade(&vms)));
