@@ -148,3 +148,241 @@ plugins:
     assert!(sent.load(Ordering::Relaxed) > 10);
     assert_eq!(failed.load(Ordering::Relaxed), 0, "{}", log());
 }
+
+/// A `kubernetes.io/dockerconfigjson` Secret `shop/regcred` for the registry at `port`.
+fn pull_secret(port: u16, user: &str, pass: &str) -> Value {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let config =
+        json!({"auths": {format!("127.0.0.1:{port}"): {"auth": b64(&format!("{user}:{pass}"))}}});
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "regcred", "namespace": "shop"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": b64(&config.to_string())}
+    })
+}
+
+/// The emulated object `kind shop/name` with `edit` applied, written back at its version.
+fn edit(
+    emulator: &KubeEmulator,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    edit: impl FnOnce(&mut Value),
+) {
+    let mut object = emulator.get(api_version, kind, "shop", name).unwrap();
+    edit(&mut object);
+    emulator.replace(object).unwrap();
+}
+
+/// `reason: note` of the Events recorded about `name`, in order.
+fn events_about(emulator: &KubeEmulator, name: &str) -> Vec<String> {
+    emulator
+        .events()
+        .iter()
+        .filter(|e| e["regarding"]["name"] == name)
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["reason"].as_str().unwrap_or_default(),
+                e["note"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_wasmplugin_with_a_pull_secret_runs_from_a_real_registry_and_its_status_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let login = ("wasp", "s3cret-pass");
+    let (_registry, port) = registry_with(dir, Some(login));
+    let v1 = format!("oci://127.0.0.1:{port}/plugins/headers:v1");
+    let v2 = format!("oci://127.0.0.1:{port}/plugins/headers:v2");
+    let module = wasp_test_plugins::path("headers");
+    push_as(&v1, &module, "oci", Some(login));
+    push_as(&v2, &module, "oci", Some(login));
+
+    let emulator = emulator();
+    emulator
+        .create(pull_secret(port, login.0, login.1))
+        .unwrap();
+    let mut private = wasm_plugin(json!({"from": "registry"}));
+    private["spec"]["url"] = json!(v1);
+    private["spec"]["imagePullSecret"] = json!("regcred");
+    emulator.create(private).unwrap();
+    // A plugin whose VM refuses its configuration (the Go SDK's strict JSON reading).
+    emulator
+        .create(json!({
+            "apiVersion": "extensions.istio.io/v1alpha1",
+            "kind": "WasmPlugin",
+            "metadata": {"name": "strict", "namespace": "shop"},
+            "spec": {
+                "url": format!("file://{}", wasp_test_plugins::path("go_hostcalls").display()),
+                "pluginConfig": {"no-such-field": 1},
+                "failStrategy": "FAIL_OPEN"
+            }
+        }))
+        .unwrap();
+
+    let listener: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    std::fs::write(
+        dir.join("wasp.yaml"),
+        format!(
+            r#"admin: {{ address: "{admin}" }}
+workload: {{ namespace: shop, labels: {{ app: cart }} }}
+listeners:
+  - name: inbound
+    address: "{listener}"
+    routes:
+      - match: {{ prefix: / }}
+        direct_response: {{ status: 200, body: "from wasp\n" }}
+plugins:
+  insecureRegistries: ["127.0.0.1:{port}"]
+  kubernetes: {{ kubeconfig: ./kubeconfig }}
+"#
+        ),
+    )
+    .unwrap();
+    kubeconfig(dir, &emulator);
+    let _wasp = run_wasp(dir, admin);
+    let log = || std::fs::read_to_string(dir.join("wasp.log")).unwrap_or_default();
+    let config = || get(listener, "/").and_then(|a| a.header("x-plugin-config"));
+    assert_eq!(
+        config().as_deref(),
+        Some(r#"{"from":"registry"}"#),
+        "{}",
+        log()
+    );
+
+    // Status back to the cluster: an Event each, and wasp's condition on the resource.
+    assert!(
+        wait(Duration::from_secs(5), || events_about(
+            &emulator, "headers"
+        )
+        .len()
+            == 1
+            && events_about(&emulator, "strict").len() == 1),
+        "events: {:?}\n{}",
+        emulator.events(),
+        log()
+    );
+    assert!(events_about(&emulator, "headers")[0].starts_with("Loaded: "));
+    let strict = &events_about(&emulator, "strict")[0];
+    assert!(strict.starts_with("VMFailed: "), "{strict}");
+    let condition = |name: &str| {
+        emulator
+            .get("extensions.istio.io/v1alpha1", "WasmPlugin", "shop", name)
+            .and_then(|o| {
+                o["status"]["conditions"]
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["type"] == "WaspPluginLoaded")
+                    .cloned()
+            })
+    };
+    assert!(
+        wait(Duration::from_secs(5), || condition("headers")
+            .is_some_and(|c| c["status"] == "True")
+            && condition("strict")
+                .is_some_and(|c| c["reason"] == "VMFailed")),
+        "{:?} {:?}",
+        condition("headers"),
+        condition("strict")
+    );
+
+    // The Secret changes to a wrong password and the plugin moves to v2: the pull uses the
+    // new Secret, fails, and says why.
+    edit(&emulator, "v1", "Secret", "regcred", |s| {
+        s["data"] = pull_secret(port, login.0, "wrong")["data"].clone();
+    });
+    edit(
+        &emulator,
+        "extensions.istio.io/v1alpha1",
+        "WasmPlugin",
+        "headers",
+        |p| {
+            p["spec"]["url"] = json!(v2);
+        },
+    );
+    assert!(
+        wait(Duration::from_secs(10), || events_about(
+            &emulator, "headers"
+        )
+        .len()
+            == 2),
+        "events: {:?}\n{}",
+        events_about(&emulator, "headers"),
+        log()
+    );
+    let failed = &events_about(&emulator, "headers")[1];
+    assert!(failed.starts_with("FetchFailed: "), "{failed}");
+    assert!(failed.contains("v2"), "{failed}");
+    let plugins = get(admin, "/plugins").unwrap().body;
+    assert!(plugins.contains("unavailable"), "{plugins}");
+
+    // The right password again: v2 is pulled and runs.
+    edit(&emulator, "v1", "Secret", "regcred", |s| {
+        s["data"] = pull_secret(port, login.0, login.1)["data"].clone();
+    });
+    assert!(
+        wait(Duration::from_secs(10), || events_about(
+            &emulator, "headers"
+        )
+        .len()
+            == 3),
+        "events: {:?}\n{}",
+        events_about(&emulator, "headers"),
+        log()
+    );
+    assert!(events_about(&emulator, "headers")[2].starts_with("Loaded: "));
+    assert_eq!(
+        config().as_deref(),
+        Some(r#"{"from":"registry"}"#),
+        "{}",
+        log()
+    );
+}
+
+#[test]
+fn rbac_that_forbids_the_resources_stops_wasp_run_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let emulator = emulator();
+    emulator.set_rules(vec![]);
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    std::fs::write(
+        dir.join("wasp.yaml"),
+        format!(
+            r#"admin: {{ address: "{admin}" }}
+workload: {{ namespace: shop }}
+listeners:
+  - name: inbound
+    address: "127.0.0.1:0"
+    routes:
+      - match: {{ prefix: / }}
+        direct_response: {{ status: 200 }}
+plugins:
+  kubernetes: {{ kubeconfig: ./kubeconfig }}
+"#
+        ),
+    )
+    .unwrap();
+    kubeconfig(dir, &emulator);
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(WASP)
+        .args(["run", "-c", dir.join("wasp.yaml").to_str().unwrap()])
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    // At the refusal, not after the 10 s allowed for the first lists.
+    assert!(started.elapsed() < Duration::from_secs(8), "{text}");
+    assert!(text.contains("RBAC"), "{text}");
+    assert!(text.contains("forbidden"), "{text}");
+    assert!(text.contains("deploy/base/rbac.yaml"), "{text}");
+}

@@ -92,7 +92,7 @@ pub fn initial_plugins(
             let client = kubernetes::client(settings).await?;
             let namespaces = [loaded.workload.namespace.clone(), sources.root_namespace.clone()];
             let source = KubernetesSource::start(client.clone(), &namespaces);
-            if !source.wait_listed(FIRST_LIST_WAIT).await {
+            if !source.first_lists(FIRST_LIST_WAIT).await? {
                 tracing::warn!(
                     "the Kubernetes API did not list every plugin resource within {FIRST_LIST_WAIT:?}: \
                      starting with what it gave; the rest is applied when it comes"

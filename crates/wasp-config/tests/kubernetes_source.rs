@@ -277,3 +277,71 @@ async fn the_apiserver_gone_keeps_the_last_objects_and_its_return_resumes() {
     }
     assert!(ready, "the source holds {:?}", seen(&source));
 }
+
+#[tokio::test]
+async fn rbac_that_forbids_the_plugin_kinds_is_a_clear_error_at_once() {
+    let emulator = KubeEmulator::start(Options::default()).await.unwrap();
+    emulator.set_rules(vec![Rule::allow(
+        &["get", "list", "watch"],
+        "networking.istio.io",
+        &["envoyfilters"],
+    )]);
+    let source = KubernetesSource::start(client(&emulator), &["default".into()]);
+    let started = tokio::time::Instant::now();
+    let error = source
+        .first_lists(Duration::from_secs(10))
+        .await
+        .expect_err("a forbidden list must not pass for an empty one");
+    // At the first refusal, not after the wait.
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let message = error.to_string();
+    assert!(message.contains("RBAC"), "{message}");
+    assert!(message.contains("deploy/base/rbac.yaml"), "{message}");
+    assert!(message.contains("forbidden"), "{message}");
+    assert!(message.contains("wasmplugins"), "{message}");
+}
+
+#[tokio::test]
+async fn a_pull_secret_rbac_does_not_grant_fails_its_plugin_with_that_reason() {
+    let emulator = KubeEmulator::start(Options::default()).await.unwrap();
+    let mut plugin = wasm_plugin("default", "private", "oci://r.example/private:v1");
+    plugin["spec"]["imagePullSecret"] = json!("pull");
+    emulator.create(plugin).unwrap();
+    emulator.create(docker_secret("pull", "Zmlyc3Q=")).unwrap();
+    // The plugin kinds, but no Secret at all (resourceNames forgotten).
+    emulator.set_rules(vec![
+        Rule::allow(
+            &["get", "list", "watch"],
+            "extensions.istio.io",
+            &["wasmplugins", "trafficextensions"],
+        ),
+        Rule::allow(
+            &["get", "list", "watch"],
+            "networking.istio.io",
+            &["envoyfilters"],
+        ),
+    ]);
+    let source = KubernetesSource::start(client(&emulator), &["default".into()]);
+    until(
+        &source,
+        |s| matches!(pull_secret_of(s), Some(Err(reason)) if reason.contains("cannot be read")),
+    )
+    .await;
+    let Some(Err(reason)) = pull_secret_of(&source) else {
+        unreachable!()
+    };
+    assert!(reason.contains("default/pull"), "{reason}");
+    assert!(reason.contains("forbidden"), "{reason}");
+
+    // Granted: the Secret is read and the plugin's fetch can use it.
+    emulator.allow_all();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !matches!(pull_secret_of(&source), Some(Ok(_))) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            pull_secret_of(&source)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -29,12 +29,34 @@ impl Drop for Proc {
 
 /// Debian's docker-registry on plain HTTP, storage in `dir`.
 pub fn registry(dir: &Path) -> (Proc, u16) {
+    registry_with(dir, None)
+}
+
+/// Debian's docker-registry on plain HTTP, storage in `dir`; with `login`, it asks for that
+/// user and password (htpasswd, bcrypt as distribution requires).
+pub fn registry_with(dir: &Path, login: Option<(&str, &str)>) -> (Proc, u16) {
     let port = free_port();
     let config = dir.join("registry.yml");
+    let auth = match login {
+        None => String::new(),
+        Some((user, pass)) => {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, pass])
+                .output()
+                .expect("htpasswd must be installed: apt-get install apache2-utils");
+            assert!(out.status.success(), "htpasswd failed");
+            let file = dir.join("htpasswd");
+            std::fs::write(&file, out.stdout).unwrap();
+            format!(
+                "auth: {{ htpasswd: {{ realm: wasp-test, path: {} }} }}\n",
+                file.display()
+            )
+        }
+    };
     std::fs::write(
         &config,
         format!(
-            "version: 0.1\nlog: {{ level: error }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp: {{ addr: 127.0.0.1:{port} }}\n",
+            "version: 0.1\nlog: {{ level: error }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp: {{ addr: 127.0.0.1:{port}, secret: wasp-test }}\n{auth}",
             dir.join("storage").display()
         ),
     )
@@ -69,17 +91,24 @@ pub fn wait(within: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 pub fn push(reference: &str, file: &Path, format: &str) -> String {
-    let out = Command::new(WASP)
-        .args([
-            "plugin",
-            "push",
-            file.to_str().unwrap(),
-            reference,
-            "--insecure",
-        ])
-        .args(["--format", format])
-        .output()
-        .unwrap();
+    push_as(reference, file, format, None)
+}
+
+/// `wasp plugin push`, logged in as `login` (user, password) if given.
+pub fn push_as(reference: &str, file: &Path, format: &str, login: Option<(&str, &str)>) -> String {
+    let mut cmd = Command::new(WASP);
+    cmd.args([
+        "plugin",
+        "push",
+        file.to_str().unwrap(),
+        reference,
+        "--insecure",
+    ])
+    .args(["--format", format]);
+    if let Some((user, pass)) = login {
+        cmd.args(["--username", user, "--password", pass]);
+    }
+    let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),

@@ -44,6 +44,15 @@ pub enum KubernetesError {
     /// The client could not be built from the configuration (TLS, proxy).
     #[error("Kubernetes client: {0}")]
     Client(String),
+    /// RBAC does not let wasp list or watch the plugin resources.
+    #[error(
+        "the Kubernetes API refuses to let wasp read its plugin resources (RBAC: grant get, list \
+         and watch on wasmplugins and trafficextensions.extensions.istio.io and \
+         envoyfilters.networking.istio.io in the workload and root namespaces; see \
+         deploy/base/rbac.yaml and deploy/root-namespace/rbac.yaml): {}",
+        .0.join("; ")
+    )]
+    Forbidden(Vec<String>),
 }
 
 /// A client for the API server: from `settings.kubeconfig`, or in-cluster configuration,
@@ -108,15 +117,56 @@ impl KubernetesSource {
         }
     }
 
-    /// Waits until every watch has listed once (the resources are then complete), or
-    /// `within` passed (the API server is slow or gone: what is there is used, and the
-    /// watches go on trying). Returns whether they all listed.
+    /// Waits until every watch has listed once — the plugin kinds, and then the pull secrets
+    /// their resources name (the resources are then complete) — or `within` passed (the API
+    /// server is slow or gone: what is there is used, and the watches go on trying). Returns
+    /// whether they all listed.
     pub async fn wait_listed(&self, within: std::time::Duration) -> bool {
+        matches!(self.first_lists(within).await, Ok(true))
+    }
+
+    /// As [`KubernetesSource::wait_listed`], but a watch of a plugin kind that RBAC forbids
+    /// ends the wait at once with [`KubernetesError::Forbidden`]: retrying will not help, and
+    /// starting without the resources would hide the misconfiguration. (A pull secret that
+    /// cannot be read counts as listed: its plugin's fetch fails and says why.)
+    pub async fn first_lists(&self, within: std::time::Duration) -> Result<bool, KubernetesError> {
         let mut listed = self.objects.listed();
-        let watches = self.watches;
-        tokio::time::timeout(within, listed.wait_for(|n| *n >= watches))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        let mut changed = self.objects.subscribe();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let failures = self.objects.failures();
+            let forbidden: Vec<String> = failures
+                .iter()
+                .filter(|f| f.forbidden && f.scope.plural != SECRET.plural)
+                .map(|f| f.message.clone())
+                .collect();
+            if !forbidden.is_empty() {
+                return Err(KubernetesError::Forbidden(forbidden));
+            }
+            let done = {
+                let listed = listed.borrow_and_update();
+                let kinds = listed.iter().filter(|s| s.name.is_none()).count();
+                kinds >= self.watches
+                    && self.resources().set.pull_secret_names().into_iter().all(
+                        |(namespace, name)| {
+                            let scope = store::Scope {
+                                plural: SECRET.plural,
+                                namespace,
+                                name: Some(name),
+                            };
+                            listed.contains(&scope) || failures.iter().any(|f| f.scope == scope)
+                        },
+                    )
+            };
+            if done {
+                return Ok(true);
+            }
+            tokio::select! {
+                r = listed.changed() => if r.is_err() { return Ok(false) },
+                r = changed.changed() => if r.is_err() { return Ok(false) },
+                () = tokio::time::sleep_until(deadline) => return Ok(false),
+            }
+        }
     }
 
     /// A receiver whose value moves whenever an object is added, changed or removed.
@@ -127,7 +177,7 @@ impl KubernetesSource {
     /// The resources as last seen, the objects that did not parse (left out), and the object
     /// behind each resource.
     pub fn resources(&self) -> ApiResources {
-        snapshot::resources(&self.objects.snapshot())
+        snapshot::resources(&self.objects.snapshot(), &self.objects.failures())
     }
 }
 
@@ -145,7 +195,7 @@ async fn follow_secrets(client: kube::Client, objects: Arc<store::Objects>) {
     let mut changed = objects.subscribe();
     let mut watches = SecretWatches::default();
     loop {
-        let wanted = snapshot::resources(&objects.snapshot())
+        let wanted = snapshot::resources(&objects.snapshot(), &[])
             .set
             .pull_secret_names();
         let gone: Vec<(String, String)> = watches

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use kube::api::DynamicObject;
 
 use super::kinds::Kind;
+use super::kinds::SECRET;
 use super::reference::ObjectRef;
-use super::store::ObjectKey;
+use super::store::{ObjectKey, WatchFailure};
 use crate::error::ConfigError;
-use crate::wasmplugin::{ResourceSet, parse_resources};
+use crate::wasmplugin::{ResourceSet, SecretDoc, Source, parse_resources};
 
 /// The resources of the API's objects, and which object each came from.
 #[derive(Default)]
@@ -32,9 +33,43 @@ impl ApiResources {
     }
 }
 
-/// The resources among `objects`.
-pub fn resources(objects: &[(ObjectKey, DynamicObject)]) -> ApiResources {
+/// The resources among `objects`. A pull secret that its watch cannot read (`failures`: 403,
+/// the apiserver gone before it was ever listed) stands as an unusable Secret, so that its
+/// plugins' fetch fails with that reason rather than with "not found".
+pub fn resources(
+    objects: &[(ObjectKey, DynamicObject)],
+    failures: &[WatchFailure],
+) -> ApiResources {
     let mut out = ApiResources::default();
+    for failure in failures {
+        let (plural, namespace) = (failure.scope.plural, &failure.scope.namespace);
+        let Some(name) = failure
+            .scope
+            .name
+            .as_ref()
+            .filter(|_| plural == SECRET.plural)
+        else {
+            continue;
+        };
+        if objects
+            .iter()
+            .any(|((p, ns, n), _)| *p == plural && ns == namespace && n == name)
+        {
+            continue; // read before: the last value seen stays in use
+        }
+        out.set.secrets.push(SecretDoc {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            dockerconfigjson: Err(format!(
+                "cannot be read from the Kubernetes API: {}",
+                failure.message
+            )),
+            source: Source {
+                file: PathBuf::from(format!("kubernetes/{namespace}/{plural}/{name}")),
+                line: 1,
+            },
+        });
+    }
     for ((plural, namespace, name), object) in objects {
         let origin = PathBuf::from(format!("kubernetes/{namespace}/{plural}/{name}"));
         let reference = Kind::by_plural(plural).map(|kind| ObjectRef {

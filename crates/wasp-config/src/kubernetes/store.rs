@@ -1,6 +1,6 @@
 //! The objects the watches last saw, and a counter that moves whenever they change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use kube::api::DynamicObject;
@@ -11,7 +11,7 @@ use tokio::sync::watch;
 pub type ObjectKey = (&'static str, String, String);
 
 /// What one watch sees: a kind in a namespace, or one named object of it (a Secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Scope {
     /// The kind's plural.
     pub plural: &'static str,
@@ -41,20 +41,34 @@ struct Entry {
     content_version: Option<String>,
 }
 
+/// Why a watch cannot read what it should: kept from its first error until it lists again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchFailure {
+    /// What the watch reads.
+    pub scope: Scope,
+    /// The apiserver answered 403: RBAC does not grant it (retrying will not help until it
+    /// does).
+    pub forbidden: bool,
+    /// The error, as the client reports it.
+    pub message: String,
+}
+
 /// The objects of every watch, by key; each watch replaces its own part on a re-list.
 pub struct Objects {
     objects: Mutex<BTreeMap<ObjectKey, Entry>>,
+    failures: Mutex<Vec<WatchFailure>>,
     changed: watch::Sender<u64>,
     /// Watches that completed their first list.
-    listed: watch::Sender<usize>,
+    listed: watch::Sender<BTreeSet<Scope>>,
 }
 
 impl Default for Objects {
     fn default() -> Objects {
         Objects {
             objects: Mutex::default(),
+            failures: Mutex::default(),
             changed: watch::Sender::new(0),
-            listed: watch::Sender::new(0),
+            listed: watch::Sender::new(BTreeSet::new()),
         }
     }
 }
@@ -65,14 +79,57 @@ impl Objects {
         self.changed.subscribe()
     }
 
-    /// A receiver of how many watches completed their first list.
-    pub fn listed(&self) -> watch::Receiver<usize> {
+    /// A receiver of the watches that completed their first list.
+    pub fn listed(&self) -> watch::Receiver<BTreeSet<Scope>> {
         self.listed.subscribe()
     }
 
-    /// One more watch completed its first list.
-    pub fn first_list_done(&self) {
-        self.listed.send_modify(|n| *n += 1);
+    /// The watch of `scope` completed its first list.
+    pub fn first_list_done(&self, scope: &Scope) {
+        self.listed.send_modify(|listed| {
+            listed.insert(scope.clone());
+        });
+    }
+
+    /// A watch's request failed. A failure of a new kind (or of a scope that was fine) is news:
+    /// a pull secret that cannot be read changes the reason its plugin's fetch fails.
+    pub fn failed(&self, failure: WatchFailure) {
+        let mut failures = lock(&self.failures);
+        let news = match failures.iter_mut().find(|f| f.scope == failure.scope) {
+            Some(f) if f.forbidden == failure.forbidden => {
+                f.message = failure.message;
+                false
+            }
+            Some(f) => {
+                *f = failure;
+                true
+            }
+            None => {
+                failures.push(failure);
+                true
+            }
+        };
+        drop(failures);
+        if news {
+            self.bump();
+        }
+    }
+
+    /// A watch listed: its failure, if any, is over.
+    pub fn recovered(&self, scope: &Scope) {
+        let mut failures = lock(&self.failures);
+        let before = failures.len();
+        failures.retain(|f| f.scope != *scope);
+        let news = failures.len() != before;
+        drop(failures);
+        if news {
+            self.bump();
+        }
+    }
+
+    /// The watches failing now.
+    pub fn failures(&self) -> Vec<WatchFailure> {
+        lock(&self.failures).clone()
     }
 
     /// The objects now, in key order, each with `metadata.resourceVersion` set to the version
@@ -168,10 +225,12 @@ impl Objects {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ObjectKey, Entry>> {
-        self.objects
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.objects)
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn key(plural: &'static str, object: &DynamicObject) -> Option<ObjectKey> {
