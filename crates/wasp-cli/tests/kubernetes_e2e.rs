@@ -1,7 +1,10 @@
 //! `wasp run` with `plugins.kubernetes`, against `wasp-kube-emulator` — an emulator of the
 //! apiserver's list/watch protocol (no kube-apiserver can run here) — reached through a
 //! kubeconfig with a bearer token over TLS: a WasmPlugin created there is served, its changes
-//! are applied while requests keep flowing, and its deletion removes it.
+//! and deletion are served within a second while requests keep flowing (none fails, the
+//! apiserver going away and coming back included); a WasmPlugin with a pull secret is pulled
+//! from a real registry and its outcome reported back as Events and a status condition; RBAC
+//! that forbids the resources stops `wasp run` with a clear error.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,16 +22,45 @@ use support::*;
 use wasp_test_support::raw::raw_get as get;
 
 /// The emulator, served by a runtime on a thread of its own for the test's life.
-fn emulator() -> Arc<KubeEmulator> {
+struct Apiserver {
+    emulator: Arc<KubeEmulator>,
+    rt: tokio::runtime::Handle,
+}
+
+impl std::ops::Deref for Apiserver {
+    type Target = KubeEmulator;
+    fn deref(&self) -> &KubeEmulator {
+        &self.emulator
+    }
+}
+
+impl Apiserver {
+    /// Stops serving: every connection is cut, objects are kept.
+    fn stop(&self) {
+        self.rt.block_on(self.emulator.stop());
+    }
+
+    /// Serves again on the same port.
+    fn restart(&self) {
+        self.rt.block_on(self.emulator.restart()).unwrap();
+    }
+}
+
+fn emulator() -> Apiserver {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
+        let handle = rt.handle().clone();
         rt.block_on(async move {
             let emulator = Arc::new(KubeEmulator::start(Options::default()).await.unwrap());
-            tx.send(emulator.clone()).unwrap();
+            tx.send(Apiserver {
+                emulator,
+                rt: handle,
+            })
+            .unwrap();
             std::future::pending::<()>().await;
         });
     });
@@ -49,6 +81,8 @@ fn kubeconfig(dir: &Path, emulator: &KubeEmulator) -> std::path::PathBuf {
     .unwrap();
     path
 }
+
+const API: &str = "extensions.istio.io/v1alpha1";
 
 fn wasm_plugin(config: Value) -> Value {
     let url = format!("file://{}", wasp_test_plugins::path("headers").display());
@@ -110,39 +144,50 @@ plugins:
         })
     };
 
-    let mut changed = wasm_plugin(json!({"v": 2}));
-    changed["metadata"]["resourceVersion"] = emulator
-        .get(
-            "extensions.istio.io/v1alpha1",
-            "WasmPlugin",
-            "shop",
-            "headers",
-        )
-        .unwrap()["metadata"]["resourceVersion"]
-        .clone();
-    emulator.replace(changed).unwrap();
+    // Each change must be served within a second of its write.
+    let within_a_second = |what: &str, check: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        assert!(
+            wait(Duration::from_secs(5), check),
+            "{what} was not applied: {}",
+            log()
+        );
+        let took = started.elapsed();
+        eprintln!("{what}: served after {} ms", took.as_millis());
+        assert!(took < Duration::from_secs(1), "{what} took {took:?}");
+    };
+    let has_config = |want: &'static str| move || config().as_deref() == Some(want);
+
+    edit(&emulator, API, "WasmPlugin", "headers", |p| {
+        p["spec"]["pluginConfig"] = json!({"v": 2});
+    });
+    within_a_second("the change", &has_config(r#"{"v":2}"#));
+
+    emulator
+        .delete(API, "WasmPlugin", "shop", "headers")
+        .unwrap();
+    within_a_second("the deletion", &|| {
+        get(listener, "/").is_some_and(|a| a.status == 200 && a.header("x-plugin-config").is_none())
+    });
+
+    emulator.create(wasm_plugin(json!({"v": 3}))).unwrap();
+    within_a_second("the creation", &has_config(r#"{"v":3}"#));
+
+    // The apiserver goes away: the last resources stay in use, requests keep passing.
+    emulator.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(config().as_deref(), Some(r#"{"v":3}"#), "{}", log());
+    // It returns: the watches resume (after kube's backoff) and changes apply again.
+    emulator.restart();
+    edit(&emulator, API, "WasmPlugin", "headers", |p| {
+        p["spec"]["pluginConfig"] = json!({"v": 4});
+    });
     assert!(
-        wait(Duration::from_secs(3), || config().as_deref()
-            == Some(r#"{"v":2}"#)),
-        "the change was not applied: {}",
+        wait(Duration::from_secs(40), has_config(r#"{"v":4}"#)),
+        "the change after the apiserver's return was not applied: {}",
         log()
     );
 
-    emulator
-        .delete(
-            "extensions.istio.io/v1alpha1",
-            "WasmPlugin",
-            "shop",
-            "headers",
-        )
-        .unwrap();
-    assert!(
-        wait(Duration::from_secs(3), || get(listener, "/").is_some_and(
-            |a| a.status == 200 && a.header("x-plugin-config").is_none()
-        )),
-        "the deletion was not applied: {}",
-        log()
-    );
     stop.store(true, Ordering::Relaxed);
     load.join().unwrap();
     assert!(sent.load(Ordering::Relaxed) > 10);

@@ -252,7 +252,7 @@ async fn the_named_pull_secret_is_watched_by_name_and_its_changes_followed() {
 
 #[tokio::test]
 async fn the_apiserver_gone_keeps_the_last_objects_and_its_return_resumes() {
-    let mut emulator = KubeEmulator::start(Options::default()).await.unwrap();
+    let emulator = KubeEmulator::start(Options::default()).await.unwrap();
     emulator
         .create(wasm_plugin("default", "kept", "oci://r.example/kept:v1"))
         .unwrap();

@@ -150,7 +150,7 @@ async fn without_rights_on_status_the_events_are_still_written() {
 
 #[tokio::test]
 async fn what_could_not_be_written_while_the_apiserver_was_gone_is_written_on_its_return() {
-    let mut emulator = KubeEmulator::start(Options::default()).await.unwrap();
+    let emulator = KubeEmulator::start(Options::default()).await.unwrap();
     let object = created(&emulator, "later");
     let reporter = StatusReporter::start(client(&emulator), "wasp-1".into());
     emulator.stop().await;

@@ -68,8 +68,10 @@ pub struct KubeEmulator {
     token: String,
     https_addr: SocketAddr,
     plain_addr: Option<SocketAddr>,
-    https: Option<Listener>,
-    plain: Option<Listener>,
+    /// The listeners while serving (taken out by `stop`, so that it can be called through `&self`
+    /// from any thread the emulator is shared with).
+    https: std::sync::Mutex<Option<Listener>>,
+    plain: std::sync::Mutex<Option<Listener>>,
     ticker: Option<JoinHandle<()>>,
 }
 
@@ -139,8 +141,8 @@ impl KubeEmulator {
             token: opts.token,
             https_addr: https.addr,
             plain_addr: plain.as_ref().map(|l| l.addr),
-            https: Some(https),
-            plain,
+            https: std::sync::Mutex::new(Some(https)),
+            plain: std::sync::Mutex::new(plain),
             ticker,
         })
     }
@@ -300,23 +302,23 @@ impl KubeEmulator {
     }
 
     /// Stops serving: the listeners close and every connection is cut. Objects are kept.
-    pub async fn stop(&mut self) {
-        if let Some(l) = self.https.take() {
-            l.stop().await;
-        }
-        if let Some(l) = self.plain.take() {
+    pub async fn stop(&self) {
+        let https = lock(&self.https).take();
+        let plain = lock(&self.plain).take();
+        for l in [https, plain].into_iter().flatten() {
             l.stop().await;
         }
     }
 
     /// Serves again on the same ports (after [`KubeEmulator::stop`]).
-    pub async fn restart(&mut self) -> Result<(), Error> {
+    pub async fn restart(&self) -> Result<(), Error> {
         self.stop().await;
         let acceptor = TlsAcceptor::from(self.pki.server_config.clone());
-        self.https =
-            Some(Listener::start(self.shared.clone(), self.https_addr, Some(acceptor)).await?);
+        let https = Listener::start(self.shared.clone(), self.https_addr, Some(acceptor)).await?;
+        *lock(&self.https) = Some(https);
         if let Some(a) = self.plain_addr {
-            self.plain = Some(Listener::start(self.shared.clone(), a, None).await?);
+            let plain = Listener::start(self.shared.clone(), a, None).await?;
+            *lock(&self.plain) = Some(plain);
         }
         Ok(())
     }

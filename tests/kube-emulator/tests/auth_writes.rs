@@ -180,7 +180,30 @@ async fn events_posted_are_stored_for_assertions() {
             .unwrap()
             .starts_with("a.")
     );
-    let new = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "b"}, "reason": "Loaded", "note": "ok"});
+    // events.k8s.io/v1 is validated as the apiserver does: a bare one is refused, field by field.
+    let bare = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "b"}, "reason": "Loaded", "note": "ok"});
+    let r = send(
+        &emu,
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/default/events",
+        Some(emu.token()),
+        Some(("application/json", bare)),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    let message = json_body(r.body).await["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains("eventTime: Required value"), "{message}");
+    assert!(
+        message.contains("reportingController: Required value"),
+        "{message}"
+    );
+    let new = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "b"},
+        "eventTime": "2026-12-06T10:00:00.000000Z", "reportingController": "wasp.io/proxy",
+        "reportingInstance": "pod-1", "action": "LoadPlugin", "reason": "Loaded", "type": "Normal",
+        "note": "ok", "regarding": {"kind": "WasmPlugin", "namespace": "default", "name": "a"}});
     let r = send(
         &emu,
         "POST",
@@ -194,12 +217,12 @@ async fn events_posted_are_stored_for_assertions() {
     assert_eq!(evs.len(), 2);
     assert_eq!(evs[0]["reason"], "Failed");
     assert_eq!(evs[1]["apiVersion"], "events.k8s.io/v1");
-    assert_eq!(emu.requests("create"), 2);
+    assert_eq!(emu.requests("create"), 3); // the refused one was a request too
 }
 
 #[tokio::test]
 async fn stop_and_restart_on_the_same_port() {
-    let mut emu = emulator().await;
+    let emu = emulator().await;
     emu.create(plugin("default", "a", json!({}))).unwrap();
     let mut w = Watch::open(&emu, &format!("{WP}?watch=1")).await;
     assert_eq!(w.event().await["type"], "ADDED");
