@@ -289,3 +289,31 @@ fn istio_plugin_order() {
     assert_eq!(unspecified.phase, None);
     assert_eq!(unspecified.priority, Some(100));
 }
+
+#[test]
+fn kubernetes_settings() {
+    let dir = Dir::new();
+    let settings = |yaml: &str| {
+        dir.load(&format!("{BASE}plugins:\n  kubernetes: {yaml}\n"))
+            .unwrap()
+            .plugin_sources
+            .unwrap()
+            .kubernetes
+            .unwrap()
+    };
+    let default = settings("{}");
+    assert!(default.report_status, "reporting is on unless turned off");
+    assert_eq!(default.kubeconfig, None);
+    assert!(!settings("{ reportStatus: false }").report_status);
+    let e = dir.error(&format!(
+        "{BASE}plugins:\n  kubernetes: {{ reportStatus: sometimes }}\n"
+    ));
+    assert_eq!(
+        e,
+        "wasp.yaml:11:31: plugins.kubernetes.reportStatus: invalid boolean"
+    );
+    let e = dir.error(&format!(
+        "{BASE}plugins:\n  kubernetes: {{ reportstatus: false }}\n"
+    ));
+    assert!(e.contains("reportstatus"), "{e}");
+}

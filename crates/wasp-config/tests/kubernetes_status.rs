@@ -1,7 +1,7 @@
 //! Status back to the cluster, against `wasp-kube-emulator` (an emulator of the apiserver's
 //! API, which validates events.k8s.io Events on create as the apiserver does): an Event and a
 //! status condition per outcome, written once per change; the conditions of others kept;
-//! RBAC without `*/status` leaves the events; writes missed while the apiserver is gone are
+//! what RBAC refuses (status, the root namespace) is left out per namespace, the rest written; writes missed while the apiserver is gone are
 //! made when it returns; status writes are not news to the watches.
 
 use std::time::Duration;
@@ -23,17 +23,21 @@ fn client(emulator: &KubeEmulator) -> kube::Client {
 
 /// A WasmPlugin `shop/name` created in the emulator, and its reference.
 fn created(emulator: &KubeEmulator, name: &str) -> ObjectRef {
+    created_in(emulator, "shop", name)
+}
+
+fn created_in(emulator: &KubeEmulator, namespace: &str, name: &str) -> ObjectRef {
     let object = emulator
         .create(json!({
             "apiVersion": API_VERSION,
             "kind": "WasmPlugin",
-            "metadata": {"name": name, "namespace": "shop"},
+            "metadata": {"name": name, "namespace": namespace},
             "spec": {"url": "oci://r.example/p:v1"}
         }))
         .unwrap();
     ObjectRef {
         kind: WASM_PLUGIN,
-        namespace: "shop".into(),
+        namespace: namespace.into(),
         name: name.into(),
         uid: object["metadata"]["uid"].as_str().map(String::from),
         generation: object["metadata"]["generation"].as_i64(),
@@ -124,27 +128,36 @@ async fn each_change_of_outcome_is_one_event_and_one_condition() {
 }
 
 #[tokio::test]
-async fn without_rights_on_status_the_events_are_still_written() {
+async fn what_rbac_refuses_is_left_out_per_namespace_and_the_rest_written() {
     let emulator = KubeEmulator::start(Options::default()).await.unwrap();
     let object = created(&emulator, "limited");
+    let mesh_wide = created_in(&emulator, "istio-system", "mesh-wide");
+    // As deploy/ grants: events in the workload's namespace only, no status anywhere.
     emulator.set_rules(vec![
         Rule::allow(
             &["get", "list", "watch"],
             "extensions.istio.io",
             &["wasmplugins"],
         ),
-        Rule::allow(&["create", "patch"], "events.k8s.io", &["events"]),
+        Rule::allow(&["create", "patch"], "events.k8s.io", &["events"]).in_namespaces(&["shop"]),
     ]);
     let reporter = StatusReporter::start(client(&emulator), "wasp-1".into());
-    reporter.report(vec![(
-        object.clone(),
-        Outcome::VmFailed("proxy_on_configure returned false".into()),
-    )]);
+    let failed = Outcome::VmFailed("proxy_on_configure returned false".into());
+    reporter.report(vec![
+        (mesh_wide.clone(), Outcome::Loaded),
+        (object.clone(), failed.clone()),
+    ]);
     until("a VMFailed event", || emulator.events().len() == 1).await;
     assert_eq!(emulator.events()[0]["reason"], "VMFailed");
-    // Refused once, the condition is not tried again: the next outcome is an event only.
-    reporter.report(vec![(object, Outcome::Loaded)]);
+    assert_eq!(emulator.events()[0]["metadata"]["namespace"], "shop");
+    // Refused once, a write is not tried again there: the next outcome is one event, in shop.
+    reporter.report(vec![
+        (mesh_wide, Outcome::Loaded),
+        (object, Outcome::Loaded),
+    ]);
     until("a Loaded event", || emulator.events().len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(emulator.events().len(), 2);
     assert!(emulator.status_writes().is_empty());
 }
 

@@ -4,10 +4,11 @@
 //!
 //! Only changes are written: an object is reported again when its outcome, its generation or
 //! its identity (uid) changes, not on every reload of the others. Writes that fail (the
-//! apiserver gone) are retried; a status write refused by RBAC stops the conditions (the
-//! events go on), as least-privilege RBAC may leave `*/status` out.
+//! apiserver gone) are retried. A write that RBAC refuses (403) is not tried again in that
+//! namespace: least-privilege RBAC may leave out `*/status`, or everything in Istio's root
+//! namespace, whose resources every proxy of the mesh shares (deploy/ grants neither there).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use k8s_openapi::api::events::v1::Event;
@@ -126,7 +127,8 @@ async fn run(
     mut wanted: watch::Receiver<Vec<(ObjectRef, Outcome)>>,
 ) {
     let mut written: BTreeMap<ObjectRef, Written> = BTreeMap::new();
-    let mut conditions = true;
+    // (namespace, what) that RBAC refused: not tried again.
+    let mut refused: BTreeSet<(String, &'static str)> = BTreeSet::new();
     loop {
         let now = wanted.borrow_and_update().clone();
         // Objects gone from the selection are forgotten: reported again if they come back.
@@ -134,31 +136,18 @@ async fn run(
         let mut pending = false;
         for (object, outcome) in &now {
             let done = written.entry(object.clone()).or_default();
-            if done.event.as_ref() != Some(outcome) {
+            let allowed =
+                |refused: &BTreeSet<_>, what| !refused.contains(&(object.namespace.clone(), what));
+            if allowed(&refused, EVENTS) && done.event.as_ref() != Some(outcome) {
                 match publish_event(&client, &instance, object, outcome).await {
                     Ok(()) => done.event = Some(outcome.clone()),
-                    Err(e) => {
-                        tracing::warn!("cannot record an event on {object} (will retry): {e}");
-                        pending = true;
-                    }
+                    Err(e) => pending |= failed(&mut refused, object, EVENTS, &e),
                 }
             }
-            if conditions && done.condition.as_ref() != Some(outcome) {
+            if allowed(&refused, CONDITIONS) && done.condition.as_ref() != Some(outcome) {
                 match write_condition(&client, &instance, object, outcome).await {
                     Ok(()) => done.condition = Some(outcome.clone()),
-                    Err(kube::Error::Api(status)) if status.code == 403 => {
-                        tracing::warn!(
-                            "RBAC does not let wasp update {}/status ({}): status conditions are \
-                             not written, events still are",
-                            object.kind.plural,
-                            status.message
-                        );
-                        conditions = false;
-                    }
-                    Err(e) => {
-                        tracing::warn!("cannot write the status of {object} (will retry): {e}");
-                        pending = true;
-                    }
+                    Err(e) => pending |= failed(&mut refused, object, CONDITIONS, &e),
                 }
             }
         }
@@ -172,6 +161,35 @@ async fn run(
         };
         if changed.is_err() {
             return;
+        }
+    }
+}
+
+const EVENTS: &str = "events";
+const CONDITIONS: &str = "status conditions";
+
+/// Notes a write that failed: refused by RBAC (not tried again in that namespace), or to be
+/// retried (returns true).
+fn failed(
+    refused: &mut BTreeSet<(String, &'static str)>,
+    object: &ObjectRef,
+    what: &'static str,
+    error: &kube::Error,
+) -> bool {
+    match error {
+        kube::Error::Api(status) if status.code == 403 => {
+            tracing::info!(
+                "RBAC does not let wasp write {what} in namespace {} ({}): none are written \
+                 there; /plugins still shows every outcome",
+                object.namespace,
+                status.message
+            );
+            refused.insert((object.namespace.clone(), what));
+            false
+        }
+        _ => {
+            tracing::warn!("cannot write {what} of {object} (will retry): {error}");
+            true
         }
     }
 }
