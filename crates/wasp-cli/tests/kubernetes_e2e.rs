@@ -1,7 +1,8 @@
 //! `wasp run` with `plugins.kubernetes`, against `wasp-kube-emulator` — an emulator of the
 //! apiserver's list/watch protocol (no kube-apiserver can run here) — reached through a
-//! kubeconfig with a bearer token over TLS: a WasmPlugin created there is served, its changes
-//! and deletion are served within a second while requests keep flowing (none fails, the
+//! kubeconfig with a bearer token over TLS: a WasmPlugin, a Lua TrafficExtension and an
+//! EnvoyFilter created there are served, their changes and deletions within a second while
+//! requests keep flowing (none fails, the
 //! apiserver going away and coming back included); a WasmPlugin with a pull secret is pulled
 //! from a real registry and its outcome reported back as Events and a status condition; RBAC
 //! that forbids the resources stops `wasp run` with a clear error.
@@ -173,6 +174,40 @@ plugins:
     emulator.create(wasm_plugin(json!({"v": 3}))).unwrap();
     within_a_second("the creation", &has_config(r#"{"v":3}"#));
 
+    // The other two kinds, each created, changed and deleted: a Lua TrafficExtension and an
+    // EnvoyFilter whose patch inserts a Lua filter.
+    let header = |name: &'static str| move || get(listener, "/").and_then(|a| a.header(name));
+    emulator.create(traffic_extension("v1")).unwrap();
+    within_a_second("a TrafficExtension", &|| {
+        header("x-te")().as_deref() == Some("v1")
+    });
+    edit(&emulator, API, "TrafficExtension", "tag", |t| {
+        t["spec"]["lua"]["inlineCode"] =
+            traffic_extension("v2")["spec"]["lua"]["inlineCode"].clone();
+    });
+    within_a_second("its change", &|| header("x-te")().as_deref() == Some("v2"));
+    emulator
+        .delete(API, "TrafficExtension", "shop", "tag")
+        .unwrap();
+    within_a_second("its deletion", &|| {
+        get(listener, "/").is_some_and(|a| a.status == 200 && a.header("x-te").is_none())
+    });
+    const EF: &str = "networking.istio.io/v1alpha3";
+    emulator.create(envoy_filter("v1")).unwrap();
+    within_a_second("an EnvoyFilter", &|| {
+        header("x-ef")().as_deref() == Some("v1")
+    });
+    edit(&emulator, EF, "EnvoyFilter", "lua-tag", |f| {
+        f["spec"] = envoy_filter("v2")["spec"].clone();
+    });
+    within_a_second("its change", &|| header("x-ef")().as_deref() == Some("v2"));
+    emulator
+        .delete(EF, "EnvoyFilter", "shop", "lua-tag")
+        .unwrap();
+    within_a_second("its deletion", &|| {
+        get(listener, "/").is_some_and(|a| a.status == 200 && a.header("x-ef").is_none())
+    });
+
     // The apiserver goes away: the last resources stay in use, requests keep passing.
     emulator.stop();
     std::thread::sleep(Duration::from_secs(2));
@@ -192,6 +227,50 @@ plugins:
     load.join().unwrap();
     assert!(sent.load(Ordering::Relaxed) > 10);
     assert_eq!(failed.load(Ordering::Relaxed), 0, "{}", log());
+}
+
+/// A Lua TrafficExtension `shop/tag` that adds `x-te: VERSION` to responses.
+fn traffic_extension(version: &str) -> Value {
+    json!({
+        "apiVersion": API,
+        "kind": "TrafficExtension",
+        "metadata": {"name": "tag", "namespace": "shop"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "cart"}},
+            "lua": {"inlineCode": format!(
+                "function envoy_on_response(h) h:headers():add('x-te', '{version}') end"
+            )}
+        }
+    })
+}
+
+/// An EnvoyFilter `shop/lua-tag` inserting a Lua filter before the router that adds
+/// `x-ef: VERSION` to responses.
+fn envoy_filter(version: &str) -> Value {
+    json!({
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "EnvoyFilter",
+        "metadata": {"name": "lua-tag", "namespace": "shop"},
+        "spec": {
+            "workloadSelector": {"labels": {"app": "cart"}},
+            "configPatches": [{
+                "applyTo": "HTTP_FILTER",
+                "match": {"context": "ANY", "listener": {"filterChain": {"filter": {
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "subFilter": {"name": "envoy.filters.http.router"}
+                }}}},
+                "patch": {"operation": "INSERT_BEFORE", "value": {
+                    "name": "envoy.filters.http.lua",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+                        "inlineCode": format!(
+                            "function envoy_on_response(h) h:headers():add('x-ef', '{version}') end"
+                        )
+                    }
+                }}
+            }]
+        }
+    })
 }
 
 /// A `kubernetes.io/dockerconfigjson` Secret `shop/regcred` for the registry at `port`.
