@@ -2,10 +2,10 @@
 //! apiserver's list/watch protocol (no kube-apiserver can run here) — reached through a
 //! kubeconfig with a bearer token over TLS: a WasmPlugin, a Lua TrafficExtension and an
 //! EnvoyFilter created there are served, their changes and deletions within a second while
-//! requests keep flowing (none fails, the
-//! apiserver going away and coming back included); a WasmPlugin with a pull secret is pulled
-//! from a real registry and its outcome reported back as Events and a status condition; RBAC
-//! that forbids the resources stops `wasp run` with a clear error.
+//! requests keep flowing (none fails, the apiserver going away and coming back included); a
+//! WasmPlugin with a pull secret is pulled from a real registry and its outcome reported back
+//! as Events and a status condition; RBAC that forbids the resources stops `wasp run` with a
+//! clear error.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -84,6 +84,7 @@ fn kubeconfig(dir: &Path, emulator: &KubeEmulator) -> std::path::PathBuf {
 }
 
 const API: &str = "extensions.istio.io/v1alpha1";
+const EF: &str = "networking.istio.io/v1alpha3";
 
 fn wasm_plugin(config: Value) -> Value {
     let url = format!("file://{}", wasp_test_plugins::path("headers").display());
@@ -192,7 +193,6 @@ plugins:
     within_a_second("its deletion", &|| {
         get(listener, "/").is_some_and(|a| a.status == 200 && a.header("x-te").is_none())
     });
-    const EF: &str = "networking.istio.io/v1alpha3";
     emulator.create(envoy_filter("v1")).unwrap();
     within_a_second("an EnvoyFilter", &|| {
         header("x-ef")().as_deref() == Some("v1")
@@ -248,7 +248,7 @@ fn traffic_extension(version: &str) -> Value {
 /// `x-ef: VERSION` to responses.
 fn envoy_filter(version: &str) -> Value {
     json!({
-        "apiVersion": "networking.istio.io/v1alpha3",
+        "apiVersion": EF,
         "kind": "EnvoyFilter",
         "metadata": {"name": "lua-tag", "namespace": "shop"},
         "spec": {
