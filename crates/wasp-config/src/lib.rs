@@ -276,6 +276,7 @@ pub fn quick(
                 headers: Vec::new(),
                 action,
             }],
+            tcp: None,
         }],
         clusters,
         plugins: specs,

@@ -53,6 +53,20 @@ pub struct RawListener {
     pub protocol: Option<S<RawListenerProtocol>>,
     pub tls: Option<RawServerTls>,
     pub routes: Option<Vec<S<RawRoute>>>,
+    /// TCP listeners: the cluster connections go to (unless an SNI route applies).
+    pub cluster: Option<S<String>>,
+    /// TCP listeners: clusters by the TLS server name of the ClientHello (passthrough).
+    pub sni: Option<Vec<S<RawSniRoute>>>,
+    /// TCP listeners: close a connection idle this long (`1h` unless set; `0s`: never).
+    pub idle_timeout: Option<S<String>>,
+}
+
+/// One `sni` entry of a TCP listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSniRoute {
+    pub server_names: S<Vec<S<String>>>,
+    pub cluster: S<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

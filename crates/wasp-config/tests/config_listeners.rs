@@ -126,15 +126,105 @@ fn bad_route_actions() {
     );
 }
 
+/// A wasp.yaml with one TCP listener (`fields` under it) and clusters `db`, `a`, and `tls`
+/// (which originates TLS).
+fn tcp(fields: &str) -> String {
+    format!(
+        "listeners:
+  - name: db
+    address: 127.0.0.1:5432
+    protocol: tcp
+{fields}clusters:
+  - name: db
+    endpoints: [127.0.0.1:15432]
+  - name: a
+    endpoints: [127.0.0.1:15433]
+  - name: tls
+    endpoints: [db.example.com:443]
+    tls: {{}}
+"
+    )
+}
+
 #[test]
-fn tcp_listener() {
-    let e = Dir::new().error(&BASE.replace(
+fn tcp_listeners() {
+    let dir = Dir::new();
+    let spec = dir.load(&tcp("    cluster: db\n")).unwrap().spec;
+    let relay = spec.listeners[0].tcp.as_ref().expect("a tcp listener");
+    assert_eq!(relay.cluster.as_deref(), Some("db"));
+    assert_eq!(
+        relay.idle_timeout,
+        Some(std::time::Duration::from_secs(3600)),
+        "Envoy's default"
+    );
+    assert!(spec.listeners[0].routes.is_empty());
+
+    let spec = dir
+        .load(&tcp(concat!(
+            "    idle_timeout: 0s\n",
+            "    sni:\n",
+            "      - server_names: [A.example.com, \"*.b.example\"]\n",
+            "        cluster: a\n",
+        )))
+        .unwrap()
+        .spec;
+    let relay = spec.listeners[0].tcp.as_ref().unwrap();
+    assert_eq!(relay.cluster, None);
+    assert_eq!(relay.idle_timeout, None, "0s: never");
+    assert_eq!(
+        relay.sni_routes[0].server_names,
+        ["a.example.com", "*.b.example"]
+    );
+    assert_eq!(relay.sni_routes[0].cluster, "a");
+}
+
+#[test]
+fn tcp_listener_errors() {
+    let dir = Dir::new();
+    let cases = [
+        (
+            tcp(""),
+            "wasp.yaml:2:11: listeners[0]: a tcp listener needs `cluster:` or `sni:` routes: where its connections go",
+        ),
+        (
+            tcp("    cluster: nope\n"),
+            "wasp.yaml:5:14: listeners[0].cluster: unknown cluster `nope` (clusters: db, a, tls)",
+        ),
+        (
+            tcp("    cluster: tls\n"),
+            "wasp.yaml:5:14: listeners[0].cluster: cluster `tls` originates TLS, which tcp listeners do not do yet: relay to a cluster without `tls:` (TLS from the client passes through untouched)",
+        ),
+        (
+            tcp(
+                "    cluster: db\n    routes:\n      - match: { prefix: / }\n        cluster: db\n",
+            ),
+            "wasp.yaml:7:9: listeners[0].routes: a tcp listener has no HTTP routes: give it `cluster:` (and `sni:` to choose by server name)",
+        ),
+        (
+            tcp("    sni:\n      - server_names: []\n        cluster: a\n"),
+            "wasp.yaml:6:23: listeners[0].sni[0].server_names: at least one server name is required",
+        ),
+        (
+            tcp("    sni:\n      - server_names: [\"bad name\"]\n        cluster: a\n"),
+            "wasp.yaml:6:24: listeners[0].sni[0].server_names[0]: `bad name` is not a server name (`db.example.com` or `*.example.com`)",
+        ),
+        (
+            tcp("    idle_timeout: soon\n    cluster: db\n"),
+            "wasp.yaml:5:19: listeners[0].idle_timeout:",
+        ),
+    ];
+    for (yaml, want) in cases {
+        let e = dir.error(&yaml);
+        assert!(e.starts_with(want), "got:  {e}\nwant: {want}");
+    }
+    // The TCP fields on an HTTP listener: a forgotten `protocol: tcp`.
+    let e = dir.error(&BASE.replace(
         "    address: 127.0.0.1:8080",
-        "    address: 127.0.0.1:8080\n    protocol: tcp",
+        "    address: 127.0.0.1:8080\n    cluster: backend",
     ));
     assert_eq!(
         e,
-        "wasp.yaml:4:15: listeners[0].protocol: tcp listeners are not supported yet"
+        "wasp.yaml:4:14: listeners[0].cluster: `cluster` is for tcp listeners: add `protocol: tcp`, or route HTTP with `routes:`"
     );
 }
 

@@ -25,6 +25,7 @@ mod runtime;
 mod shared;
 mod stats;
 mod stream;
+mod tcp;
 mod upstream;
 mod worker;
 

@@ -83,14 +83,12 @@ impl Proxy {
                 sockets[w].push(socket);
             }
             tls.push(match &l.tls {
-                Some(t) => {
-                    Some(
-                        crate::listener::tls::acceptor(t).map_err(|reason| StartError::Tls {
-                            name: l.name.clone(),
-                            reason,
-                        })?,
-                    )
-                }
+                Some(t) => Some(crate::listener::tls::acceptor(t, l.tcp.is_none()).map_err(
+                    |reason| StartError::Tls {
+                        name: l.name.clone(),
+                        reason,
+                    },
+                )?),
                 None => None,
             });
         }

@@ -56,6 +56,24 @@ pub struct Stats {
     pub upstream_timeouts: AtomicU64,
     pub upstream_latency: Histogram,
     pub local_replies: AtomicU64,
+    pub tcp: TcpStats,
+}
+
+/// Counters of the TCP listeners (all of them together).
+#[derive(Default)]
+pub struct TcpStats {
+    /// Connections accepted.
+    pub connections: AtomicU64,
+    /// Connections closed for want of a cluster (no SNI route matched, no default).
+    pub no_route: AtomicU64,
+    /// Connections whose upstream could not be reached.
+    pub connect_failures: AtomicU64,
+    /// Bytes from clients relayed upstream.
+    pub received_bytes: AtomicU64,
+    /// Bytes from upstreams relayed to clients.
+    pub sent_bytes: AtomicU64,
+    /// Connections closed for being idle.
+    pub idle_timeouts: AtomicU64,
 }
 
 impl Stats {

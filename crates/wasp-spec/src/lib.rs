@@ -62,8 +62,35 @@ pub struct ListenerSpec {
     pub direction: TrafficDirection,
     /// TLS termination; `None`: plain TCP.
     pub tls: Option<ServerTls>,
-    /// Tried in order; the first that matches serves the request.
+    /// Tried in order; the first that matches serves the request (HTTP listeners; empty
+    /// for a TCP one).
     pub routes: Vec<RouteSpec>,
+    /// `Some`: a TCP listener (Envoy's `tcp_proxy`), which relays each connection's bytes to
+    /// a cluster instead of serving HTTP.
+    pub tcp: Option<TcpProxySpec>,
+}
+
+/// What a TCP listener does with a connection.
+#[derive(Debug, Clone, Default)]
+pub struct TcpProxySpec {
+    /// Where connections go when no SNI route applies; `None`: such a connection is closed.
+    pub cluster: Option<String>,
+    /// By the TLS server name the client sends (passthrough: the listener does not terminate
+    /// TLS, it reads the name from the ClientHello); the first route that matches wins.
+    pub sni_routes: Vec<SniRoute>,
+    /// A connection with no bytes either way for this long is closed; `None`: never
+    /// (Envoy's tcp_proxy default is 1 hour).
+    pub idle_timeout: Option<Duration>,
+}
+
+/// One SNI route of a TCP listener.
+#[derive(Debug, Clone)]
+pub struct SniRoute {
+    /// Server names: exact (`db.example.com`) or a wildcard for one or more leading labels
+    /// (`*.example.com`), compared without case.
+    pub server_names: Vec<String>,
+    /// The cluster a matching connection goes to.
+    pub cluster: String,
 }
 
 /// TLS a listener terminates.

@@ -51,15 +51,16 @@ impl Builder<'_> {
                     format!("address {address} is already used by listeners[{first}]"),
                 ));
             }
-            if let Some(protocol) = &l.protocol
-                && let RawListenerProtocol::Tcp = protocol.value
-            {
-                return Err(self.errs.at(
-                    &protocol.referenced,
-                    format!("{path}.protocol"),
-                    "tcp listeners are not supported yet",
-                ));
-            }
+            let is_tcp = l
+                .protocol
+                .as_ref()
+                .is_some_and(|p| matches!(p.value, RawListenerProtocol::Tcp));
+            let tcp = if is_tcp {
+                Some(self.tcp_proxy(l, &path, clusters)?)
+            } else {
+                self.no_tcp_fields(l, &path)?;
+                None
+            };
             let tls = match &l.tls {
                 Some(tls) => Some(ServerTls {
                     cert_file: self
@@ -81,6 +82,7 @@ impl Builder<'_> {
                 },
                 tls,
                 routes,
+                tcp,
             });
         }
         Ok(out)
@@ -167,25 +169,12 @@ impl Builder<'_> {
         }
         let action = match (&r.cluster, &r.direct_response) {
             (Some(cluster), None) => {
-                let name = cluster.value.trim();
-                if !clusters.iter().any(|c| c.name == name) {
-                    let known: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
-                    let known = if known.is_empty() {
-                        "no clusters are defined".to_string()
-                    } else {
-                        format!("clusters: {}", known.join(", "))
-                    };
-                    return Err(self.errs.at(
-                        &cluster.referenced,
-                        format!("{path}.cluster"),
-                        format!("unknown cluster `{name}` ({known})"),
-                    ));
-                }
+                let name = self.known_cluster(cluster, &format!("{path}.cluster"), clusters)?;
                 let timeout = self
                     .duration(r.timeout.as_ref(), &format!("{path}.timeout"))?
                     .unwrap_or(DEFAULT_ROUTE_TIMEOUT);
                 RouteAction::Cluster {
-                    name: name.to_string(),
+                    name,
                     timeout: (!timeout.is_zero()).then_some(timeout),
                 }
             }

@@ -17,6 +17,7 @@ use crate::{DEFAULT_BUFFER_LIMIT, Workload};
 mod clusters;
 mod listeners;
 mod plugins;
+mod tcp;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 

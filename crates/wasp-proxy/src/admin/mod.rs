@@ -127,6 +127,11 @@ fn config_dump(shared: &Shared) -> String {
                 "address": l.address.to_string(),
                 "direction": format!("{:?}", l.direction),
                 "tls": l.tls.is_some(),
+                "tcp": l.tcp.as_ref().map(|t| json!({
+                    "cluster": t.cluster,
+                    "sni": t.sni_routes.iter().map(|r| json!({"server_names": r.server_names, "cluster": r.cluster})).collect::<Vec<_>>(),
+                    "idle_timeout_ms": t.idle_timeout.map(|d| d.as_millis() as u64),
+                })),
                 "routes": l.routes.iter().map(|r| json!({
                     "match": match &r.path {
                         crate::spec::PathMatch::Prefix(p) => json!({"prefix": p}),

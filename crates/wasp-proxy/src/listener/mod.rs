@@ -78,6 +78,11 @@ async fn serve_connection(
     stats.connections.fetch_add(1, Relaxed);
     stats.active_connections.fetch_add(1, Relaxed);
     let id = CONNECTION_IDS.fetch_add(1, Relaxed);
+    if let Some(routes) = &listener.tcp {
+        crate::tcp::serve(worker.clone(), routes, tcp, peer, tls).await;
+        stats.active_connections.fetch_sub(1, Relaxed);
+        return;
+    }
     match tls {
         None => {
             let conn = Arc::new(ConnInfo {

@@ -8,8 +8,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::spec::ServerTls;
 
-/// A TLS acceptor for a listener, or why the certificate or key cannot be used.
-pub fn acceptor(tls: &ServerTls) -> Result<TlsAcceptor, String> {
+/// A TLS acceptor for a listener, or why the certificate or key cannot be used. `http`:
+/// offer h2 and http/1.1 by ALPN (a TCP listener offers nothing).
+pub fn acceptor(tls: &ServerTls, http: bool) -> Result<TlsAcceptor, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_file)
         .map_err(|e| format!("cannot read {}: {e}", tls.cert_file.display()))?
         .collect::<Result<_, _>>()
@@ -26,6 +27,8 @@ pub fn acceptor(tls: &ServerTls) -> Result<TlsAcceptor, String> {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| format!("certificate and key do not match: {e}"))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    if http {
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    }
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

@@ -14,6 +14,8 @@ pub(crate) struct Listener {
     /// The cluster of each of `spec.routes`, resolved once (`None` for a direct response or
     /// a cluster the spec does not define).
     targets: Vec<Option<ClusterId>>,
+    /// A TCP listener's routing (`spec.tcp`), resolved likewise.
+    pub tcp: Option<crate::tcp::TcpRoutes>,
 }
 
 /// Where a matched route sends the request.
@@ -38,10 +40,15 @@ impl Listener {
                 RouteAction::Direct { .. } => None,
             })
             .collect();
+        let tcp = spec
+            .tcp
+            .as_ref()
+            .map(|t| crate::tcp::TcpRoutes::new(t, clusters));
         Listener {
             spec,
             index,
             targets,
+            tcp,
         }
     }
 

@@ -171,6 +171,13 @@ impl Upstreams {
         })
     }
 
+    /// How long a connection to `cluster` may take to open.
+    pub fn connect_timeout(&self, cluster: ClusterId) -> Duration {
+        self.clusters
+            .get(cluster.0)
+            .map_or(Duration::from_secs(5), |c| c.spec.connect_timeout)
+    }
+
     /// The name of `cluster`, shared.
     pub fn name(&self, cluster: ClusterId) -> Option<Arc<str>> {
         Some(self.clusters.get(cluster.0)?.name.clone())

@@ -54,6 +54,7 @@ pub fn listener(name: &str, routes: Vec<RouteSpec>) -> ListenerSpec {
         direction: TrafficDirection::Inbound,
         tls: None,
         routes,
+        tcp: None,
     }
 }
 
