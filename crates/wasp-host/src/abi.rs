@@ -182,11 +182,9 @@ pub enum BufferType {
     RequestBody = 0,
     /// The response body buffered so far (or the chunk being delivered).
     ResponseBody = 1,
-    /// Bytes from the downstream peer of a TCP stream; L4 filters are not attached, so never
-    /// present.
+    /// Bytes from the downstream peer of a TCP stream not yet passed on.
     DownstreamData = 2,
-    /// Bytes from the upstream peer of a TCP stream; L4 filters are not attached, so never
-    /// present.
+    /// Bytes from the upstream peer of a TCP stream not yet passed on.
     UpstreamData = 3,
     /// Body of the HTTP call response being delivered.
     HttpCallResponseBody = 4,

@@ -153,16 +153,17 @@ impl Embedder for NoopEmbedder {}
 pub enum Effect {
     /// Resume a paused direction of the stream context (`proxy_continue_stream`).
     Continue {
-        /// The HTTP stream context that asked.
+        /// The stream context (HTTP or TCP) that asked.
         context: u32,
         /// Which direction to resume.
         stream: StreamType,
     },
     /// Reset the stream / close the connection (`proxy_close_stream`).
     Close {
-        /// The HTTP stream context that asked.
+        /// The stream context (HTTP or TCP) that asked.
         context: u32,
-        /// Which direction the plugin named; Envoy resets the whole stream either way.
+        /// Which direction the plugin named; Envoy resets the whole stream (closes the whole
+        /// connection) either way.
         stream: StreamType,
     },
     /// Answer the stream locally (`proxy_send_local_response`).

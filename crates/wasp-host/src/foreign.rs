@@ -17,7 +17,7 @@ use flate2::write::ZlibEncoder;
 use crate::abi::Status;
 use crate::codec::protobuf::{self, Field};
 use crate::embedder::Effect;
-use crate::state::{ContextKind, Declared, VmState};
+use crate::state::{Declared, VmState};
 
 /// Decompressed output is capped so a small zlib bomb cannot exhaust the proxy.
 pub const MAX_UNCOMPRESSED: u64 = 64 << 20;
@@ -100,17 +100,11 @@ fn set_filter_state(state: &mut VmState, args: &[u8]) -> Result<(), Status> {
         }
     }
     let path = path.ok_or(Status::BadArgument)?;
-    let context = state.active_context();
-    match state.contexts.get(&context).map(|c| &c.kind) {
-        Some(ContextKind::Http(stream)) => {
-            let mut stream = stream
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            stream.filter_state.insert(path, value);
-            Ok(())
-        }
-        _ => Err(Status::NotFound),
-    }
+    state
+        .with_filter_state(|filter_state| {
+            filter_state.insert(path, value);
+        })
+        .ok_or(Status::NotFound)
 }
 
 #[cfg(test)]

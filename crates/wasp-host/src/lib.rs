@@ -25,6 +25,7 @@
 pub mod abi;
 mod cache;
 pub mod codec;
+mod connection;
 mod embedder;
 mod engine;
 mod foreign;
@@ -41,11 +42,12 @@ mod vm;
 pub(crate) mod wasi;
 
 pub use abi::{
-    AbiVersion, DataAction, HeadersAction, LogLevel, NetworkAction, Status, StreamType,
+    AbiVersion, DataAction, HeadersAction, LogLevel, NetworkAction, PeerType, Status, StreamType,
     TrailersAction,
 };
 pub use cache::ModuleCache;
 pub use codec::property::PropertyValue;
+pub use connection::{ConnectionProperties, SharedConnection, TcpConnection};
 pub use embedder::{
     CalloutError, Effect, Embedder, GrpcCallRequest, GrpcTarget, HttpCallRequest, HttpCallResponse,
     LocalResponse, NoopEmbedder,

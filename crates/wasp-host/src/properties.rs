@@ -44,6 +44,21 @@ pub(crate) fn get(state: &VmState, path: &[&[u8]]) -> Option<Vec<u8>> {
             return Some(value.encode());
         }
     }
+    if let Some(connection) = state.active_connection() {
+        let connection = connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let [name] = path
+            && let Some(value) = connection.filter_state.get(*name)
+        {
+            return Some(value.clone());
+        }
+        if let Some(props) = &connection.properties
+            && let Some(value) = props.property(path, &connection)
+        {
+            return Some(value.encode());
+        }
+    }
     state.embedder.property(path).map(|value| value.encode())
 }
 

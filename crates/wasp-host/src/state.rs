@@ -6,6 +6,7 @@ use std::sync::Arc;
 use wasmtime::{Memory, ResourceLimiter, TypedFunc};
 
 use crate::abi::AbiVersion;
+use crate::connection::SharedConnection;
 use crate::embedder::{Effect, Embedder};
 use crate::headers::HeaderMap;
 use crate::shared::{QueueNotifier, Shared};
@@ -22,6 +23,7 @@ pub(crate) struct RootContext {
 pub(crate) enum ContextKind {
     Root(RootContext),
     Http(SharedHttpStream),
+    Tcp(SharedConnection),
 }
 
 pub(crate) struct Context {
@@ -43,6 +45,8 @@ pub(crate) enum Phase {
     ResponseHeaders,
     ResponseBody,
     ResponseTrailers,
+    /// The callbacks of a TCP stream (new connection, data, close).
+    Network,
     /// `on_log`, `on_done`, `on_delete`: maps are read-only.
     Log,
     /// Timers, queues, callout deliveries and other root-context events.
@@ -178,6 +182,33 @@ impl VmState {
         match &self.contexts.get(&self.active_context())?.kind {
             ContextKind::Http(stream) => Some(stream),
             _ => None,
+        }
+    }
+
+    /// The TCP connection of the active context, if it is one.
+    pub fn active_connection(&self) -> Option<&SharedConnection> {
+        match &self.contexts.get(&self.active_context())?.kind {
+            ContextKind::Tcp(connection) => Some(connection),
+            _ => None,
+        }
+    }
+
+    /// Runs `f` on the filter state of the active stream (HTTP or TCP); `None` for a root
+    /// context, which has none.
+    pub fn with_filter_state<R>(
+        &self,
+        f: impl FnOnce(&mut HashMap<Vec<u8>, Vec<u8>>) -> R,
+    ) -> Option<R> {
+        match &self.contexts.get(&self.active_context())?.kind {
+            ContextKind::Http(stream) => Some(f(&mut stream
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .filter_state)),
+            ContextKind::Tcp(connection) => Some(f(&mut connection
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .filter_state)),
+            ContextKind::Root(_) => None,
         }
     }
 

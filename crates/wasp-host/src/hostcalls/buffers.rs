@@ -71,8 +71,17 @@ fn with_buffer<R>(
                 .ok_or(Status::NotFound)?;
             Ok(f(data))
         }
-        // L4 filters are not attached yet: no connection data to show.
-        BufferType::DownstreamData | BufferType::UpstreamData => Err(Status::NotFound.into()),
+        BufferType::DownstreamData | BufferType::UpstreamData => {
+            let connection = state.active_connection().ok_or(Status::NotFound)?;
+            let connection = connection
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Ok(f(if buffer == BufferType::DownstreamData {
+                &connection.downstream_data
+            } else {
+                &connection.upstream_data
+            }))
+        }
     }
 }
 
@@ -129,7 +138,17 @@ fn set_buffer_bytes(
             state.active_stream().ok_or(Status::NotFound)?
         }
         BufferType::DownstreamData | BufferType::UpstreamData => {
-            return Err(Status::NotFound.into());
+            let connection = state.active_connection().ok_or(Status::NotFound)?;
+            let mut connection = connection
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let target = if buffer == BufferType::DownstreamData {
+                &mut connection.downstream_data
+            } else {
+                &mut connection.upstream_data
+            };
+            splice(target, start as usize, size as usize, &data);
+            return Ok(());
         }
         // Callout responses and configurations are immutable.
         _ => return Err(Status::BadArgument.into()),

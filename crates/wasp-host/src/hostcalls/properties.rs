@@ -53,17 +53,17 @@ fn set_property(
     let path = read_bytes(c, path_ptr, path_len)?;
     let value = read_bytes(c, val_ptr, val_len)?;
     let state = c.data();
-    let stream = state.active_stream().ok_or(Status::NotFound)?;
     let readonly = std::str::from_utf8(&path)
         .ok()
         .and_then(|name| state.declared_properties.get(name))
         .is_some_and(|d| d.readonly);
-    let mut stream = stream
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if readonly && stream.filter_state.contains_key(&path) {
-        return Err(Status::BadArgument.into());
-    }
-    stream.filter_state.insert(path, value);
-    Ok(())
+    state
+        .with_filter_state(|filter_state| {
+            if readonly && filter_state.contains_key(&path) {
+                return Err(Status::BadArgument.into());
+            }
+            filter_state.insert(path, value);
+            Ok(())
+        })
+        .ok_or(Status::NotFound)?
 }

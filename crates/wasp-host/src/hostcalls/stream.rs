@@ -62,11 +62,12 @@ pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()
     Ok(())
 }
 
-/// The active context if it is a stream.
-fn stream_context(state: &VmState) -> HostResult<u32> {
+/// The active context if it is an HTTP stream (`tcp`: or a TCP one).
+fn stream_context(state: &VmState, tcp: bool) -> HostResult<u32> {
     let context = state.active_context();
     match state.contexts.get(&context).map(|c| &c.kind) {
         Some(ContextKind::Http(_)) => Ok(context),
+        Some(ContextKind::Tcp(_)) if tcp => Ok(context),
         _ => Err(Status::NotFound.into()),
     }
 }
@@ -78,7 +79,7 @@ fn continue_stream(c: &mut Caller<'_>, stream: u32) -> HostResult {
     if stream == StreamType::Upstream {
         return Err(Status::Unimplemented.into());
     }
-    let context = stream_context(c.data())?;
+    let context = stream_context(c.data(), true)?;
     c.data_mut()
         .effects
         .push(Effect::Continue { context, stream });
@@ -88,7 +89,7 @@ fn continue_stream(c: &mut Caller<'_>, stream: u32) -> HostResult {
 fn close_stream(c: &mut Caller<'_>, stream: u32) -> HostResult {
     not_in_allocator(c)?;
     let stream = StreamType::from_u32(stream).ok_or(Status::BadArgument)?;
-    let context = stream_context(c.data())?;
+    let context = stream_context(c.data(), true)?;
     c.data_mut().effects.push(Effect::Close { context, stream });
     Ok(())
 }
@@ -107,7 +108,7 @@ fn send_local_response(
     let header_bytes = read_bytes(c, headers.0, headers.1)?;
     let headers =
         HeaderMap::from_pairs(pairs::decode(&header_bytes).map_err(|_| Status::BadArgument)?);
-    let context = stream_context(c.data())?;
+    let context = stream_context(c.data(), false)?;
     let state = c.data_mut();
     // A second local reply for the same stream is ignored: the first one wins, as the
     // response it describes may already be on its way.

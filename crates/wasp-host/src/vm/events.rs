@@ -2,7 +2,6 @@
 
 use super::callbacks::F3;
 use super::{CallError, Vm};
-use crate::abi::NetworkAction;
 use crate::embedder::HttpCallResponse;
 use crate::headers::HeaderMap;
 use crate::state::{Delivery, Phase};
@@ -144,19 +143,6 @@ impl Vm {
             ..Delivery::default()
         };
         self.grpc_event("proxy_on_grpc_close", token, f, status, delivery, true)
-    }
-
-    /// `proxy_on_new_connection` for a TCP stream context.
-    pub fn on_new_connection(&mut self, context: u32) -> Result<NetworkAction, CallError> {
-        match self.callbacks.new_connection.clone() {
-            Some(f) => Ok(NetworkAction::from_guest(self.call(
-                "proxy_on_new_connection",
-                context,
-                Phase::Other,
-                |s| f.call(s, context),
-            )?)),
-            None => Ok(NetworkAction::Continue),
-        }
     }
 
     fn grpc_event(

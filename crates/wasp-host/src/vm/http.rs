@@ -222,7 +222,7 @@ impl Vm {
     }
 
     /// on_log, on_done, on_delete in Envoy's HTTP order (log first since envoy#12850).
-    fn end_context(&mut self, context: u32, log_first: bool) -> Result<(), CallError> {
+    pub(super) fn end_context(&mut self, context: u32, log_first: bool) -> Result<(), CallError> {
         if self.failed.is_some() {
             return Ok(());
         }

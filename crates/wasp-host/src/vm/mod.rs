@@ -8,6 +8,7 @@
 mod callbacks;
 mod events;
 mod http;
+mod tcp;
 
 use std::sync::Arc;
 

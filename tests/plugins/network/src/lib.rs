@@ -1,0 +1,148 @@
+//! A network (L4) filter for the TCP conformance scenarios and tests. It logs every callback
+//! with its arguments, counts the bytes each way (metrics `network.connections`,
+//! `network.downstream_bytes`, `network.upstream_bytes`), and acts on its configuration, a
+//! list of words separated by spaces:
+//!
+//! - `upper`: upper-cases the client's bytes on their way up;
+//! - `tag-upstream`: puts `[wasp]` in front of every chunk from the upstream;
+//! - `hold-line`: holds the client's bytes until a newline arrives (StopIteration), then lets
+//!   them all go at once;
+//! - `close-on=WORD`: closes the connection when the client sends WORD;
+//! - `stop-new`: answers StopIteration from `on_new_connection`.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, RootContext, StreamContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType, PeerType};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Trace);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::new(NetworkRoot { config: String::new(), metrics: None })
+    });
+}}
+
+#[derive(Clone, Copy)]
+struct Metrics {
+    connections: u32,
+    downstream_bytes: u32,
+    upstream_bytes: u32,
+}
+
+struct NetworkRoot {
+    config: String,
+    metrics: Option<Metrics>,
+}
+
+impl Context for NetworkRoot {}
+
+impl RootContext for NetworkRoot {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        self.config = self
+            .get_plugin_configuration()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        log::info!("configure config={}", self.config);
+        let define = |name| hostcalls::define_metric(MetricType::Counter, name).unwrap_or(0);
+        self.metrics = Some(Metrics {
+            connections: define("network.connections"),
+            downstream_bytes: define("network.downstream_bytes"),
+            upstream_bytes: define("network.upstream_bytes"),
+        });
+        true
+    }
+
+    fn create_stream_context(&self, context_id: u32) -> Option<Box<dyn StreamContext>> {
+        Some(Box::new(Connection {
+            id: context_id,
+            config: self.config.clone(),
+            metrics: self.metrics?,
+            down: 0,
+            up: 0,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::StreamContext)
+    }
+}
+
+struct Connection {
+    id: u32,
+    config: String,
+    metrics: Metrics,
+    down: usize,
+    up: usize,
+}
+
+impl Connection {
+    fn has(&self, word: &str) -> bool {
+        self.config.split(' ').any(|w| w == word)
+    }
+
+    fn close_word(&self) -> Option<&str> {
+        self.config.split(' ').find_map(|w| w.strip_prefix("close-on="))
+    }
+}
+
+impl Context for Connection {}
+
+impl StreamContext for Connection {
+    fn on_new_connection(&mut self) -> Action {
+        log::info!("new_connection ctx={}", self.id);
+        let _ = hostcalls::increment_metric(self.metrics.connections, 1);
+        if self.has("stop-new") {
+            return Action::Pause;
+        }
+        Action::Continue
+    }
+
+    fn on_downstream_data(&mut self, size: usize, end_of_stream: bool) -> Action {
+        let data = self.get_downstream_data(0, size).unwrap_or_default();
+        log::info!(
+            "downstream_data size={size} eos={end_of_stream} data={:?}",
+            String::from_utf8_lossy(&data)
+        );
+        if let Some(word) = self.close_word()
+            && String::from_utf8_lossy(&data).contains(word)
+        {
+            log::info!("closing on {word}");
+            self.close_downstream();
+            return Action::Pause;
+        }
+        if self.has("hold-line") && !data.contains(&b'\n') && !end_of_stream {
+            return Action::Pause;
+        }
+        if self.has("upper") {
+            self.set_downstream_data(0, size, &data.to_ascii_uppercase());
+        }
+        self.down += size;
+        let _ = hostcalls::increment_metric(self.metrics.downstream_bytes, size as i64);
+        Action::Continue
+    }
+
+    fn on_downstream_close(&mut self, peer_type: PeerType) {
+        log::info!("downstream_close peer={}", peer_type as u32);
+    }
+
+    fn on_upstream_data(&mut self, size: usize, end_of_stream: bool) -> Action {
+        let data = self.get_upstream_data(0, size).unwrap_or_default();
+        log::info!(
+            "upstream_data size={size} eos={end_of_stream} data={:?}",
+            String::from_utf8_lossy(&data)
+        );
+        if self.has("tag-upstream") && size > 0 {
+            self.set_upstream_data(0, 0, b"[wasp]");
+        }
+        self.up += size;
+        let _ = hostcalls::increment_metric(self.metrics.upstream_bytes, size as i64);
+        Action::Continue
+    }
+
+    fn on_upstream_close(&mut self, peer_type: PeerType) {
+        log::info!("upstream_close peer={}", peer_type as u32);
+    }
+
+    fn on_log(&mut self) {
+        log::info!("log down={} up={}", self.down, self.up);
+    }
+}
