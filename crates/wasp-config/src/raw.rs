@@ -187,6 +187,18 @@ pub struct RawPlugin {
     pub phase: Option<RawPhase>,
     pub priority: Option<i64>,
     pub listeners: Option<Vec<S<String>>>,
+    /// `HTTP` (default) or `NETWORK`, as Istio's WasmPlugin `type`.
+    #[serde(rename = "type")]
+    pub plugin_type: Option<S<RawPluginType>>,
+}
+
+/// An inline plugin's `type`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum RawPluginType {
+    #[serde(rename = "HTTP")]
+    Http,
+    #[serde(rename = "NETWORK")]
+    Network,
 }
 
 #[derive(Debug, Deserialize)]

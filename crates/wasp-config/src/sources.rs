@@ -166,28 +166,33 @@ pub(crate) fn sort_chain(plugins: &mut [PluginSpec]) {
     });
 }
 
-/// One declaration as a PluginSpec, or `None` when it attaches to no listener of this proxy
-/// (its `match` excludes them all, or it is a NETWORK plugin).
+/// One declaration as a PluginSpec, or `None` when it attaches to no listener of this proxy:
+/// an HTTP plugin attaches to HTTP listeners, a NETWORK one to TCP listeners, each where its
+/// `match` (direction, ports) allows.
 async fn plugin_spec(
     decl: &PluginDecl,
     listeners: &[ListenerSpec],
     workload: &Workload,
     fetcher: &Fetcher,
 ) -> Option<PluginSpec> {
-    if decl.plugin_type() != PluginType::Http {
-        tracing::warn!(plugin = %decl.key, "NETWORK plugins need TCP listeners, which wasp does not have yet; skipped");
-        return None;
-    }
-    let attached: Vec<String> = listeners
+    let network = decl.plugin_type() == PluginType::Network;
+    let candidates: Vec<&ListenerSpec> = listeners
+        .iter()
+        .filter(|l| l.tcp.is_some() == network)
+        .collect();
+    let attached: Vec<String> = candidates
         .iter()
         .filter(|l| decl.matcher.applies_to(l.direction, l.address.port()))
         .map(|l| l.name.clone())
         .collect();
     if attached.is_empty() {
+        if network && candidates.is_empty() {
+            tracing::warn!(plugin = %decl.key, "a NETWORK plugin runs on TCP listeners (protocol: tcp), and this proxy has none; skipped");
+        }
         return None;
     }
-    // Every listener when it applies to all of them, so the chain reads as before.
-    let attached = if attached.len() == listeners.len() {
+    // Every listener of its kind when it applies to all of them, so the chain reads as before.
+    let attached = if attached.len() == candidates.len() {
         Vec::new()
     } else {
         attached
@@ -232,6 +237,7 @@ async fn plugin_spec(
             // with the same module, VM configuration and environment.
             vm_id: String::new(),
             env: wasm.env.clone(),
+            network,
         }),
         fail_strategy: wasm.fail_strategy,
         phase,

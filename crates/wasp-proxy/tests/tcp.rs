@@ -342,3 +342,67 @@ trait Pipe: Sized {
     }
 }
 impl<T> Pipe for T {}
+
+/// A TCP listener to `echo` with the network test plugin, configured with `config`.
+fn with_network_plugin(config: &str) -> wasp_proxy::Proxy {
+    let up = tcp_upstream(echo);
+    let mut spec = tcp_spec(to("echo").pipe(tcp_listener), vec![cluster("echo", up)]);
+    spec.plugins = vec![with_wasm(plugin("network", config), |w| w.network = true)];
+    start(spec)
+}
+
+#[test]
+fn a_network_plugin_rewrites_both_directions() {
+    let proxy = with_network_plugin("upper tag-upstream");
+    let mut conn = connect(&proxy);
+    conn.write_all(b"hello wasp").unwrap();
+    conn.shutdown(Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    // Upper-cased on the way up, tagged (per chunk) on the way down.
+    assert!(answer.starts_with("[wasp]"), "{answer}");
+    assert_eq!(answer.replace("[wasp]", ""), "HELLO WASP");
+    proxy.shutdown();
+}
+
+#[test]
+fn a_network_plugin_holds_bytes_until_it_lets_them_go() {
+    let proxy = with_network_plugin("hold-line");
+    let mut conn = connect(&proxy);
+    conn.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    conn.write_all(b"abc").unwrap();
+    let mut buf = [0u8; 64];
+    // Held: nothing reached the echo upstream, so nothing comes back.
+    assert!(conn.read(&mut buf).is_err(), "the held bytes went through");
+    conn.write_all(b"def\n").unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    while got.len() < 7 {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, b"abcdef\n", "all the held bytes, once, in order");
+    drop(conn);
+    proxy.shutdown();
+}
+
+#[test]
+fn a_network_plugin_can_close_the_connection() {
+    let proxy = with_network_plugin("close-on=BYE");
+    let mut conn = connect(&proxy);
+    conn.write_all(b"fine\n").unwrap();
+    let mut buf = [0u8; 5];
+    conn.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"fine\n");
+    conn.write_all(b"now BYE").unwrap();
+    let mut rest = Vec::new();
+    let _ = conn.read_to_end(&mut rest);
+    assert!(
+        rest.is_empty(),
+        "closed without passing the bytes on: {rest:?}"
+    );
+    proxy.shutdown();
+}

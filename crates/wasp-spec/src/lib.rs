@@ -245,6 +245,9 @@ pub struct WasmSpec {
     pub vm_id: String,
     /// Environment variables the module sees (WASI `environ_get`).
     pub env: Vec<(String, String)>,
+    /// A network (L4) plugin (Istio's `type: NETWORK`): it runs on the connections of TCP
+    /// listeners, not on HTTP requests.
+    pub network: bool,
 }
 
 impl std::fmt::Debug for WasmSpec {
@@ -253,6 +256,7 @@ impl std::fmt::Debug for WasmSpec {
             .field("root_id", &self.root_id)
             .field("module_bytes", &self.module.len())
             .field("vm_id", &self.vm_id)
+            .field("network", &self.network)
             .finish_non_exhaustive()
     }
 }

@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 use wasp_spec::{FailStrategy, ListenerSpec, LuaSpec, PluginKind, PluginSpec, WasmSpec};
 
-use crate::raw::{RawFailStrategy, RawPhase, RawPlugin};
+use crate::raw::{RawFailStrategy, RawPhase, RawPlugin, RawPluginType};
 use crate::values::{canonical_json, file_url, parse_module_file};
 
 use super::{Builder, Result};
@@ -143,6 +143,17 @@ impl Builder<'_> {
             let env: Vec<(String, String)> =
                 p.env.clone().unwrap_or_default().into_iter().collect();
             let vm_configuration = p.vm_configuration.clone().unwrap_or_default().into_bytes();
+            let network = p
+                .plugin_type
+                .as_ref()
+                .is_some_and(|t| t.value == RawPluginType::Network);
+            if let Some(t) = p.plugin_type.as_ref().filter(|_| network && lua.is_some()) {
+                return Err(self.errs.at(
+                    &t.referenced,
+                    format!("{path}.type"),
+                    "a Lua filter is an HTTP filter: `type: NETWORK` needs a Wasm module",
+                ));
+            }
             let mut plugin_listeners: Vec<String> = Vec::new();
             for (k, l) in p
                 .listeners
@@ -182,6 +193,7 @@ impl Builder<'_> {
                     vm_configuration,
                     vm_id: vm_id.clone(),
                     env,
+                    network,
                 }),
             };
             let spec = PluginSpec {

@@ -91,20 +91,37 @@ fn grpc_status_of_http(status: u64) -> i64 {
     }
 }
 
-impl StreamProperties for StreamRecord {
-    fn property(&self, path: &[&[u8]], stream: &HttpStream) -> Option<PropertyValue> {
-        let c = &self.conn;
+impl ConnInfo {
+    /// The connection's own attributes (`source.*`, `destination.*`, `connection.*`), for
+    /// HTTP streams and TCP connections alike.
+    pub fn property(&self, path: &[&[u8]]) -> Option<PropertyValue> {
         Some(match path {
-            [b"source", b"address"] => c.peer.to_string().into(),
-            [b"source", b"port"] => PropertyValue::Int(c.peer.port().into()),
-            [b"destination", b"address"] => c.local.to_string().into(),
-            [b"destination", b"port"] => PropertyValue::Int(c.local.port().into()),
-            [b"connection", b"id"] | [b"connection_id"] => PropertyValue::UInt(c.id),
+            [b"source", b"address"] => self.peer.to_string().into(),
+            [b"source", b"port"] => PropertyValue::Int(self.peer.port().into()),
+            [b"destination", b"address"] => self.local.to_string().into(),
+            [b"destination", b"port"] => PropertyValue::Int(self.local.port().into()),
+            [b"connection", b"id"] | [b"connection_id"] => PropertyValue::UInt(self.id),
             [b"connection", b"mtls"] => PropertyValue::Bool(false),
             [b"connection", b"requested_server_name"] => {
-                c.tls.as_ref()?.sni.clone().unwrap_or_default().into()
+                self.tls.as_ref()?.sni.clone().unwrap_or_default().into()
             }
-            [b"connection", b"tls_version"] => c.tls.as_ref()?.version.clone().into(),
+            [b"connection", b"tls_version"] => self.tls.as_ref()?.version.clone().into(),
+            [b"xds", b"listener_direction"] => PropertyValue::Int(match self.direction {
+                TrafficDirection::Inbound => 1,
+                TrafficDirection::Outbound => 2,
+            }),
+            [b"xds", b"filter_chain_name"] => self.listener.clone().into(),
+            _ => return None,
+        })
+    }
+}
+
+impl StreamProperties for StreamRecord {
+    fn property(&self, path: &[&[u8]], stream: &HttpStream) -> Option<PropertyValue> {
+        if let Some(value) = self.conn.property(path) {
+            return Some(value);
+        }
+        Some(match path {
             [b"request", b"protocol"] => self.protocol.into(),
             [b"request", b"time"] => PropertyValue::Timestamp(self.start),
             [b"request", b"duration"] => {
@@ -162,11 +179,6 @@ impl StreamProperties for StreamRecord {
                     })?;
                 PropertyValue::Int(status)
             }
-            [b"xds", b"listener_direction"] => PropertyValue::Int(match c.direction {
-                TrafficDirection::Inbound => 1,
-                TrafficDirection::Outbound => 2,
-            }),
-            [b"xds", b"filter_chain_name"] => c.listener.clone().into(),
             _ => return None,
         })
     }

@@ -79,7 +79,15 @@ async fn serve_connection(
     stats.active_connections.fetch_add(1, Relaxed);
     let id = CONNECTION_IDS.fetch_add(1, Relaxed);
     if let Some(routes) = &listener.tcp {
-        crate::tcp::serve(worker.clone(), routes, tcp, peer, tls).await;
+        let conn = ConnInfo {
+            id,
+            peer,
+            local,
+            listener: listener.spec.name.clone(),
+            direction: listener.spec.direction,
+            tls: None,
+        };
+        crate::tcp::serve(worker.clone(), &listener, routes, tcp, conn, tls).await;
         stats.active_connections.fetch_sub(1, Relaxed);
         return;
     }
@@ -97,15 +105,7 @@ async fn serve_connection(
         }
         Some(acceptor) => match acceptor.accept(tcp).await {
             Ok(stream) => {
-                let (_, session) = stream.get_ref();
-                let info = TlsInfo {
-                    sni: session.server_name().map(str::to_owned),
-                    version: session
-                        .protocol_version()
-                        .and_then(|v| v.as_str())
-                        .map(|v| v.replace("TLSv1_", "TLSv1."))
-                        .unwrap_or_default(),
-                };
+                let info = tls_info(stream.get_ref().1);
                 let conn = Arc::new(ConnInfo {
                     id,
                     peer,
@@ -127,6 +127,18 @@ async fn serve_connection(
         },
     }
     stats.active_connections.fetch_sub(1, Relaxed);
+}
+
+/// What properties say of a TLS session the listener terminated.
+pub(crate) fn tls_info(session: &rustls::ServerConnection) -> TlsInfo {
+    TlsInfo {
+        sni: session.server_name().map(str::to_owned),
+        version: session
+            .protocol_version()
+            .and_then(|v| v.as_str())
+            .map(|v| v.replace("TLSv1_", "TLSv1."))
+            .unwrap_or_default(),
+    }
 }
 
 async fn serve_http<I>(

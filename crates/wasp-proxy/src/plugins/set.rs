@@ -182,6 +182,8 @@ impl PluginSet {
                 plugins
                     .iter()
                     .enumerate()
+                    // HTTP plugins run on HTTP listeners, network plugins on TCP ones.
+                    .filter(|(_, p)| p.spec.wasm().is_some_and(|w| w.network) == l.tcp.is_some())
                     .filter(|(_, p)| {
                         p.spec.listeners.is_empty() || p.spec.listeners.contains(&l.name)
                     })

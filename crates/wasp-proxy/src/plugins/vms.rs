@@ -139,6 +139,46 @@ impl WorkerVms {
         signals: &Rc<StreamSignals>,
         position: usize,
     ) -> Step<(u32, u64)> {
+        match self.open(plugin, signals, position, |vm, root| {
+            vm.create_http_stream(root, stream.clone())
+                .map(|ctx| (ctx, ()))
+        }) {
+            Step::Done((ctx, generation, ())) => Step::Done((ctx, generation)),
+            Step::Skip => Step::Skip,
+            Step::Fail(status) => Step::Fail(status),
+        }
+    }
+
+    /// Creates a TCP stream context in `plugin`'s VM (`on_new_connection` included) and
+    /// registers where its effects go; also returns what `on_new_connection` answered.
+    pub fn open_connection(
+        &self,
+        plugin: usize,
+        connection: &wasp_host::SharedConnection,
+        signals: &Rc<StreamSignals>,
+        position: usize,
+    ) -> Step<(u32, u64, wasp_host::NetworkAction)> {
+        self.open(plugin, signals, position, |vm, root| {
+            vm.create_tcp_stream(root, connection.clone())
+        })
+    }
+
+    /// Ends a TCP stream's context (on_done, on_log, on_delete) and forgets where it was.
+    pub fn close_connection(&self, plugin: usize, ctx: u32, generation: u64) {
+        let v = self.placement[plugin].0;
+        self.streams.borrow_mut().remove(&(v, ctx));
+        let _ = self.call(plugin, generation, |vm| vm.finish_tcp_stream(ctx));
+    }
+
+    /// Creates a context with `create` under `plugin`'s root context, registers where its
+    /// effects go, and returns it with the VM's generation and what `create` gave besides.
+    fn open<T>(
+        &self,
+        plugin: usize,
+        signals: &Rc<StreamSignals>,
+        position: usize,
+        create: impl FnOnce(&mut Vm, u32) -> Result<(u32, T), CallError>,
+    ) -> Step<(u32, u64, T)> {
         self.maybe_reload(plugin);
         let (v, member) = self.placement[plugin];
         let result = {
@@ -151,8 +191,7 @@ impl WorkerVms {
                 } if vm.failure().is_none() => match roots[member] {
                     Some(root) => {
                         let generation = *generation;
-                        vm.create_http_stream(root, stream.clone())
-                            .map(|ctx| (ctx, generation))
+                        create(vm, root).map(|(ctx, extra)| (ctx, generation, extra))
                     }
                     None => Err(CallError::Failed("the plugin did not start".into())),
                 },
@@ -163,12 +202,12 @@ impl WorkerVms {
             }
         };
         match result {
-            Ok((ctx, generation)) => {
+            Ok((ctx, generation, extra)) => {
                 self.streams
                     .borrow_mut()
                     .insert((v, ctx), (Rc::downgrade(signals), position));
                 self.after_call(v);
-                Step::Done((ctx, generation))
+                Step::Done((ctx, generation, extra))
             }
             Err(_) if !self.can_run(plugin) => self.unavailable(plugin),
             Err(e) => self.failed(plugin, e),
@@ -302,9 +341,10 @@ impl WorkerVms {
     fn apply(&self, v: usize, effect: Effect) {
         match effect {
             Effect::Continue { context, stream } => {
+                // A TCP connection's downstream side reads as a request.
                 let direction = match stream {
-                    StreamType::HttpResponse => Direction::Response,
-                    _ => Direction::Request,
+                    StreamType::HttpResponse | StreamType::Upstream => Direction::Response,
+                    StreamType::HttpRequest | StreamType::Downstream => Direction::Request,
                 };
                 if let Some((signals, pos)) = self.stream_signals(v, context) {
                     signals.resume(pos, direction);

@@ -2,19 +2,25 @@
 //! picked by the listener's `cluster`, or by the TLS server name the client sends (SNI routes,
 //! TLS passed through), with an idle timeout.
 
+mod chain;
+mod filtered;
 mod relay;
 mod sni;
 
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
+use wasp_host::{ConnectionProperties, PeerType, PropertyValue, TcpConnection};
 
+use self::chain::NetworkChain;
+use crate::filter::properties::{ConnInfo, TlsInfo};
 use crate::spec::{ClusterSpec, TcpProxySpec};
-use crate::upstream::ClusterId;
+use crate::stream::routes::Listener;
+use crate::upstream::{ClusterId, Picked};
 use crate::worker::Worker;
 
 /// How long a passthrough listener waits for the ClientHello it routes by.
@@ -59,12 +65,13 @@ impl TcpRoutes {
     }
 }
 
-/// Serves one accepted connection of a TCP listener.
+/// Serves one accepted connection of TCP listener `listener`.
 pub(crate) async fn serve(
     worker: Rc<Worker>,
+    listener: &Listener,
     routes: &TcpRoutes,
     tcp: TcpStream,
-    peer: SocketAddr,
+    mut conn: ConnInfo,
     tls: Option<TlsAcceptor>,
 ) {
     let stats = &worker.shared.stats.tcp;
@@ -76,38 +83,107 @@ pub(crate) async fn serve(
     };
     let Some(cluster) = routes.pick(server_name.as_deref()) else {
         stats.no_route.fetch_add(1, Relaxed);
-        tracing::debug!(%peer, ?server_name, "tcp: no cluster for this connection, closing");
+        tracing::debug!(peer = %conn.peer, ?server_name, "tcp: no cluster for this connection, closing");
         return;
     };
-    let idle = routes.spec.idle_timeout;
     let relayed = match tls {
         None => {
-            let Some(upstream) = connect(&worker, cluster).await else {
-                stats.connect_failures.fetch_add(1, Relaxed);
-                return;
-            };
-            relay::relay(tcp, upstream, idle).await
+            conn.tls = server_name.map(|sni| TlsInfo {
+                sni: Some(sni),
+                version: String::new(),
+            });
+            proxy(&worker, listener, routes, cluster, tcp, conn).await
         }
         // The handshake first: a client that fails it never opens an upstream connection.
         Some(acceptor) => {
             let stream = match acceptor.accept(tcp).await {
                 Ok(stream) => stream,
                 Err(e) => {
-                    tracing::debug!(%peer, "TLS handshake failed: {e}");
+                    tracing::debug!(peer = %conn.peer, "TLS handshake failed: {e}");
                     return;
                 }
             };
-            let Some(upstream) = connect(&worker, cluster).await else {
-                stats.connect_failures.fetch_add(1, Relaxed);
-                return;
-            };
-            relay::relay(stream, upstream, idle).await
+            conn.tls = Some(crate::listener::tls_info(stream.get_ref().1));
+            proxy(&worker, listener, routes, cluster, stream, conn).await
         }
     };
+    let Some(relayed) = relayed else { return };
     stats.received_bytes.fetch_add(relayed.sent_up, Relaxed);
     stats.sent_bytes.fetch_add(relayed.sent_down, Relaxed);
     if relayed.idle_timeout {
         stats.idle_timeouts.fetch_add(1, Relaxed);
+    }
+}
+
+/// The network plugins' contexts (if the listener has any), the upstream connection, and the
+/// relay; `None` when the connection ended before the relay (a plugin failed closed, the
+/// upstream could not be reached).
+async fn proxy<S>(
+    worker: &Worker,
+    listener: &Listener,
+    routes: &TcpRoutes,
+    cluster: ClusterId,
+    client: S,
+    conn: ConnInfo,
+) -> Option<relay::Relayed>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+{
+    let vms = worker.vms();
+    let plugins = vms.chain(listener.index);
+    let record = Arc::new(TcpRecord {
+        conn,
+        upstream: Mutex::new(None),
+    });
+    let chain = if plugins.is_empty() {
+        None
+    } else {
+        let connection = TcpConnection::shared(Some(record.clone()));
+        Some(NetworkChain::open(vms.clone(), &plugins, connection)?)
+    };
+    let Some((upstream, picked)) = connect(worker, cluster).await else {
+        worker
+            .shared
+            .stats
+            .tcp
+            .connect_failures
+            .fetch_add(1, Relaxed);
+        if let Some(mut chain) = chain {
+            chain.downstream_closed(PeerType::Local);
+            chain.finish();
+        }
+        return None;
+    };
+    *record
+        .upstream
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(picked);
+    let idle = routes.spec.idle_timeout;
+    Some(match chain {
+        None => relay::relay(client, upstream, idle).await,
+        Some(chain) => filtered::relay(client, upstream, idle, chain).await,
+    })
+}
+
+/// What network plugins read of their connection: its addresses and TLS, and the upstream
+/// once connected.
+struct TcpRecord {
+    conn: ConnInfo,
+    upstream: Mutex<Option<Picked>>,
+}
+
+impl ConnectionProperties for TcpRecord {
+    fn property(&self, path: &[&[u8]], _: &TcpConnection) -> Option<PropertyValue> {
+        if let Some(value) = self.conn.property(path) {
+            return Some(value);
+        }
+        let upstream = self.upstream.lock().ok()?;
+        let picked = upstream.as_ref()?;
+        Some(match path {
+            [b"upstream", b"address"] => picked.endpoint.to_string().into(),
+            [b"xds", b"cluster_name"] => picked.cluster.to_string().into(),
+            _ => return None,
+        })
     }
 }
 
@@ -137,14 +213,15 @@ async fn client_hello_name(tcp: &TcpStream) -> Option<String> {
     }
 }
 
-/// A connection to the next endpoint of `cluster`, within its connect timeout.
-async fn connect(worker: &Worker, cluster: ClusterId) -> Option<TcpStream> {
+/// A connection to the next endpoint of `cluster`, within its connect timeout, and which
+/// endpoint it is.
+async fn connect(worker: &Worker, cluster: ClusterId) -> Option<(TcpStream, Picked)> {
     let picked = worker.upstreams.pick(cluster)?;
     let timeout = worker.upstreams.connect_timeout(cluster);
     match tokio::time::timeout(timeout, TcpStream::connect(&*picked.endpoint)).await {
         Ok(Ok(tcp)) => {
             let _ = tcp.set_nodelay(true);
-            Some(tcp)
+            Some((tcp, picked))
         }
         Ok(Err(e)) => {
             tracing::debug!(cluster = %picked.cluster, endpoint = %picked.endpoint, "tcp: connect failed: {e}");

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 /// Bytes read at once in each direction (Envoy's default per-connection buffer is 1 MiB of
 /// watermark; a fixed chunk keeps memory per connection small and bounded).
-const CHUNK: usize = 16 * 1024;
+pub(super) const CHUNK: usize = 16 * 1024;
 
 /// How a relay ended.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +63,7 @@ where
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
+pub(super) async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
