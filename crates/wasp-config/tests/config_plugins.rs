@@ -317,3 +317,25 @@ fn kubernetes_settings() {
     ));
     assert!(e.contains("reportstatus"), "{e}");
 }
+
+#[test]
+fn network_plugins() {
+    let dir = Dir::new();
+    dir.write("p.wasm", MODULE);
+    let spec = dir
+        .load(&plugin("      url: p.wasm\n      type: NETWORK\n"))
+        .unwrap()
+        .spec;
+    assert!(spec.plugins[0].wasm().unwrap().network);
+    let spec = dir.load(&plugin("      url: p.wasm\n")).unwrap().spec;
+    assert!(!spec.plugins[0].wasm().unwrap().network, "HTTP unless said");
+    let e = dir.error(&plugin(
+        "      type: NETWORK\n      lua: { inlineCode: \"function envoy_on_request(h) end\" }\n",
+    ));
+    assert!(
+        e.contains("plugins.inline[0].type: a Lua filter is an HTTP filter"),
+        "{e}"
+    );
+    let e = dir.error(&plugin("      url: p.wasm\n      type: L4\n"));
+    assert!(e.contains("type"), "{e}");
+}

@@ -9,6 +9,8 @@
 //!   them all go at once;
 //! - `close-on=WORD`: closes the connection when the client sends WORD;
 //! - `stop-new`: answers StopIteration from `on_new_connection`.
+//!
+//! From a WasmPlugin, whose `pluginConfig` arrives as JSON, the words are `{"mode": "..."}`.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, RootContext, StreamContext};
@@ -37,10 +39,15 @@ impl Context for NetworkRoot {}
 
 impl RootContext for NetworkRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
-        self.config = self
+        let raw = self
             .get_plugin_configuration()
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
+        self.config = raw
+            .strip_prefix("{\"mode\":\"")
+            .and_then(|r| r.strip_suffix("\"}"))
+            .unwrap_or(&raw)
+            .to_string();
         log::info!("configure config={}", self.config);
         let define = |name| hostcalls::define_metric(MetricType::Counter, name).unwrap_or(0);
         self.metrics = Some(Metrics {
