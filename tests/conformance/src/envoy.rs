@@ -5,13 +5,18 @@
 use serde_json::{Value, json};
 
 use crate::plan::{NODE_CLUSTER, NODE_ID, Plan};
-use crate::scenario::{Code, FailStrategy, PluginInstance};
+use crate::scenario::{Code, FailStrategy, Layer, PluginInstance};
 
-pub fn bootstrap(plan: &Plan) -> Value {
+pub fn bootstrap(plan: &Plan, layer: Layer) -> Value {
     let mut listeners = Vec::new();
     let mut clusters = Vec::new();
     for case in &plan.cases {
         let id = &case.layout.id;
+        if layer == Layer::Tcp {
+            listeners.push(tcp_listener(id, case.listener, &case.layout.plugins));
+            clusters.push(cluster(id, case.upstream));
+            continue;
+        }
         let mut filters: Vec<Value> = case.layout.plugins.iter().map(filter).collect();
         filters.push(json!({
             "name": "envoy.filters.http.router",
@@ -57,6 +62,35 @@ pub fn bootstrap(plan: &Plan) -> Value {
         "node": {"id": NODE_ID, "cluster": NODE_CLUSTER},
         "admin": {"address": socket(plan.admin)},
         "static_resources": {"listeners": listeners, "clusters": clusters}
+    })
+}
+
+/// A listener whose chain is the plugins as `envoy.filters.network.wasm` filters, then
+/// `envoy.filters.network.tcp_proxy` to the case's cluster.
+fn tcp_listener(id: &str, address: std::net::SocketAddr, plugins: &[PluginInstance]) -> Value {
+    let mut filters: Vec<Value> = plugins
+        .iter()
+        .map(|p| {
+            let mut f = filter(p);
+            f["name"] = "envoy.filters.network.wasm".into();
+            f["typed_config"]["@type"] =
+                "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm".into();
+            f
+        })
+        .collect();
+    filters.push(json!({
+        "name": "envoy.filters.network.tcp_proxy",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            "stat_prefix": id,
+            "cluster": id
+        }
+    }));
+    json!({
+        "name": id,
+        "address": socket(address),
+        "traffic_direction": "INBOUND",
+        "filter_chains": [{"name": id, "filters": filters}]
     })
 }
 

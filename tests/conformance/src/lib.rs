@@ -13,6 +13,7 @@ pub mod refusal;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod tcp;
 pub mod wasp;
 
 use std::io::Write as _;

@@ -11,11 +11,12 @@ use crate::plan::{self, CasePlan, Plan, free_port};
 use crate::process::{self, Start};
 use crate::report::Outcome;
 use crate::run::{Binaries, classify, stale};
-use crate::scenario::{Aspect, Case, CaseLayout};
+use crate::scenario::{Aspect, Case, CaseLayout, Layer};
 use crate::{envoy, wasp};
 
 pub fn run(
     bins: &Binaries,
+    layer: Layer,
     case: &Case,
     layout: &CaseLayout,
     work: &Path,
@@ -37,12 +38,12 @@ pub fn run(
     let bootstrap = work.join("envoy.json");
     std::fs::write(
         &bootstrap,
-        serde_json::to_string_pretty(&envoy::bootstrap(&e_plan))?,
+        serde_json::to_string_pretty(&envoy::bootstrap(&e_plan, layer))?,
     )?;
     let config = work.join("wasp.yaml");
     std::fs::write(
         &config,
-        serde_json::to_string_pretty(&wasp::config(&w_plan))?,
+        serde_json::to_string_pretty(&wasp::config(&w_plan, layer))?,
     )?;
     plan::release_ports();
     let (e_start, w_start) = std::thread::scope(|s| {

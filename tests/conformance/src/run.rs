@@ -14,7 +14,7 @@ use crate::observe::{self, Metrics};
 use crate::plan::{self, CasePlan, Plan, free_port};
 use crate::process::{self, Proxy};
 use crate::report::Outcome;
-use crate::scenario::{Aspect, Case, CaseLayout, ClusterKind, ScenarioFile, UpstreamReply};
+use crate::scenario::{Aspect, Case, CaseLayout, ClusterKind, Layer, ScenarioFile, UpstreamReply};
 use crate::{envoy, refusal, wasp};
 use wasp_test_support::upstream::Upstream;
 
@@ -93,7 +93,7 @@ pub fn run_file(
     for (i, case) in file.cases.iter().enumerate() {
         let layout = CaseLayout::new(i, file.plugins_of(case))?;
         if case.refused {
-            let outcome = refusal::run(bins, case, &layout, &work.join(&layout.id))?;
+            let outcome = refusal::run(bins, file.layer, case, &layout, &work.join(&layout.id))?;
             outcomes.push(Some(outcome));
         } else {
             served.push((case, layout));
@@ -102,6 +102,8 @@ pub fn run_file(
     }
     let mut served_outcomes = if served.is_empty() {
         Vec::new()
+    } else if file.layer == Layer::Tcp {
+        crate::tcp::run_served(&served, bins, work)?
     } else {
         run_served(rt, file, &served, bins, work)?
     }
@@ -129,12 +131,12 @@ fn run_served(
     let bootstrap = work.join("envoy.json");
     std::fs::write(
         &bootstrap,
-        serde_json::to_string_pretty(&envoy::bootstrap(&e_side.plan))?,
+        serde_json::to_string_pretty(&envoy::bootstrap(&e_side.plan, Layer::Http))?,
     )?;
     let config = work.join("wasp.yaml");
     std::fs::write(
         &config,
-        serde_json::to_string_pretty(&wasp::config(&w_side.plan))?,
+        serde_json::to_string_pretty(&wasp::config(&w_side.plan, Layer::Http))?,
     )?;
     plan::release_ports();
     // Both start at once: Envoy compiles with V8 while wasp compiles with wasmtime.
@@ -260,7 +262,7 @@ pub fn stale(case: &Case, found: &[Mismatch]) -> Vec<String> {
 
 /// Both proxies' metrics once the case's late callbacks have run: read after `SETTLE`, then
 /// again every half `SETTLE` until two reads agree on the metrics and on the log sizes.
-fn settled(e: &Proxy, w: &Proxy) -> anyhow::Result<(Metrics, Metrics)> {
+pub(crate) fn settled(e: &Proxy, w: &Proxy) -> anyhow::Result<(Metrics, Metrics)> {
     let started = std::time::Instant::now();
     std::thread::sleep(SETTLE);
     let read = || -> anyhow::Result<_> {

@@ -24,6 +24,10 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub clusters: BTreeMap<String, ClusterKind>,
     pub cases: Vec<Case>,
+    /// `http` (the default): HTTP listeners and HTTP plugins; `tcp`: TCP listeners (Envoy's
+    /// tcp_proxy) with the plugins as network filters, and cases that script a TCP client.
+    #[serde(default)]
+    pub layer: Layer,
     /// Set after loading: the file's stem (`headers` for headers.yaml).
     #[serde(skip)]
     pub name: String,
@@ -54,6 +58,40 @@ pub struct PluginDef {
     pub env: BTreeMap<String, String>,
     #[serde(default)]
     pub fail: FailStrategy,
+}
+
+/// What a scenario file's listeners speak.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    #[default]
+    Http,
+    Tcp,
+}
+
+/// One step of a TCP case's client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TcpStep {
+    /// Write these bytes.
+    Send(String),
+    /// Wait this many milliseconds (so that the next bytes come in a read of their own).
+    Wait(u64),
+    /// Half-close: shut down the writing side (the proxy sees end of stream).
+    HalfClose,
+}
+
+/// What a TCP case's upstream does with a connection.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TcpUpstream {
+    /// Writes back what it reads, as it reads it; half-closes after the client's end.
+    #[default]
+    Echo,
+    /// Reads to the end, then answers `done: N bytes` and closes.
+    CountAtEnd,
+    /// Answers the first bytes with `bye` and closes at once (before the client ends).
+    ByeAtOnce,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -106,9 +144,15 @@ pub struct Case {
     /// What this case's upstream answers (default: 200 echoing the request body).
     #[serde(default)]
     pub upstream: UpstreamReply,
-    /// The requests to send; none when the case is `refused`.
+    /// The requests to send; none when the case is `refused` (or in a `tcp` file).
     #[serde(default)]
     pub requests: Vec<RequestDef>,
+    /// `tcp` files: what the client does, in order; it reads all the while.
+    #[serde(default)]
+    pub tcp: Vec<TcpStep>,
+    /// `tcp` files: what the upstream does.
+    #[serde(default)]
+    pub tcp_upstream: TcpUpstream,
     /// Both proxies must refuse to start with this case's plugins (Envoy rejects a static
     /// configuration whose plugin fails to start): the case runs alone, sends nothing, and
     /// compares the refusal and the plugins' log lines.
@@ -221,9 +265,20 @@ impl ScenarioFile {
                     );
                 }
             }
-            if case.requests.is_empty() != case.refused {
+            let (sends, what) = match file.layer {
+                Layer::Http => (!case.requests.is_empty(), "requests"),
+                Layer::Tcp => (!case.tcp.is_empty(), "tcp steps"),
+            };
+            if sends == case.refused {
                 bail!(
-                    "{}: case {}: a case has requests unless it is `refused`",
+                    "{}: case {}: a case has {what} unless it is `refused`",
+                    path.display(),
+                    case.name
+                );
+            }
+            if file.layer == Layer::Tcp && !case.requests.is_empty() {
+                bail!(
+                    "{}: case {}: a tcp file's cases send `tcp` steps, not requests",
                     path.display(),
                     case.name
                 );

@@ -4,19 +4,27 @@
 use serde_json::{Value, json};
 
 use crate::plan::{NODE_CLUSTER, NODE_ID, Plan};
-use crate::scenario::{Code, FailStrategy};
+use crate::scenario::{Code, FailStrategy, Layer};
 
-pub fn config(plan: &Plan) -> Value {
+pub fn config(plan: &Plan, layer: Layer) -> Value {
     let mut listeners = Vec::new();
     let mut clusters = Vec::new();
     let mut plugins = Vec::new();
     for case in &plan.cases {
         let id = &case.layout.id;
-        listeners.push(json!({
-            "name": id,
-            "address": case.listener.to_string(),
-            "routes": [{"match": {"prefix": "/"}, "cluster": id, "timeout": "15s"}]
-        }));
+        listeners.push(match layer {
+            Layer::Http => json!({
+                "name": id,
+                "address": case.listener.to_string(),
+                "routes": [{"match": {"prefix": "/"}, "cluster": id, "timeout": "15s"}]
+            }),
+            Layer::Tcp => json!({
+                "name": id,
+                "address": case.listener.to_string(),
+                "protocol": "tcp",
+                "cluster": id
+            }),
+        });
         clusters.push(
             json!({"name": id, "endpoints": [case.upstream.to_string()], "connect_timeout": "1s"}),
         );
@@ -51,6 +59,7 @@ pub fn config(plan: &Plan) -> Value {
                 "env": p.def.env,
                 "failStrategy": fail,
                 "listeners": [id],
+                "type": if layer == Layer::Tcp { "NETWORK" } else { "HTTP" },
             }));
         }
     }

@@ -39,7 +39,6 @@ pub(crate) struct NetworkChain {
     /// The position whose StopIteration holds the client's bytes, if any.
     pub held_down: Option<usize>,
     downstream_closed: bool,
-    upstream_closed: bool,
 }
 
 impl NetworkChain {
@@ -66,7 +65,6 @@ impl NetworkChain {
                         signals: signals.clone(),
                         held_down: None,
                         downstream_closed: true,
-                        upstream_closed: true,
                     };
                     opened.finish();
                     return None;
@@ -81,7 +79,6 @@ impl NetworkChain {
             signals,
             held_down: None,
             downstream_closed: false,
-            upstream_closed: false,
         })
     }
 
@@ -137,9 +134,6 @@ impl NetworkChain {
                 break;
             }
         }
-        if end_of_stream {
-            self.upstream_closed = true;
-        }
         if let Some(close) = self.closing() {
             return close;
         }
@@ -161,16 +155,10 @@ impl NetworkChain {
         }
     }
 
-    /// The connection is over: the upstream's close if not reported yet, then every context
-    /// ends (done, log, delete).
-    pub fn finish(mut self) {
-        if !std::mem::replace(&mut self.upstream_closed, true) {
-            for position in (0..self.members.len()).rev() {
-                self.call(position, |vm, ctx| {
-                    vm.on_upstream_connection_close(ctx, PeerType::Unknown)
-                });
-            }
-        }
+    /// The connection is over: every context ends (done, log, delete). An upstream that never
+    /// sent its end of stream (the connection closed first) gets no close callback, as in
+    /// Envoy, whose network Wasm filter only sees the upstream's end on the write path.
+    pub fn finish(self) {
         for m in &self.members {
             if let Some((ctx, generation)) = m.ctx {
                 self.vms.close_connection(m.plugin, ctx, generation);

@@ -39,6 +39,10 @@ where
     let chain = RefCell::new(chain);
     let last_active = Cell::new(Instant::now());
     let client_ended = Cell::new(false);
+    // Whether the client's end came after the proxy had ended its side (then the client
+    // closed the connection: REMOTE; else the proxy did: LOCAL).
+    let client_ended_last = Cell::new(false);
+    let client_done = Cell::new(false);
     // The pumps borrow the chain: they end (and are dropped) before it is taken back.
     let relayed = {
         let up = pump_up(
@@ -46,9 +50,15 @@ where
             &mut up_write,
             &chain,
             &last_active,
-            &client_ended,
+            (&client_ended, &client_done, &client_ended_last),
         );
-        let down = pump_down(&mut up_read, &mut client_write, &chain, &last_active);
+        let down = pump_down(
+            &mut up_read,
+            &mut client_write,
+            &chain,
+            &last_active,
+            &client_done,
+        );
         let both = async { tokio::try_join!(up, down) };
         tokio::pin!(both);
         let mut relayed = Relayed::default();
@@ -73,9 +83,10 @@ where
         relayed
     };
     let mut chain = chain.into_inner();
-    // Envoy: REMOTE when the client closed, LOCAL when the proxy did (upstream gone, a
-    // plugin's close, the idle timeout).
-    let peer = if client_ended.get() && !relayed.idle_timeout {
+    // Envoy: REMOTE when the client's end closed the connection (the proxy had ended its
+    // side already), LOCAL when the proxy's did (the upstream finished last, a plugin's
+    // close, the idle timeout).
+    let peer = if client_ended_last.get() && !relayed.idle_timeout {
         PeerType::Remote
     } else {
         PeerType::Local
@@ -91,7 +102,7 @@ async fn pump_up<R, W>(
     to: &mut W,
     chain: &RefCell<NetworkChain>,
     last_active: &Cell<Instant>,
-    client_ended: &Cell<bool>,
+    (client_ended, client_done, client_ended_last): (&Cell<bool>, &Cell<bool>, &Cell<bool>),
 ) -> Result<u64, Stop>
 where
     R: AsyncRead + Unpin,
@@ -106,11 +117,14 @@ where
             (c.signals.clone(), c.held_down)
         };
         let verdict = tokio::select! {
-            read = from.read(&mut buf), if !ended => {
-                let n = read.map_err(|_| Stop::Io)?;
+            read = read_available(from, &mut buf), if !ended => {
+                let (n, eof) = read.map_err(|_| Stop::Io)?;
                 last_active.set(Instant::now());
-                ended = n == 0;
+                ended = eof;
                 client_ended.set(ended);
+                if ended && client_done.get() {
+                    client_ended_last.set(true);
+                }
                 chain.borrow_mut().downstream(&buf[..n], ended)
             }
             resumed = async { signals.wait(held.unwrap_or(0), Direction::Request).await }, if held.is_some() => {
@@ -148,6 +162,7 @@ async fn pump_down<R, W>(
     to: &mut W,
     chain: &RefCell<NetworkChain>,
     last_active: &Cell<Instant>,
+    client_done: &Cell<bool>,
 ) -> Result<u64, Stop>
 where
     R: AsyncRead + Unpin,
@@ -157,12 +172,11 @@ where
     let mut moved = 0u64;
     loop {
         let signals = chain.borrow().signals.clone();
-        let n = tokio::select! {
-            read = from.read(&mut buf) => read.map_err(|_| Stop::Io)?,
+        let (n, ended) = tokio::select! {
+            read = read_available(from, &mut buf) => read.map_err(|_| Stop::Io)?,
             _ = signals.interrupted() => return Err(Stop::Closed),
         };
         last_active.set(Instant::now());
-        let ended = n == 0;
         // Taken out of the borrow before any await: the other pump borrows the chain too.
         let verdict = chain.borrow_mut().upstream(&buf[..n], ended);
         match verdict {
@@ -179,7 +193,32 @@ where
         }
         if ended {
             let _ = to.shutdown().await;
+            client_done.set(true);
             return Ok(moved);
         }
     }
+}
+
+/// Reads what is there: waits for the first bytes, then takes whatever else is already
+/// available, up to the buffer's size, as Envoy reads a socket until it would block. An end
+/// of stream that is already there comes with the bytes (Envoy hands both to one callback).
+/// Returns the bytes read into `buf` and whether the peer ended.
+async fn read_available<R: AsyncRead + Unpin>(
+    from: &mut R,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, bool)> {
+    use futures_util::FutureExt as _;
+    let mut n = from.read(buf).await?;
+    if n == 0 {
+        return Ok((0, true));
+    }
+    while n < buf.len() {
+        match from.read(&mut buf[n..]).now_or_never() {
+            Some(Ok(0)) => return Ok((n, true)),
+            Some(Ok(more)) => n += more,
+            Some(Err(e)) => return Err(e),
+            None => break,
+        }
+    }
+    Ok((n, false))
 }

@@ -1,6 +1,7 @@
 //! A network (L4) filter for the TCP conformance scenarios and tests. It logs every callback
-//! with its arguments, counts the bytes each way (metrics `network.connections`,
-//! `network.downstream_bytes`, `network.upstream_bytes`), and acts on its configuration, a
+//! with its arguments, counts the bytes each way (metrics `network_connections_total`,
+//! `network_downstream_bytes_total`, `network_upstream_bytes_total`), and acts on its
+//! configuration, a
 //! list of words separated by spaces:
 //!
 //! - `upper`: upper-cases the client's bytes on their way up;
@@ -51,9 +52,9 @@ impl RootContext for NetworkRoot {
         log::info!("configure config={}", self.config);
         let define = |name| hostcalls::define_metric(MetricType::Counter, name).unwrap_or(0);
         self.metrics = Some(Metrics {
-            connections: define("network.connections"),
-            downstream_bytes: define("network.downstream_bytes"),
-            upstream_bytes: define("network.upstream_bytes"),
+            connections: define("network_connections_total"),
+            downstream_bytes: define("network_downstream_bytes_total"),
+            upstream_bytes: define("network_upstream_bytes_total"),
         });
         true
     }
