@@ -92,11 +92,15 @@ impl Proxy {
                 None => None,
             });
         }
+        let listener_stats = spec.listeners.iter().map(|_| Default::default()).collect();
         let shared = Arc::new(Shared {
             spec: ProxySpec { workers, ..spec },
             host,
             plugins,
-            stats: Stats::default(),
+            stats: Stats {
+                listeners: listener_stats,
+                ..Stats::default()
+            },
             cluster_names,
             node_properties,
             workers_started: AtomicUsize::new(0),

@@ -56,14 +56,25 @@ pub struct Stats {
     pub upstream_timeouts: AtomicU64,
     pub upstream_latency: Histogram,
     pub local_replies: AtomicU64,
+    /// Per listener, in the spec's order.
+    pub listeners: Vec<ListenerStats>,
+}
+
+/// Counters of one listener (Envoy's `listener.<address>.*`, and `tcp.<prefix>.*` for a TCP
+/// one, whose stat prefix is the listener's name).
+#[derive(Default)]
+pub struct ListenerStats {
+    /// Connections accepted.
+    pub connections: AtomicU64,
+    /// Connections open now.
+    pub active: AtomicU64,
+    /// A TCP listener's relay.
     pub tcp: TcpStats,
 }
 
-/// Counters of the TCP listeners (all of them together).
+/// Counters of a TCP listener's relay.
 #[derive(Default)]
 pub struct TcpStats {
-    /// Connections accepted.
-    pub connections: AtomicU64,
     /// Connections closed for want of a cluster (no SNI route matched, no default).
     pub no_route: AtomicU64,
     /// Connections whose upstream could not be reached.

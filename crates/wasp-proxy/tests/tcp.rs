@@ -102,18 +102,28 @@ fn bytes_pass_both_ways_and_a_half_close_is_passed_on() {
     assert_eq!(answer, b"HELLO WASP");
     let text = stats(&proxy);
     assert!(
+        text.contains("envoy_listener_downstream_cx_active{envoy_listener_address="),
+        "{text}"
+    );
+    assert!(
         eventually(Duration::from_secs(2), || metric(
             &stats(&proxy),
-            "wasp_tcp_received_bytes_total"
+            "envoy_tcp_downstream_cx_rx_bytes_total{envoy_tcp_prefix=\"tcp\"}"
         ) == Some(10.0)),
         "{text}"
     );
     assert_eq!(
-        metric(&stats(&proxy), "wasp_tcp_sent_bytes_total"),
+        metric(
+            &stats(&proxy),
+            "envoy_tcp_downstream_cx_tx_bytes_total{envoy_tcp_prefix=\"tcp\"}"
+        ),
         Some(10.0)
     );
     assert_eq!(
-        metric(&stats(&proxy), "wasp_tcp_connections_total"),
+        metric(
+            &stats(&proxy),
+            "envoy_tcp_downstream_cx_total{envoy_tcp_prefix=\"tcp\"}"
+        ),
         Some(1.0)
     );
     proxy.shutdown();
@@ -172,7 +182,7 @@ fn an_idle_connection_is_closed_and_an_active_one_is_not() {
     );
     assert!(eventually(Duration::from_secs(2), || metric(
         &stats(&proxy),
-        "wasp_tcp_idle_timeouts_total"
+        "envoy_tcp_idle_timeout_total{envoy_tcp_prefix=\"tcp\"}"
     ) == Some(1.0)));
     proxy.shutdown();
 }
@@ -277,7 +287,7 @@ fn sni_routes_pick_the_cluster_and_pass_the_tls_bytes_through() {
     assert_eq!(reached(&proxy, "a.example.com"), "a");
     assert!(eventually(Duration::from_secs(2), || metric(
         &stats(&proxy),
-        "wasp_tcp_no_route_total"
+        "envoy_tcp_downstream_cx_no_route_total{envoy_tcp_prefix=\"tcp\"}"
     ) == Some(1.0)));
     proxy.shutdown();
 }
@@ -330,7 +340,7 @@ fn an_unreachable_upstream_closes_the_client_connection() {
     assert!(answer.is_empty());
     assert!(eventually(Duration::from_secs(2), || metric(
         &stats(&proxy),
-        "wasp_tcp_connect_failures_total"
+        "envoy_tcp_upstream_cx_connect_fail_total{envoy_tcp_prefix=\"tcp\"}"
     ) == Some(1.0)));
     proxy.shutdown();
 }

@@ -77,6 +77,9 @@ async fn serve_connection(
     let stats = &worker.shared.stats;
     stats.connections.fetch_add(1, Relaxed);
     stats.active_connections.fetch_add(1, Relaxed);
+    let own = &stats.listeners[listener.index];
+    own.connections.fetch_add(1, Relaxed);
+    own.active.fetch_add(1, Relaxed);
     let id = CONNECTION_IDS.fetch_add(1, Relaxed);
     if let Some(routes) = &listener.tcp {
         let conn = ConnInfo {
@@ -89,6 +92,7 @@ async fn serve_connection(
         };
         crate::tcp::serve(worker.clone(), &listener, routes, tcp, conn, tls).await;
         stats.active_connections.fetch_sub(1, Relaxed);
+        own.active.fetch_sub(1, Relaxed);
         return;
     }
     match tls {
@@ -127,6 +131,7 @@ async fn serve_connection(
         },
     }
     stats.active_connections.fetch_sub(1, Relaxed);
+    own.active.fetch_sub(1, Relaxed);
 }
 
 /// What properties say of a TLS session the listener terminated.

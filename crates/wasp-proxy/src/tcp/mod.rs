@@ -74,8 +74,7 @@ pub(crate) async fn serve(
     mut conn: ConnInfo,
     tls: Option<TlsAcceptor>,
 ) {
-    let stats = &worker.shared.stats.tcp;
-    stats.connections.fetch_add(1, Relaxed);
+    let stats = &worker.shared.stats.listeners[listener.index].tcp;
     let server_name = if routes.spec.sni_routes.is_empty() {
         None
     } else {
@@ -142,9 +141,7 @@ where
         Some(NetworkChain::open(vms.clone(), &plugins, connection)?)
     };
     let Some((upstream, picked)) = connect(worker, cluster).await else {
-        worker
-            .shared
-            .stats
+        worker.shared.stats.listeners[listener.index]
             .tcp
             .connect_failures
             .fetch_add(1, Relaxed);
