@@ -18,6 +18,8 @@ type pluginConfig struct {
 	RegisterQueue string `json:"register_queue"`
 	// Enqueue a line for every request on this queue of another VM.
 	SendQueue *queueRef `json:"send_queue"`
+	// What the network context does besides logging (network.go).
+	Network *networkConfig `json:"network"`
 }
 
 type queueRef struct {

@@ -182,7 +182,7 @@ func proxyOnQueueReady(rootContextID, token uint32) {
 }
 
 //go:wasmexport proxy_on_log
-func proxyOnLog(contextID uint32) {}
+func proxyOnLog(contextID uint32) { onStreamDone(contextID) }
 
 //go:wasmexport proxy_on_done
 func proxyOnDone(contextID uint32) uint32 { return 1 }
