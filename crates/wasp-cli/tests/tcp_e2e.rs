@@ -1,6 +1,7 @@
 //! A NETWORK WasmPlugin pulled from a real registry (Debian's docker-registry) runs on a TCP
 //! listener of `wasp run`: the bytes both ways pass through it, while the HTTP listener next
-//! to it is not touched by it.
+//! to it is not touched by it; a TrafficExtension's L4 form (`wasm.type: NETWORK`) runs on the
+//! other TCP listener, each where its `match.ports` puts it.
 
 mod support;
 
@@ -37,6 +38,9 @@ fn a_network_wasmplugin_from_a_registry_runs_on_a_tcp_listener() {
     let dir = dir.path();
     let (_registry, port) = registry(dir);
     let url = format!("oci://127.0.0.1:{port}/plugins/network:v1");
+    let (tcp_port, other_port) = (free_port(), free_port());
+    let tcp: SocketAddr = format!("127.0.0.1:{tcp_port}").parse().unwrap();
+    let other: SocketAddr = format!("127.0.0.1:{other_port}").parse().unwrap();
     push(&url, &wasp_test_plugins::path("network"), "oci");
     std::fs::create_dir(dir.join("plugins")).unwrap();
     std::fs::write(
@@ -49,12 +53,22 @@ spec:
   type: NETWORK
   url: {url}
   pluginConfig: {{ mode: upper tag-upstream }}
+  match: [{{ ports: [{{ number: {tcp_port} }}] }}]
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: TrafficExtension
+metadata: {{ name: tagger, namespace: shop }}
+spec:
+  match: [{{ ports: [{{ number: {other_port} }}] }}]
+  wasm:
+    type: NETWORK
+    url: {url}
+    pluginConfig: {{ mode: tag-upstream }}
 "
         ),
     )
     .unwrap();
     let upstream = echo_upstream();
-    let tcp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     std::fs::write(
@@ -65,6 +79,10 @@ workload: {{ namespace: shop, labels: {{ app: cart }} }}
 listeners:
   - name: db
     address: "{tcp}"
+    protocol: tcp
+    cluster: echo
+  - name: db2
+    address: "{other}"
     protocol: tcp
     cluster: echo
   - name: web
