@@ -78,12 +78,16 @@ fn serve(mut conn: TcpStream, kind: TcpUpstream, record: &Mutex<Vec<Vec<u8>>>) {
         }
         if kind == TcpUpstream::ByeAtOnce {
             let _ = conn.write_all(b"bye");
+            std::thread::sleep(Duration::from_millis(100));
             let _ = conn.shutdown(Shutdown::Both);
             return;
         }
     }
     if kind == TcpUpstream::CountAtEnd {
         let _ = conn.write_all(format!("done: {total} bytes").as_bytes());
+        // Apart from the answer: whether bytes and end arrive in one read is up to the
+        // network, in Envoy as in wasp.
+        std::thread::sleep(Duration::from_millis(100));
     }
     let _ = conn.shutdown(Shutdown::Write);
 }

@@ -172,7 +172,9 @@ impl NetworkChain {
     }
 
     /// One callback of the plugin at `position`; `None` when it is skipped (or just failed
-    /// open). A failure that closes marks the connection for closing.
+    /// open). A failure that closes marks the connection for closing. A trap in this very
+    /// call closes the connection whatever the failure policy, as Envoy fails the stream the
+    /// VM broke in (FAIL_OPEN then skips the plugin for the connections that come after).
     fn call<T>(
         &mut self,
         position: usize,
@@ -180,13 +182,17 @@ impl NetworkChain {
     ) -> Option<T> {
         let member = &mut self.members[position];
         let (ctx, generation) = member.ctx?;
-        match self.vms.call(member.plugin, generation, |vm| f(vm, ctx)) {
+        let failures = &self.vms.plugin(member.plugin).stats.failures;
+        let before = failures.load(std::sync::atomic::Ordering::Relaxed);
+        let step = self.vms.call(member.plugin, generation, |vm| f(vm, ctx));
+        let trapped = failures.load(std::sync::atomic::Ordering::Relaxed) != before;
+        match step {
             Step::Done(value) => Some(value),
-            Step::Skip => {
+            Step::Skip if !trapped => {
                 member.ctx = None;
                 None
             }
-            Step::Fail(_) => {
+            Step::Skip | Step::Fail(_) => {
                 member.ctx = None;
                 self.signals.reset();
                 None

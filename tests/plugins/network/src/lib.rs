@@ -9,9 +9,15 @@
 //! - `hold-line`: holds the client's bytes until a newline arrives (StopIteration), then lets
 //!   them all go at once;
 //! - `close-on=WORD`: closes the connection when the client sends WORD;
-//! - `stop-new`: answers StopIteration from `on_new_connection`.
+//! - `stop-new`: answers StopIteration from `on_new_connection`;
+//! - `hold-for-tick`: holds the client's first bytes until the root's next tick (100 ms), which
+//!   resumes the connection with `proxy_continue_stream(DOWNSTREAM)` from the root context;
+//! - `panic-on=WORD`: panics (a trap) when the client sends WORD.
 //!
 //! From a WasmPlugin, whose `pluginConfig` arrives as JSON, the words are `{"mode": "..."}`.
+
+use std::cell::RefCell;
+use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, RootContext, StreamContext};
@@ -23,6 +29,11 @@ proxy_wasm::main! {{
         Box::new(NetworkRoot { config: String::new(), metrics: None })
     });
 }}
+
+thread_local! {
+    /// Connections held by `hold-for-tick`, resumed at the next tick.
+    static HELD: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
 
 #[derive(Clone, Copy)]
 struct Metrics {
@@ -39,6 +50,16 @@ struct NetworkRoot {
 impl Context for NetworkRoot {}
 
 impl RootContext for NetworkRoot {
+    fn on_tick(&mut self) {
+        let held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
+        for ctx in held {
+            log::info!("tick resumes ctx={ctx}");
+            let _ = hostcalls::set_effective_context(ctx);
+            let _ = hostcalls::resume_downstream();
+        }
+        self.set_tick_period(Duration::ZERO);
+    }
+
     fn on_configure(&mut self, _size: usize) -> bool {
         let raw = self
             .get_plugin_configuration()
@@ -66,6 +87,7 @@ impl RootContext for NetworkRoot {
             metrics: self.metrics?,
             down: 0,
             up: 0,
+            released: false,
         }))
     }
 
@@ -80,6 +102,8 @@ struct Connection {
     metrics: Metrics,
     down: usize,
     up: usize,
+    /// `hold-for-tick`: the first bytes were let go.
+    released: bool,
 }
 
 impl Connection {
@@ -89,6 +113,10 @@ impl Connection {
 
     fn close_word(&self) -> Option<&str> {
         self.config.split(' ').find_map(|w| w.strip_prefix("close-on="))
+    }
+
+    fn panic_word(&self) -> Option<&str> {
+        self.config.split(' ').find_map(|w| w.strip_prefix("panic-on="))
     }
 }
 
@@ -117,7 +145,19 @@ impl StreamContext for Connection {
             self.close_downstream();
             return Action::Pause;
         }
+        if let Some(word) = self.panic_word()
+            && String::from_utf8_lossy(&data).contains(word)
+        {
+            panic!("the client sent {word}");
+        }
         if self.has("hold-line") && !data.contains(&b'\n') && !end_of_stream {
+            return Action::Pause;
+        }
+        if self.has("hold-for-tick") && !self.released && size > 0 {
+            self.released = true;
+            HELD.with(|h| h.borrow_mut().push(self.id));
+            let _ = hostcalls::set_tick_period(Duration::from_millis(100));
+            log::info!("holding until the next tick");
             return Action::Pause;
         }
         if self.has("upper") {
