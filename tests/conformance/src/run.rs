@@ -103,7 +103,7 @@ pub fn run_file(
     let mut served_outcomes = if served.is_empty() {
         Vec::new()
     } else if file.layer == Layer::Tcp {
-        crate::tcp::run_served(&served, bins, work)?
+        crate::tcp::run_served(rt, file, &served, bins, work)?
     } else {
         run_served(rt, file, &served, bins, work)?
     }

@@ -16,7 +16,9 @@ use crate::plan::{self, CasePlan, Plan, free_port};
 use crate::process;
 use crate::report::Outcome;
 use crate::run::{Binaries, classify, settled, stale};
-use crate::scenario::{Aspect, Case, CaseLayout, Layer, TcpStep, TcpUpstream};
+use crate::scenario::{
+    Aspect, Case, CaseLayout, Layer, ScenarioFile, TcpStep, TcpUpstream, UpstreamReply,
+};
 use crate::{envoy, wasp};
 
 /// How long the client reads after its last step before it gives up on the proxy closing.
@@ -147,11 +149,15 @@ fn client(address: SocketAddr, steps: &[TcpStep]) -> Seen {
 
 /// Runs a `tcp` file's served cases in one Envoy and one wasp.
 pub fn run_served(
+    rt: &tokio::runtime::Runtime,
+    file: &ScenarioFile,
     cases: &[(&Case, CaseLayout)],
     bins: &Binaries,
     work: &Path,
 ) -> anyhow::Result<Vec<(Outcome, Vec<String>)>> {
-    let side = || -> anyhow::Result<(Vec<Upstream>, Plan)> {
+    let cluster_kinds = &file.clusters;
+    type Clusters = Vec<(String, wasp_test_support::upstream::Upstream)>;
+    let side = || -> anyhow::Result<(Vec<Upstream>, Clusters, Plan)> {
         let mut upstreams = Vec::new();
         let mut plans = Vec::new();
         for (case, layout) in cases {
@@ -163,15 +169,26 @@ pub fn run_served(
             });
             upstreams.push(upstream);
         }
+        // The file's extra clusters (callouts), HTTP echo upstreams as in HTTP files.
+        let mut clusters = Vec::new();
+        for (name, kind) in cluster_kinds {
+            let upstream = rt.block_on(wasp_test_support::upstream::Upstream::start(
+                kind.behaviour(&UpstreamReply::default()),
+            ))?;
+            clusters.push((name.clone(), upstream));
+        }
         let plan = Plan {
             admin: free_port()?,
             cases: plans,
-            clusters: Vec::new(),
+            clusters: clusters
+                .iter()
+                .map(|(n, u)| (n.clone(), u.address))
+                .collect(),
         };
-        Ok((upstreams, plan))
+        Ok((upstreams, clusters, plan))
     };
-    let (e_upstreams, e_plan) = side()?;
-    let (w_upstreams, w_plan) = side()?;
+    let (e_upstreams, _e_clusters, e_plan) = side()?;
+    let (w_upstreams, _w_clusters, w_plan) = side()?;
     let bootstrap = work.join("envoy.json");
     std::fs::write(
         &bootstrap,

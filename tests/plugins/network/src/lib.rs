@@ -12,7 +12,9 @@
 //! - `stop-new`: answers StopIteration from `on_new_connection`;
 //! - `hold-for-tick`: holds the client's first bytes until the root's next tick (100 ms), which
 //!   resumes the connection with `proxy_continue_stream(DOWNSTREAM)` from the root context;
-//! - `panic-on=WORD`: panics (a trap) when the client sends WORD.
+//! - `panic-on=WORD`: panics (a trap) when the client sends WORD;
+//! - `callout`: holds the client's first bytes while a GET to the `callout` cluster is out, then
+//!   logs the answer's status and resumes the connection from the callout's callback.
 //!
 //! From a WasmPlugin, whose `pluginConfig` arrives as JSON, the words are `{"mode": "..."}`.
 
@@ -33,6 +35,7 @@ proxy_wasm::main! {{
 thread_local! {
     /// Connections held by `hold-for-tick`, resumed at the next tick.
     static HELD: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+
 }
 
 #[derive(Clone, Copy)]
@@ -120,7 +123,16 @@ impl Connection {
     }
 }
 
-impl Context for Connection {}
+impl Context for Connection {
+    /// `callout`: the SDK delivers the answer to the connection that sent it.
+    fn on_http_call_response(&mut self, _: u32, _: usize, body_size: usize, _: usize) {
+        let status = self
+            .get_http_call_response_header(":status")
+            .unwrap_or_default();
+        log::info!("callout answered status={status} body={body_size}");
+        self.resume_downstream();
+    }
+}
 
 impl StreamContext for Connection {
     fn on_new_connection(&mut self) -> Action {
@@ -152,6 +164,17 @@ impl StreamContext for Connection {
         }
         if self.has("hold-line") && !data.contains(&b'\n') && !end_of_stream {
             return Action::Pause;
+        }
+        if self.has("callout") && !self.released && size > 0 {
+            self.released = true;
+            let headers = vec![(":method", "GET"), (":path", "/check"), (":authority", "callout")];
+            match self.dispatch_http_call("callout", headers, None, vec![], Duration::from_secs(5)) {
+                Ok(_) => {
+                    log::info!("callout sent");
+                    return Action::Pause;
+                }
+                Err(status) => log::info!("callout refused: {status:?}"),
+            }
         }
         if self.has("hold-for-tick") && !self.released && size > 0 {
             self.released = true;
