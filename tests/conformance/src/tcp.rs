@@ -21,6 +21,9 @@ use crate::scenario::{
 };
 use crate::{envoy, wasp};
 
+/// A side's extra clusters (callout targets) by name.
+type Clusters = Vec<(String, wasp_test_support::upstream::Upstream)>;
+
 /// How long the client reads after its last step before it gives up on the proxy closing.
 const LINGER: Duration = Duration::from_millis(1500);
 
@@ -156,7 +159,6 @@ pub fn run_served(
     work: &Path,
 ) -> anyhow::Result<Vec<(Outcome, Vec<String>)>> {
     let cluster_kinds = &file.clusters;
-    type Clusters = Vec<(String, wasp_test_support::upstream::Upstream)>;
     let side = || -> anyhow::Result<(Vec<Upstream>, Clusters, Plan)> {
         let mut upstreams = Vec::new();
         let mut plans = Vec::new();
