@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::filter::properties::{ConnInfo, TlsInfo};
+use crate::filter::properties::ConnInfo;
 use crate::stream::routes::Listener;
 use crate::worker::Worker;
 
@@ -90,7 +90,7 @@ async fn serve_connection(
             direction: listener.spec.direction,
             tls: None,
         };
-        crate::tcp::serve(worker.clone(), &listener, routes, tcp, conn, tls).await;
+        crate::tcp::serve(worker.clone(), listener.index, routes, tcp, conn, tls).await;
         stats.active_connections.fetch_sub(1, Relaxed);
         own.active.fetch_sub(1, Relaxed);
         return;
@@ -109,7 +109,7 @@ async fn serve_connection(
         }
         Some(acceptor) => match acceptor.accept(tcp).await {
             Ok(stream) => {
-                let info = tls_info(stream.get_ref().1);
+                let info = tls::info(stream.get_ref().1);
                 let conn = Arc::new(ConnInfo {
                     id,
                     peer,
@@ -132,18 +132,6 @@ async fn serve_connection(
     }
     stats.active_connections.fetch_sub(1, Relaxed);
     own.active.fetch_sub(1, Relaxed);
-}
-
-/// What properties say of a TLS session the listener terminated.
-pub(crate) fn tls_info(session: &rustls::ServerConnection) -> TlsInfo {
-    TlsInfo {
-        sni: session.server_name().map(str::to_owned),
-        version: session
-            .protocol_version()
-            .and_then(|v| v.as_str())
-            .map(|v| v.replace("TLSv1_", "TLSv1."))
-            .unwrap_or_default(),
-    }
 }
 
 async fn serve_http<I>(

@@ -32,3 +32,15 @@ pub fn acceptor(tls: &ServerTls, http: bool) -> Result<TlsAcceptor, String> {
     }
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
+
+/// What properties say of a TLS session a listener terminated.
+pub fn info(session: &rustls::ServerConnection) -> crate::filter::properties::TlsInfo {
+    crate::filter::properties::TlsInfo {
+        sni: session.server_name().map(str::to_owned),
+        version: session
+            .protocol_version()
+            .and_then(|v| v.as_str())
+            .map(|v| v.replace("TLSv1_", "TLSv1."))
+            .unwrap_or_default(),
+    }
+}

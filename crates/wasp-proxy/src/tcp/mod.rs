@@ -19,7 +19,6 @@ use wasp_host::{ConnectionProperties, PeerType, PropertyValue, TcpConnection};
 use self::chain::NetworkChain;
 use crate::filter::properties::{ConnInfo, TlsInfo};
 use crate::spec::{ClusterSpec, TcpProxySpec};
-use crate::stream::routes::Listener;
 use crate::upstream::{ClusterId, Picked};
 use crate::worker::Worker;
 
@@ -65,16 +64,16 @@ impl TcpRoutes {
     }
 }
 
-/// Serves one accepted connection of TCP listener `listener`.
+/// Serves one accepted connection of the TCP listener at `listener` in the spec.
 pub(crate) async fn serve(
     worker: Rc<Worker>,
-    listener: &Listener,
+    listener: usize,
     routes: &TcpRoutes,
     tcp: TcpStream,
     mut conn: ConnInfo,
     tls: Option<TlsAcceptor>,
 ) {
-    let stats = &worker.shared.stats.listeners[listener.index].tcp;
+    let stats = &worker.shared.stats.listeners[listener].tcp;
     let server_name = if routes.spec.sni_routes.is_empty() {
         None
     } else {
@@ -102,7 +101,7 @@ pub(crate) async fn serve(
                     return;
                 }
             };
-            conn.tls = Some(crate::listener::tls_info(stream.get_ref().1));
+            conn.tls = Some(crate::listener::tls::info(stream.get_ref().1));
             proxy(&worker, listener, routes, cluster, stream, conn).await
         }
     };
@@ -119,7 +118,7 @@ pub(crate) async fn serve(
 /// upstream could not be reached).
 async fn proxy<S>(
     worker: &Worker,
-    listener: &Listener,
+    listener: usize,
     routes: &TcpRoutes,
     cluster: ClusterId,
     client: S,
@@ -129,7 +128,7 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
 {
     let vms = worker.vms();
-    let plugins = vms.chain(listener.index);
+    let plugins = vms.chain(listener);
     let record = Arc::new(TcpRecord {
         conn,
         upstream: Mutex::new(None),
@@ -141,7 +140,7 @@ where
         Some(NetworkChain::open(vms.clone(), &plugins, connection)?)
     };
     let Some((upstream, picked)) = connect(worker, cluster).await else {
-        worker.shared.stats.listeners[listener.index]
+        worker.shared.stats.listeners[listener]
             .tcp
             .connect_failures
             .fetch_add(1, Relaxed);
