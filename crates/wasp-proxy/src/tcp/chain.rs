@@ -38,48 +38,69 @@ pub(crate) struct NetworkChain {
     pub signals: Rc<StreamSignals>,
     /// The position whose StopIteration holds the client's bytes, if any.
     pub held_down: Option<usize>,
+    /// The position whose StopIteration in `on_new_connection` holds the whole connection
+    /// (no upstream, no reads) until it resumes, if any.
+    pub held_new: Option<usize>,
     downstream_closed: bool,
 }
 
 impl NetworkChain {
-    /// Opens a context in each plugin of `chain` (`on_new_connection`); `None` when one of
-    /// them cannot serve the connection and fails closed.
+    /// Opens a context in each plugin of `chain` (`on_new_connection`), up to the first that
+    /// answers StopIteration (see [`NetworkChain::held_new`]); `None` when one of them cannot
+    /// serve the connection and fails closed.
     pub fn open(
         vms: Rc<WorkerVms>,
         chain: &[usize],
         connection: SharedConnection,
     ) -> Option<NetworkChain> {
-        let signals = Rc::new(StreamSignals::default());
-        let mut members = Vec::with_capacity(chain.len());
-        for (position, &plugin) in chain.iter().enumerate() {
-            let ctx = match vms.open_connection(plugin, &connection, &signals, position) {
-                // A StopIteration from on_new_connection holds nothing yet: the bytes wait at
-                // the first read, which runs every filter again.
-                Step::Done((ctx, generation, _)) => Some((ctx, generation)),
-                Step::Skip => None,
-                Step::Fail(_) => {
-                    let opened = NetworkChain {
-                        vms: vms.clone(),
-                        members,
-                        connection: connection.clone(),
-                        signals: signals.clone(),
-                        held_down: None,
-                        downstream_closed: true,
-                    };
-                    opened.finish();
-                    return None;
-                }
-            };
-            members.push(Member { plugin, ctx });
-        }
-        Some(NetworkChain {
+        let mut opened = NetworkChain {
             vms,
-            members,
+            members: chain
+                .iter()
+                .map(|&plugin| Member { plugin, ctx: None })
+                .collect(),
             connection,
-            signals,
+            signals: Rc::new(StreamSignals::default()),
             held_down: None,
+            held_new: None,
             downstream_closed: false,
-        })
+        };
+        opened.open_from(0).then_some(opened)
+    }
+
+    /// The plugin at `position` resumed a connection it stopped in `on_new_connection`: the
+    /// plugins after it get theirs. False when one of them fails closed (the chain is over).
+    pub fn resume_new(&mut self, position: usize) -> bool {
+        self.open_from(position + 1)
+    }
+
+    fn open_from(&mut self, from: usize) -> bool {
+        self.held_new = None;
+        for position in from..self.members.len() {
+            self.signals.clear_resume(position, Direction::Request);
+            let plugin = self.members[position].plugin;
+            match self
+                .vms
+                .open_connection(plugin, &self.connection, &self.signals, position)
+            {
+                Step::Done((ctx, generation, action)) => {
+                    self.members[position].ctx = Some((ctx, generation));
+                    // Envoy stops the filter chain here: the filters after it, tcp_proxy
+                    // included, wait for the plugin's proxy_continue_stream(DOWNSTREAM).
+                    if action == NetworkAction::StopIteration {
+                        self.held_new = Some(position);
+                        return true;
+                    }
+                }
+                Step::Skip => {}
+                Step::Fail(_) => {
+                    self.downstream_closed = true;
+                    self.end_contexts();
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Bytes from the client (`end_of_stream`: it half-closed): added to those held, then the
@@ -158,9 +179,13 @@ impl NetworkChain {
     /// The connection is over: every context ends (done, log, delete). An upstream that never
     /// sent its end of stream (the connection closed first) gets no close callback, as in
     /// Envoy, whose network Wasm filter only sees the upstream's end on the write path.
-    pub fn finish(self) {
-        for m in &self.members {
-            if let Some((ctx, generation)) = m.ctx {
+    pub fn finish(mut self) {
+        self.end_contexts();
+    }
+
+    fn end_contexts(&mut self) {
+        for m in &mut self.members {
+            if let Some((ctx, generation)) = m.ctx.take() {
                 self.vms.close_connection(m.plugin, ctx, generation);
             }
         }

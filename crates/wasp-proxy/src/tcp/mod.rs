@@ -18,6 +18,7 @@ use wasp_host::{ConnectionProperties, PeerType, PropertyValue, TcpConnection};
 
 use self::chain::NetworkChain;
 use crate::filter::properties::{ConnInfo, TlsInfo};
+use crate::filter::signals::Direction;
 use crate::spec::{ClusterSpec, TcpProxySpec};
 use crate::upstream::{ClusterId, Picked};
 use crate::worker::Worker;
@@ -137,7 +138,8 @@ where
         None
     } else {
         let connection = TcpConnection::shared(Some(record.clone()));
-        Some(NetworkChain::open(vms.clone(), &plugins, connection)?)
+        let chain = NetworkChain::open(vms.clone(), &plugins, connection)?;
+        Some(wait_for_new_connection(chain, routes.spec.idle_timeout).await?)
     };
     let Some((upstream, picked)) = connect(worker, cluster).await else {
         worker.shared.stats.listeners[listener]
@@ -159,6 +161,34 @@ where
         None => relay::relay(client, upstream, idle).await,
         Some(chain) => filtered::relay(client, upstream, idle, chain).await,
     })
+}
+
+/// While a plugin holds the connection from `on_new_connection`, nothing else happens to it
+/// (no upstream, no reads), as in Envoy, until the plugin resumes it; the plugins after it
+/// then get their `on_new_connection`. `None` when the connection is over instead: a plugin
+/// closed it or failed closed, or it stayed idle for the idle timeout.
+async fn wait_for_new_connection(
+    mut chain: NetworkChain,
+    idle: Option<Duration>,
+) -> Option<NetworkChain> {
+    while let Some(position) = chain.held_new {
+        let signals = chain.signals.clone();
+        let resumed = match idle {
+            Some(idle) => tokio::time::timeout(idle, signals.wait(position, Direction::Request))
+                .await
+                .is_ok_and(|r| r.is_ok()),
+            None => signals.wait(position, Direction::Request).await.is_ok(),
+        };
+        if !resumed {
+            chain.downstream_closed(PeerType::Local);
+            chain.finish();
+            return None;
+        }
+        if !chain.resume_new(position) {
+            return None;
+        }
+    }
+    Some(chain)
 }
 
 /// What network plugins read of their connection: its addresses and TLS, and the upstream

@@ -9,7 +9,8 @@
 //! - `hold-line`: holds the client's bytes until a newline arrives (StopIteration), then lets
 //!   them all go at once;
 //! - `close-on=WORD`: closes the connection when the client sends WORD;
-//! - `stop-new`: answers StopIteration from `on_new_connection`;
+//! - `stop-new`: answers StopIteration from `on_new_connection` (and never resumes);
+//! - `stop-new-until-tick`: the same, resumed at the root's next tick (100 ms);
 //! - `hold-for-tick`: holds the client's first bytes until the root's next tick (100 ms), which
 //!   resumes the connection with `proxy_continue_stream(DOWNSTREAM)` from the root context;
 //! - `panic-on=WORD`: panics (a trap) when the client sends WORD;
@@ -139,6 +140,11 @@ impl StreamContext for Connection {
         log::info!("new_connection ctx={}", self.id);
         let _ = hostcalls::increment_metric(self.metrics.connections, 1);
         if self.has("stop-new") {
+            return Action::Pause;
+        }
+        if self.has("stop-new-until-tick") {
+            HELD.with(|h| h.borrow_mut().push(self.id));
+            let _ = hostcalls::set_tick_period(Duration::from_millis(100));
             return Action::Pause;
         }
         Action::Continue
