@@ -184,18 +184,12 @@ impl Objects {
     /// Replaces everything one watch holds (its `scope`) by a fresh list.
     pub fn replace(&self, scope: &Scope, listed: Vec<DynamicObject>) {
         let mut objects = self.lock();
-        let before: Vec<(ObjectKey, Option<String>)> = objects
+        let old: BTreeMap<ObjectKey, Entry> =
+            objects.extract_if(.., |k, _| scope.holds(k)).collect();
+        let before: Vec<(ObjectKey, Option<String>)> = old
             .iter()
-            .filter(|(k, _)| scope.holds(k))
             .map(|(k, v)| (k.clone(), v.content_version.clone()))
             .collect();
-        let mut old: BTreeMap<ObjectKey, Entry> = BTreeMap::new();
-        objects.retain(|k, v| {
-            if scope.holds(k) {
-                old.insert(k.clone(), v.clone());
-            }
-            !scope.holds(k)
-        });
         let mut after = Vec::with_capacity(listed.len());
         for object in listed {
             if let Some(key) = key(scope.plural, &object) {

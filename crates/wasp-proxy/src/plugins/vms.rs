@@ -165,9 +165,7 @@ impl WorkerVms {
 
     /// Ends a TCP stream's context (on_done, on_log, on_delete) and forgets where it was.
     pub fn close_connection(&self, plugin: usize, ctx: u32, generation: u64) {
-        let v = self.placement[plugin].0;
-        self.streams.borrow_mut().remove(&(v, ctx));
-        let _ = self.call(plugin, generation, |vm| vm.finish_tcp_stream(ctx));
+        self.end_context(plugin, ctx, generation, Vm::finish_tcp_stream);
     }
 
     /// Creates a context with `create` under `plugin`'s root context, registers where its
@@ -252,9 +250,20 @@ impl WorkerVms {
 
     /// Ends a stream's context (on_log, on_done, on_delete) and forgets where it was.
     pub fn close_stream(&self, plugin: usize, ctx: u32, generation: u64) {
+        self.end_context(plugin, ctx, generation, Vm::finish_stream);
+    }
+
+    /// Forgets where a context's effects go, then ends it with `finish`.
+    fn end_context(
+        &self,
+        plugin: usize,
+        ctx: u32,
+        generation: u64,
+        finish: fn(&mut Vm, u32) -> Result<(), CallError>,
+    ) {
         let v = self.placement[plugin].0;
         self.streams.borrow_mut().remove(&(v, ctx));
-        let _ = self.call(plugin, generation, |vm| vm.finish_stream(ctx));
+        let _ = self.call(plugin, generation, |vm| finish(vm, ctx));
     }
 
     /// A call on a root context of VM `v` (timers, queues, callout answers), counted for the

@@ -10,16 +10,12 @@ use tokio::time::Instant;
 use wasp_host::PeerType;
 
 use super::chain::{NetworkChain, Verdict};
-use super::relay::{CHUNK, Relayed, sleep_until};
+use super::relay::{CHUNK, Relayed, until_done_or_idle};
 use crate::filter::signals::Direction;
 
-/// Why a direction stopped early.
-enum Stop {
-    /// A plugin closed the connection (or failed closed).
-    Closed,
-    /// A socket failed (reset).
-    Io,
-}
+/// A direction stopped early: a plugin closed the connection (or failed closed), or a socket
+/// failed (reset). Either way the whole connection ends.
+struct Stop;
 
 /// Relays through `chain` until both directions ended, a plugin closed the connection, a
 /// socket failed, or nothing moved for `idle`; then reports the closes and ends the plugins'
@@ -38,7 +34,6 @@ where
     let (mut up_read, mut up_write) = tokio::io::split(upstream);
     let chain = RefCell::new(chain);
     let last_active = Cell::new(Instant::now());
-    let client_ended = Cell::new(false);
     // Whether the client's end came after the proxy had ended its side (then the client
     // closed the connection: REMOTE; else the proxy did: LOCAL).
     let client_ended_last = Cell::new(false);
@@ -50,7 +45,7 @@ where
             &mut up_write,
             &chain,
             &last_active,
-            (&client_ended, &client_done, &client_ended_last),
+            (&client_done, &client_ended_last),
         );
         let down = pump_down(
             &mut up_read,
@@ -59,28 +54,7 @@ where
             &last_active,
             &client_done,
         );
-        let both = async { tokio::try_join!(up, down) };
-        tokio::pin!(both);
-        let mut relayed = Relayed::default();
-        loop {
-            let deadline = idle.map(|d| last_active.get() + d);
-            tokio::select! {
-                result = &mut both => {
-                    if let Ok((up, down)) = result {
-                        relayed.sent_up = up;
-                        relayed.sent_down = down;
-                    }
-                    break;
-                }
-                () = sleep_until(deadline) => {
-                    if idle.is_some_and(|d| last_active.get().elapsed() >= d) {
-                        relayed.idle_timeout = true;
-                        break;
-                    }
-                }
-            }
-        }
-        relayed
+        until_done_or_idle(async { tokio::try_join!(up, down) }, idle, &last_active).await
     };
     let mut chain = chain.into_inner();
     // Envoy: REMOTE when the client's end closed the connection (the proxy had ended its
@@ -102,7 +76,7 @@ async fn pump_up<R, W>(
     to: &mut W,
     chain: &RefCell<NetworkChain>,
     last_active: &Cell<Instant>,
-    (client_ended, client_done, client_ended_last): (&Cell<bool>, &Cell<bool>, &Cell<bool>),
+    (client_done, client_ended_last): (&Cell<bool>, &Cell<bool>),
 ) -> Result<u64, Stop>
 where
     R: AsyncRead + Unpin,
@@ -118,10 +92,9 @@ where
         };
         let verdict = tokio::select! {
             read = read_available(from, &mut buf), if !ended => {
-                let (n, eof) = read.map_err(|_| Stop::Io)?;
+                let (n, eof) = read.map_err(|_| Stop)?;
                 last_active.set(Instant::now());
                 ended = eof;
-                client_ended.set(ended);
                 if ended && client_done.get() {
                     client_ended_last.set(true);
                 }
@@ -135,21 +108,10 @@ where
             }
             _ = signals.interrupted(), if held.is_none() => Verdict::Close,
         };
-        match verdict {
-            Verdict::Close => return Err(Stop::Closed),
-            // Held: the next read, or the plugin's resume, goes on.
-            Verdict::Hold => {}
-            Verdict::Forward(bytes) => {
-                if !bytes.is_empty() {
-                    to.write_all(&bytes).await.map_err(|_| Stop::Io)?;
-                    to.flush().await.map_err(|_| Stop::Io)?;
-                    last_active.set(Instant::now());
-                    moved += bytes.len() as u64;
-                }
-                if ended {
-                    break;
-                }
-            }
+        // Held: the next read, or the plugin's resume, goes on.
+        moved += pass_on(verdict, to, last_active).await?;
+        if ended && chain.borrow().held_down.is_none() {
+            break;
         }
     }
     let _ = to.shutdown().await;
@@ -173,30 +135,39 @@ where
     loop {
         let signals = chain.borrow().signals.clone();
         let (n, ended) = tokio::select! {
-            read = read_available(from, &mut buf) => read.map_err(|_| Stop::Io)?,
-            _ = signals.interrupted() => return Err(Stop::Closed),
+            read = read_available(from, &mut buf) => read.map_err(|_| Stop)?,
+            _ = signals.interrupted() => return Err(Stop),
         };
         last_active.set(Instant::now());
         // Taken out of the borrow before any await: the other pump borrows the chain too.
         let verdict = chain.borrow_mut().upstream(&buf[..n], ended);
-        match verdict {
-            Verdict::Close => return Err(Stop::Closed),
-            Verdict::Hold => {}
-            Verdict::Forward(bytes) => {
-                if !bytes.is_empty() {
-                    to.write_all(&bytes).await.map_err(|_| Stop::Io)?;
-                    to.flush().await.map_err(|_| Stop::Io)?;
-                    last_active.set(Instant::now());
-                    moved += bytes.len() as u64;
-                }
-            }
-        }
+        moved += pass_on(verdict, to, last_active).await?;
         if ended {
             let _ = to.shutdown().await;
             client_done.set(true);
             return Ok(moved);
         }
     }
+}
+
+/// Carries out the chain's verdict on bytes: writes what it passes on (returns how many),
+/// nothing while it holds them, `Stop` when it closes the connection.
+async fn pass_on<W: AsyncWrite + Unpin>(
+    verdict: Verdict,
+    to: &mut W,
+    last_active: &Cell<Instant>,
+) -> Result<u64, Stop> {
+    let bytes = match verdict {
+        Verdict::Close => return Err(Stop),
+        Verdict::Hold => return Ok(0),
+        Verdict::Forward(bytes) => bytes,
+    };
+    if !bytes.is_empty() {
+        to.write_all(&bytes).await.map_err(|_| Stop)?;
+        to.flush().await.map_err(|_| Stop)?;
+        last_active.set(Instant::now());
+    }
+    Ok(bytes.len() as u64)
 }
 
 /// Reads what is there: waits for the first bytes, then takes whatever else is already

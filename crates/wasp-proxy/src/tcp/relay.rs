@@ -37,10 +37,17 @@ where
     let last_active = Cell::new(Instant::now());
     let up = pump(&mut client_read, &mut up_write, &last_active);
     let down = pump(&mut up_read, &mut client_write, &last_active);
-    let both = async {
-        // A failed direction ends the connection (Envoy closes both sides on a reset).
-        tokio::try_join!(up, down)
-    };
+    // A failed direction ends the connection (Envoy closes both sides on a reset).
+    until_done_or_idle(async { tokio::try_join!(up, down) }, idle, &last_active).await
+}
+
+/// Waits for both directions (`both`: their byte counts, or the first failure), or until
+/// nothing moved for `idle` since `last_active`.
+pub(super) async fn until_done_or_idle<E>(
+    both: impl Future<Output = Result<(u64, u64), E>>,
+    idle: Option<Duration>,
+    last_active: &Cell<Instant>,
+) -> Relayed {
     tokio::pin!(both);
     let mut relayed = Relayed::default();
     loop {
@@ -63,7 +70,7 @@ where
     }
 }
 
-pub(super) async fn sleep_until(deadline: Option<Instant>) {
+async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
