@@ -88,6 +88,11 @@ pub enum RawListenerProtocol {
 pub struct RawServerTls {
     pub cert_file: S<String>,
     pub key_file: S<String>,
+    /// CAs client certificates are verified against (mTLS).
+    pub ca_file: Option<S<String>>,
+    /// With `ca_file`: refuse clients without a certificate (default true, as Istio's
+    /// STRICT mode; false: optional, verified when sent).
+    pub require_client_certificate: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,6 +150,11 @@ pub enum RawUpstreamProtocol {
 pub struct RawClientTls {
     pub sni: Option<S<String>>,
     pub ca_file: Option<S<String>>,
+    /// The client certificate presented to the endpoints (mTLS), with `key_file`.
+    pub cert_file: Option<S<String>>,
+    pub key_file: Option<S<String>>,
+    /// SANs (URI or DNS) of which the server certificate must carry one.
+    pub subject_alt_names: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

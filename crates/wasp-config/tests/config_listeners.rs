@@ -297,3 +297,84 @@ fn tls_files_must_exist() {
         "wasp.yaml:4:10: listeners[0].tls: missing field `key_file`"
     );
 }
+
+#[test]
+fn mtls_settings_are_checked() {
+    let dir = Dir::new();
+    dir.write("junk.pem", b"not a certificate");
+    let other = common::certificate().1;
+    dir.write("other.key", other.as_bytes());
+    let listener_tls = |fields: &str| {
+        BASE.replace(
+            "    routes:",
+            &format!("    tls: {{ {fields} }}\n    routes:"),
+        )
+    };
+    let cluster_tls = |fields: &str| format!("{BASE}    tls: {{ {fields} }}\n");
+
+    let e = dir.error(&listener_tls(
+        "cert_file: c.pem, key_file: k.pem, require_client_certificate: true",
+    ));
+    assert!(
+        e.starts_with(
+            "wasp.yaml:4:75: listeners[0].tls.require_client_certificate: needs `ca_file`"
+        ),
+        "{e}"
+    );
+    let e = dir.error(&listener_tls("cert_file: junk.pem, key_file: k.pem"));
+    assert!(e.contains("listeners[0].tls: no certificate in"), "{e}");
+    let e = dir.error(&listener_tls("cert_file: c.pem, key_file: other.key"));
+    assert!(
+        e.contains("listeners[0].tls: certificate") && e.contains("cannot be used together"),
+        "{e}"
+    );
+    let e = dir.error(&listener_tls(
+        "cert_file: c.pem, key_file: k.pem, ca_file: junk.pem",
+    ));
+    assert!(
+        e.contains("listeners[0].tls: no certificate in") && e.contains("junk.pem"),
+        "{e}"
+    );
+
+    let e = dir.error(&cluster_tls("cert_file: c.pem"));
+    assert!(
+        e.starts_with("wasp.yaml:10:23: clusters[0].tls.cert_file: a client certificate needs both `cert_file` and `key_file`: `key_file` is missing"),
+        "{e}"
+    );
+    let e = dir.error(&cluster_tls("ca_file: ca.pem, subject_alt_names: [\"\"]"));
+    assert!(
+        e.contains("clusters[0].tls.subject_alt_names[0]: must not be empty"),
+        "{e}"
+    );
+    let e = dir.error(&cluster_tls("cert_file: c.pem, key_file: other.key"));
+    assert!(
+        e.contains("clusters[0].tls: certificate") && e.contains("cannot be used together"),
+        "{e}"
+    );
+
+    // The whole of it, both ways.
+    let loaded = dir
+        .load(&format!(
+            "{}    tls: {{ ca_file: ca.pem, cert_file: c.pem, key_file: k.pem, subject_alt_names: [spiffe://cluster.local/ns/default/sa/backend] }}\n",
+            listener_tls("cert_file: c.pem, key_file: k.pem, ca_file: ca.pem")
+        ))
+        .unwrap();
+    let server = loaded.spec.listeners[0].tls.as_ref().unwrap();
+    assert!(
+        server.require_client_certificate,
+        "required by default once a CA is set"
+    );
+    assert_eq!(
+        server.ca_file.as_deref(),
+        Some(dir.path().join("ca.pem").as_path())
+    );
+    let client = loaded.spec.clusters[0].tls.as_ref().unwrap();
+    assert_eq!(
+        client.subject_alt_names,
+        ["spiffe://cluster.local/ns/default/sa/backend"]
+    );
+    assert_eq!(
+        client.client_certificate.as_ref().unwrap().key_file,
+        dir.path().join("k.pem")
+    );
+}

@@ -253,8 +253,9 @@ fn buffer_limit_forms() {
 #[test]
 fn relative_paths_resolve_against_the_config_folder() {
     let dir = Dir::new();
-    dir.write("conf/certs/c.pem", b"cert");
-    dir.write("conf/certs/k.pem", b"key");
+    let (cert, key) = common::certificate();
+    dir.write("conf/certs/c.pem", cert.as_bytes());
+    dir.write("conf/certs/k.pem", key.as_bytes());
     dir.write("plugins/p.wasm", b"p");
     let yaml = "\
 listeners:

@@ -27,10 +27,14 @@ pub fn request_headers<B>(req: &Request<B>, scheme: &str) -> HeaderMap {
     let authority = authority(req);
     let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
     // Envoy's order: HTTP/1's codec builds :authority, :path, :method, :scheme; HTTP/2 keeps
-    // the order clients send (:method, :scheme, :authority, :path).
+    // the order clients send (:method, :scheme, :authority, :path), and the client's :scheme
+    // (an h2 client may say `http` over TLS: Envoy passes that on).
     if req.version() == http::Version::HTTP_2 {
         map.add(b":method", req.method().as_str().as_bytes());
-        map.add(b":scheme", scheme.as_bytes());
+        map.add(
+            b":scheme",
+            req.uri().scheme_str().unwrap_or(scheme).as_bytes(),
+        );
         map.add(b":authority", authority.as_bytes());
         map.add(b":path", path.as_bytes());
     } else {

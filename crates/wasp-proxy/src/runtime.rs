@@ -83,7 +83,7 @@ impl Proxy {
                 sockets[w].push(socket);
             }
             tls.push(match &l.tls {
-                Some(t) => Some(crate::listener::tls::acceptor(t, l.tcp.is_none()).map_err(
+                Some(t) => Some(crate::listener::tls::context(t, l.tcp.is_none()).map_err(
                     |reason| StartError::Tls {
                         name: l.name.clone(),
                         reason,
@@ -297,7 +297,7 @@ fn run_worker(
     id: usize,
     shared: Arc<Shared>,
     sockets: Vec<std::net::TcpListener>,
-    tls: Vec<Option<tokio_rustls::TlsAcceptor>>,
+    tls: Vec<Option<crate::listener::tls::ServerTlsContext>>,
     shutdown: watch::Receiver<bool>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()

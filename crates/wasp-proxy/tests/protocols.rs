@@ -118,6 +118,8 @@ fn self_signed() -> Tls {
         server: ServerTls {
             cert_file,
             key_file,
+            ca_file: None,
+            require_client_certificate: false,
         },
         roots,
     }
@@ -232,6 +234,8 @@ fn tls_listener_with_a_bad_certificate_does_not_start() {
     spec.listeners[0].tls = Some(ServerTls {
         cert_file,
         key_file,
+        ca_file: None,
+        require_client_certificate: false,
     });
     let host = wasp_host::Host::new(wasp_host::HostConfig {
         pooling_instances: Some(4),

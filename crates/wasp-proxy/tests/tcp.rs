@@ -304,6 +304,8 @@ fn tls_is_terminated_and_plain_bytes_go_upstream() {
     listener.tls = Some(ServerTls {
         cert_file,
         key_file,
+        ca_file: None,
+        require_client_certificate: false,
     });
     let proxy = start(tcp_spec(listener, vec![cluster("db", up)]));
 

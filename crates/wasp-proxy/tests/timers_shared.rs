@@ -230,15 +230,12 @@ fn metrics_count_requests_responses_and_plugin_calls() {
     let text = stats(&proxy);
     // 7 requests, each counted once in on_http_request_headers, plus the scenario's 2.
     assert_eq!(
-        metric(&text, "wasmcustom_hostcalls_requests_total"),
+        metric(&text, "hostcalls_requests_total"),
         Some(9.0),
         "{text}"
     );
-    assert_eq!(metric(&text, "wasmcustom_hostcalls_gauge"), Some(42.0));
-    assert_eq!(
-        metric(&text, "wasmcustom_hostcalls_histogram_count"),
-        Some(1.0)
-    );
+    assert_eq!(metric(&text, "hostcalls_gauge"), Some(42.0));
+    assert_eq!(metric(&text, "hostcalls_histogram_count"), Some(1.0));
     assert_eq!(metric(&text, "wasp_downstream_requests_total"), Some(7.0));
     assert_eq!(
         metric(&text, "wasp_downstream_responses_total{code_class=\"2xx\"}"),

@@ -93,13 +93,21 @@ pub struct SniRoute {
     pub cluster: String,
 }
 
-/// TLS a listener terminates.
+/// TLS a listener terminates. The files are re-read when they change (certificate
+/// rotation), without closing a connection.
 #[derive(Debug, Clone)]
 pub struct ServerTls {
     /// The certificate chain (PEM).
     pub cert_file: PathBuf,
     /// The private key (PEM).
     pub key_file: PathBuf,
+    /// CAs client certificates are verified against (Envoy's `validation_context.trusted_ca`);
+    /// `None`: no client certificate is asked for.
+    pub ca_file: Option<PathBuf>,
+    /// With `ca_file`: refuse clients without a certificate (Envoy's
+    /// `require_client_certificate`); otherwise a certificate is optional but verified when
+    /// sent.
+    pub require_client_certificate: bool,
 }
 
 /// One route of a listener.
@@ -176,13 +184,28 @@ pub struct ClusterSpec {
     pub tls: Option<ClientTls>,
 }
 
-/// TLS to a cluster's endpoints.
-#[derive(Debug, Clone)]
+/// TLS to a cluster's endpoints. The files are re-read when they change.
+#[derive(Debug, Clone, Default)]
 pub struct ClientTls {
     /// Server name to send and verify; defaults to the endpoint's host.
     pub sni: Option<String>,
     /// Roots to trust; `None` uses the web PKI roots.
     pub ca_file: Option<PathBuf>,
+    /// The client certificate (chain, PEM) and key presented to the endpoints (mTLS).
+    pub client_certificate: Option<CertificateFiles>,
+    /// When not empty, the server certificate must carry one of these subject alternative
+    /// names (URI, e.g. a SPIFFE id, or DNS), and this check replaces the host-name check
+    /// (Envoy's `match_typed_subject_alt_names`, as Istio sets it).
+    pub subject_alt_names: Vec<String>,
+}
+
+/// A certificate chain and its private key, as PEM files.
+#[derive(Debug, Clone)]
+pub struct CertificateFiles {
+    /// The certificate chain (PEM), leaf first.
+    pub cert_file: PathBuf,
+    /// The private key (PEM).
+    pub key_file: PathBuf,
 }
 
 /// What happens to requests when a plugin cannot serve them.

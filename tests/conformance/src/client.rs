@@ -10,6 +10,7 @@ use wasp_test_support::body::FrameBody;
 use wasp_test_support::clients::{Proto, answer, boxed, exchange_on, request_for};
 use wasp_test_support::trailer_map;
 
+use crate::pki::Pki;
 use crate::scenario::{Pair, RequestDef};
 
 /// The authority every request carries (`Host` on HTTP/1.1, `:authority` on HTTP/2).
@@ -28,8 +29,9 @@ pub struct Seen {
     pub error: Option<String>,
 }
 
-pub async fn send(proxy: SocketAddr, def: &RequestDef) -> Seen {
-    match tokio::time::timeout(EXCHANGE_TIMEOUT, exchange(proxy, def)).await {
+/// Sends one request; `tls`: over TLS with the test PKI (a case with `tls`).
+pub async fn send(proxy: SocketAddr, def: &RequestDef, tls: Option<&Pki>) -> Seen {
+    match tokio::time::timeout(EXCHANGE_TIMEOUT, exchange(proxy, def, tls)).await {
         Ok(Ok(seen)) => seen,
         // Error texts differ between hyper's view of two proxies' resets: keep the class only.
         Ok(Err(e)) => Seen {
@@ -52,7 +54,7 @@ fn classify(e: &anyhow::Error) -> String {
     }
 }
 
-async fn exchange(proxy: SocketAddr, def: &RequestDef) -> anyhow::Result<Seen> {
+async fn exchange(proxy: SocketAddr, def: &RequestDef, tls: Option<&Pki>) -> anyhow::Result<Seen> {
     let tcp = tokio::net::TcpStream::connect(proxy).await?;
     let pieces: Vec<Bytes> = if def.chunks.is_empty() {
         vec![Bytes::from(def.body.clone())]
@@ -76,9 +78,18 @@ async fn exchange(proxy: SocketAddr, def: &RequestDef) -> anyhow::Result<Seen> {
         &headers,
         boxed(body),
     )?;
-    let response = exchange_on(tcp, proto, req)
-        .await
-        .map_err(anyhow::Error::from_boxed)?;
+    let response = match tls {
+        None => exchange_on(tcp, proto, req).await,
+        Some(pki) => {
+            let config = pki.client_config(def.client_certificate, def.http2)?;
+            let name = rustls_pki_types::ServerName::try_from(AUTHORITY)?;
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
+            exchange_on(stream, proto, req).await
+        }
+    }
+    .map_err(anyhow::Error::from_boxed)?;
     let answer = answer(response).await.map_err(anyhow::Error::from_boxed)?;
     Ok(Seen {
         status: answer.status.as_u16(),

@@ -26,7 +26,7 @@ pub fn bootstrap(plan: &Plan, layer: Layer) -> Value {
                 "suppress_envoy_headers": true
             }
         }));
-        listeners.push(json!({
+        let mut listener = json!({
             "name": id,
             "address": socket(case.listener),
             // wasp listeners are inbound by default (listener_direction 1).
@@ -52,7 +52,33 @@ pub fn bootstrap(plan: &Plan, layer: Layer) -> Value {
                     }
                 }]
             }]
-        }));
+        });
+        if let (Some(tls), Some(pki)) = (case.tls, &plan.pki) {
+            // As Istio's listeners: the TLS inspector is what tells Envoy the SNI
+            // (requestedServerName); the transport socket alone does not.
+            listener["listener_filters"] = json!([{
+                "name": "envoy.filters.listener.tls_inspector",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+                }
+            }]);
+            listener["filter_chains"][0]["transport_socket"] = json!({
+                "name": "envoy.transport_sockets.tls",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                    "require_client_certificate": tls.require_client_certificate,
+                    "common_tls_context": {
+                        "alpn_protocols": ["h2", "http/1.1"],
+                        "tls_certificates": [{
+                            "certificate_chain": {"filename": pki.server_cert},
+                            "private_key": {"filename": pki.server_key}
+                        }],
+                        "validation_context": {"trusted_ca": {"filename": pki.ca}}
+                    }
+                }
+            });
+        }
+        listeners.push(listener);
         clusters.push(cluster(id, case.upstream));
     }
     for (name, address) in &plan.clusters {
@@ -60,6 +86,7 @@ pub fn bootstrap(plan: &Plan, layer: Layer) -> Value {
     }
     json!({
         "node": {"id": NODE_ID, "cluster": NODE_CLUSTER},
+        "stats_config": istio_stats_config(),
         "admin": {"address": socket(plan.admin)},
         "static_resources": {"listeners": listeners, "clusters": clusters}
     })
@@ -152,3 +179,49 @@ fn cluster(name: &str, address: std::net::SocketAddr) -> Value {
         }
     })
 }
+
+/// istio-proxy's tag extraction for the stats its plugins define (the `key=.=value;.;`
+/// convention of Istio's stats plugin), as its bootstrap sets it: wasp extracts the same tags.
+fn istio_stats_config() -> Value {
+    let mut tags = vec![json!({
+        "tag_name": "response_code",
+        "regex": "(response_code=\\.=(.+?);\\.;)|_rq(_(\\.d{3}))$"
+    })];
+    for tag in ISTIO_TAGS {
+        tags.push(json!({"tag_name": tag, "regex": format!("({tag}=\\.=(.*?);\\.;)")}));
+    }
+    json!({"use_all_default_tags": false, "stats_tags": tags})
+}
+
+/// Istio's bootstrap tags in `key=.=value;.;` form, in its order (after response_code).
+const ISTIO_TAGS: [&str; 29] = [
+    "reporter",
+    "source_namespace",
+    "source_workload",
+    "source_workload_namespace",
+    "source_principal",
+    "source_app",
+    "source_version",
+    "source_cluster",
+    "destination_namespace",
+    "destination_workload",
+    "destination_workload_namespace",
+    "destination_principal",
+    "destination_app",
+    "destination_version",
+    "destination_service",
+    "destination_service_name",
+    "destination_service_namespace",
+    "destination_port",
+    "destination_cluster",
+    "request_protocol",
+    "request_operation",
+    "request_host",
+    "response_flags",
+    "grpc_response_status",
+    "connection_security_policy",
+    "source_canonical_service",
+    "destination_canonical_service",
+    "source_canonical_revision",
+    "destination_canonical_revision",
+];

@@ -7,6 +7,7 @@ pub mod client;
 pub mod compare;
 pub mod envoy;
 pub mod observe;
+pub mod pki;
 pub mod plan;
 pub mod process;
 pub mod refusal;

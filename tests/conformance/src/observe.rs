@@ -204,28 +204,29 @@ pub fn wasp_logs(path: &Path, span: Span) -> anyhow::Result<PluginLogs> {
 /// How wasp's host-side lines about a plugin begin.
 const HOST_DIAGNOSTICS: &[&str] = &["VM failed in ", "http call to "];
 
-/// Plugin-defined counters and gauges by the name the plugin gave them. Histograms are left
-/// out: Envoy only computes them on its periodic stats flush.
+/// Plugin-defined counters and gauges as each proxy's `/stats/prometheus` shows them, keyed by
+/// the sample as printed (`name{tags}`): names, tag extraction and formatting compare exactly.
+/// Histograms are left out: Envoy only computes them on its periodic stats flush.
 pub type Metrics = BTreeMap<String, i64>;
 
-/// Envoy's `/stats?format=json`, `wasmcustom.<name>` entries.
+/// Envoy's plugin metrics: those without its `envoy_` prefix (Envoy exports its custom stat
+/// namespace `wasmcustom` bare).
 pub fn envoy_metrics(admin: SocketAddr) -> anyhow::Result<Metrics> {
-    let (_, body) = get(admin, "/stats?format=json&filter=%5Ewasmcustom%5C.")?;
-    let json: serde_json::Value = serde_json::from_str(&body).context("Envoy /stats json")?;
-    let mut metrics = Metrics::new();
-    for stat in json["stats"].as_array().into_iter().flatten() {
-        if let (Some(name), Some(value)) = (stat["name"].as_str(), stat["value"].as_i64())
-            && let Some(name) = name.strip_prefix("wasmcustom.")
-        {
-            metrics.insert(name.to_owned(), value);
-        }
-    }
-    Ok(metrics)
+    let (_, body) = get(admin, "/stats/prometheus")?;
+    Ok(prometheus_samples(&body, &["envoy_"]))
 }
 
-/// wasp's `/stats/prometheus`, `wasmcustom_<name>` counters and gauges.
+/// wasp's plugin metrics: those without the prefixes of its own metrics (`wasp_`, the
+/// Envoy-named `envoy_` ones, istio-agent's `istio_agent_`).
 pub fn wasp_metrics(admin: SocketAddr) -> anyhow::Result<Metrics> {
     let (_, body) = get(admin, "/stats/prometheus")?;
+    Ok(prometheus_samples(
+        &body,
+        &["wasp_", "envoy_", "istio_agent_"],
+    ))
+}
+
+fn prometheus_samples(body: &str, skip: &[&str]) -> Metrics {
     let mut types: BTreeMap<&str, &str> = BTreeMap::new();
     let mut metrics = Metrics::new();
     for line in body.lines() {
@@ -236,17 +237,20 @@ pub fn wasp_metrics(admin: SocketAddr) -> anyhow::Result<Metrics> {
             }
             continue;
         }
-        let Some((name, value)) = line.split_once(' ') else {
+        let Some((sample, value)) = line.rsplit_once(' ') else {
             continue;
         };
-        if !matches!(types.get(name), Some(&"counter" | &"gauge")) {
+        let family = sample.split('{').next().unwrap_or(sample);
+        if skip.iter().any(|p| family.starts_with(p))
+            || !matches!(types.get(family), Some(&"counter" | &"gauge"))
+        {
             continue;
         }
-        if let (Some(short), Ok(value)) = (name.strip_prefix("wasmcustom_"), value.parse::<f64>()) {
-            metrics.insert(short.to_owned(), value as i64);
+        if let Ok(value) = value.parse::<f64>() {
+            metrics.insert(sample.to_owned(), value as i64);
         }
     }
-    Ok(metrics)
+    metrics
 }
 
 /// What changed between two snapshots (new metrics count from zero).

@@ -6,7 +6,8 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Mutex;
 
-use crate::scenario::CaseLayout;
+use crate::pki::Pki;
+use crate::scenario::{CaseLayout, DownstreamTls};
 
 /// The node both proxies announce (`node.id`, `xds.node.id` properties).
 pub const NODE_ID: &str = "conformance-node";
@@ -17,6 +18,8 @@ pub struct Plan {
     pub cases: Vec<CasePlan>,
     /// Extra clusters by name.
     pub clusters: Vec<(String, SocketAddr)>,
+    /// The certificates of the cases with `tls`, shared by both proxies.
+    pub pki: Option<std::sync::Arc<Pki>>,
 }
 
 pub struct CasePlan {
@@ -24,6 +27,8 @@ pub struct CasePlan {
     pub listener: SocketAddr,
     /// The route's cluster (named like the case) points here.
     pub upstream: SocketAddr,
+    /// The listener terminates TLS with client certificates.
+    pub tls: Option<DownstreamTls>,
 }
 
 /// Ports handed out and still held, so that no two get the same one.

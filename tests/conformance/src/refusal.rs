@@ -30,8 +30,10 @@ pub fn run(
                 layout: layout.clone(),
                 listener: free_port()?,
                 upstream: free_port()?,
+                tls: None,
             }],
             clusters: Vec::new(),
+            pki: None,
         })
     };
     let (e_plan, w_plan) = (plan(free_port()?)?, plan(free_port()?)?);

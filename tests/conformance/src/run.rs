@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use crate::client::{self, Seen};
 use crate::compare::{self, Mismatch, Normalizer};
 use crate::observe::{self, Metrics};
+use crate::pki::Pki;
 use crate::plan::{self, CasePlan, Plan, free_port};
 use crate::process::{self, Proxy};
 use crate::report::Outcome;
@@ -36,7 +37,11 @@ struct Side {
     plan: Plan,
 }
 
-async fn side(file: &ScenarioFile, cases: &[(&Case, CaseLayout)]) -> anyhow::Result<Side> {
+async fn side(
+    file: &ScenarioFile,
+    cases: &[(&Case, CaseLayout)],
+    pki: Option<&std::sync::Arc<Pki>>,
+) -> anyhow::Result<Side> {
     let mut case_upstreams = Vec::new();
     let mut plans = Vec::new();
     for (case, layout) in cases {
@@ -45,6 +50,7 @@ async fn side(file: &ScenarioFile, cases: &[(&Case, CaseLayout)]) -> anyhow::Res
             layout: layout.clone(),
             listener: free_port()?,
             upstream: upstream.address,
+            tls: case.tls,
         });
         case_upstreams.push(upstream);
     }
@@ -60,6 +66,7 @@ async fn side(file: &ScenarioFile, cases: &[(&Case, CaseLayout)]) -> anyhow::Res
             .iter()
             .map(|(n, u)| (n.clone(), u.address))
             .collect(),
+        pki: pki.cloned(),
     };
     Ok(Side {
         case_upstreams,
@@ -125,8 +132,17 @@ fn run_served(
     bins: &Binaries,
     work: &Path,
 ) -> anyhow::Result<Vec<(Outcome, Vec<String>)>> {
-    let (e_side, w_side) =
-        rt.block_on(async { anyhow::Ok((side(file, cases).await?, side(file, cases).await?)) })?;
+    let pki = if cases.iter().any(|(c, _)| c.tls.is_some()) {
+        Some(std::sync::Arc::new(Pki::write(&work.join("pki"))?))
+    } else {
+        None
+    };
+    let (e_side, w_side) = rt.block_on(async {
+        anyhow::Ok((
+            side(file, cases, pki.as_ref()).await?,
+            side(file, cases, pki.as_ref()).await?,
+        ))
+    })?;
 
     let bootstrap = work.join("envoy.json");
     std::fs::write(
@@ -158,9 +174,13 @@ fn run_served(
         let (e_at, w_at) = (e_side.plan.cases[i].listener, w_side.plan.cases[i].listener);
         let mut e_run = CaseRun::default();
         let mut w_run = CaseRun::default();
+        let tls = case.tls.and(pki.as_deref());
         for request in &case.requests {
             let (e, w) = rt.block_on(async {
-                tokio::join!(client::send(e_at, request), client::send(w_at, request))
+                tokio::join!(
+                    client::send(e_at, request, tls),
+                    client::send(w_at, request, tls)
+                )
             });
             e_run.responses.push(e);
             w_run.responses.push(w);

@@ -153,6 +153,10 @@ pub struct Case {
     /// `tcp` files: what the upstream does.
     #[serde(default)]
     pub tcp_upstream: TcpUpstream,
+    /// The case's listener terminates TLS with client certificates (mTLS): both proxies get
+    /// the same certificates (`pki.rs`), and the client presents one unless a request says
+    /// `client_certificate: false`.
+    pub tls: Option<DownstreamTls>,
     /// Both proxies must refuse to start with this case's plugins (Envoy rejects a static
     /// configuration whose plugin fails to start): the case runs alone, sends nothing, and
     /// compares the refusal and the plugins' log lines.
@@ -166,6 +170,14 @@ pub struct Case {
     /// mismatch fails the case.
     #[serde(default)]
     pub differences: BTreeMap<Aspect, String>,
+}
+
+/// A case listener's TLS: the CA is always configured; the client certificate is required or
+/// optional (verified when sent), as Envoy's `require_client_certificate`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownstreamTls {
+    pub require_client_certificate: bool,
 }
 
 /// The parts of an exchange the comparison looks at.
@@ -228,9 +240,16 @@ pub struct RequestDef {
     pub chunks: Vec<String>,
     #[serde(default)]
     pub trailers: Vec<Pair>,
-    /// HTTP/2 with prior knowledge instead of HTTP/1.1.
+    /// HTTP/2 with prior knowledge instead of HTTP/1.1 (by ALPN on a TLS listener).
     #[serde(default)]
     pub http2: bool,
+    /// On a TLS case: present the client certificate (default) or not.
+    #[serde(default = "yes")]
+    pub client_certificate: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn get() -> String {

@@ -168,6 +168,7 @@ pub fn run_served(
                 layout: layout.clone(),
                 listener: free_port()?,
                 upstream: upstream.address,
+                tls: None,
             });
             upstreams.push(upstream);
         }
@@ -186,6 +187,7 @@ pub fn run_served(
                 .iter()
                 .map(|(n, u)| (n.clone(), u.address))
                 .collect(),
+            pki: None,
         };
         Ok((upstreams, clusters, plan))
     };

@@ -13,11 +13,22 @@ pub fn config(plan: &Plan, layer: Layer) -> Value {
     for case in &plan.cases {
         let id = &case.layout.id;
         listeners.push(match layer {
-            Layer::Http => json!({
-                "name": id,
-                "address": case.listener.to_string(),
-                "routes": [{"match": {"prefix": "/"}, "cluster": id, "timeout": "15s"}]
-            }),
+            Layer::Http => {
+                let mut listener = json!({
+                    "name": id,
+                    "address": case.listener.to_string(),
+                    "routes": [{"match": {"prefix": "/"}, "cluster": id, "timeout": "15s"}]
+                });
+                if let (Some(tls), Some(pki)) = (case.tls, &plan.pki) {
+                    listener["tls"] = json!({
+                        "cert_file": pki.server_cert,
+                        "key_file": pki.server_key,
+                        "ca_file": pki.ca,
+                        "require_client_certificate": tls.require_client_certificate,
+                    });
+                }
+                listener
+            }
             Layer::Tcp => json!({
                 "name": id,
                 "address": case.listener.to_string(),

@@ -1,14 +1,14 @@
-//! `clusters`: endpoints, protocol, connect timeout, TLS.
+//! `clusters`: endpoints, protocol, connect timeout, TLS (in `tls.rs`).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_saphyr::Spanned;
-use wasp_spec::{ClientTls, ClusterSpec, UpstreamProtocol};
+use wasp_spec::{ClusterSpec, UpstreamProtocol};
 
 use crate::DEFAULT_CONNECT_TIMEOUT;
 use crate::raw::{RawCluster, RawUpstreamProtocol};
-use crate::values::{check_endpoint, check_server_name};
+use crate::values::check_endpoint;
 
 use super::{Builder, Result};
 
@@ -58,27 +58,7 @@ impl Builder<'_> {
                 None => DEFAULT_CONNECT_TIMEOUT,
             };
             let tls = match &c.tls {
-                Some(tls) => Some(ClientTls {
-                    sni: match &tls.sni {
-                        Some(sni) if sni.value.trim().is_empty() => {
-                            return Err(self.errs.at(
-                                &sni.referenced,
-                                format!("{path}.tls.sni"),
-                                "must not be empty (leave it out to use the endpoint's host)",
-                            ));
-                        }
-                        Some(sni) => Some(check_server_name(sni.value.trim()).map_err(|msg| {
-                            self.errs
-                                .at(&sni.referenced, format!("{path}.tls.sni"), msg)
-                        })?),
-                        None => None,
-                    },
-                    ca_file: tls
-                        .ca_file
-                        .as_ref()
-                        .map(|f| self.existing_file(f, &format!("{path}.tls.ca_file")))
-                        .transpose()?,
-                }),
+                Some(tls) => Some(self.client_tls(tls, &format!("{path}.tls"))?),
                 None => None,
             };
             out.push(ClusterSpec {

@@ -4,8 +4,7 @@ use std::collections::HashMap;
 
 use serde_saphyr::Spanned;
 use wasp_spec::{
-    ClusterSpec, HeaderMatch, ListenerSpec, PathMatch, RouteAction, RouteSpec, ServerTls,
-    TrafficDirection,
+    ClusterSpec, HeaderMatch, ListenerSpec, PathMatch, RouteAction, RouteSpec, TrafficDirection,
 };
 
 use crate::DEFAULT_ROUTE_TIMEOUT;
@@ -62,11 +61,7 @@ impl Builder<'_> {
                 None
             };
             let tls = match &l.tls {
-                Some(tls) => Some(ServerTls {
-                    cert_file: self
-                        .existing_file(&tls.cert_file, &format!("{path}.tls.cert_file"))?,
-                    key_file: self.existing_file(&tls.key_file, &format!("{path}.tls.key_file"))?,
-                }),
+                Some(tls) => Some(self.server_tls(tls, &format!("{path}.tls"))?),
                 None => None,
             };
             let mut routes = Vec::new();

@@ -18,6 +18,7 @@ mod clusters;
 mod listeners;
 mod plugins;
 mod tcp;
+mod tls;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 

@@ -30,9 +30,10 @@ impl Dir {
         };
         dir.write("hello.wasm", MODULE);
         dir.write("other.wasm", b"\0asm\x01\0\0\0 other");
-        dir.write("c.pem", b"cert");
-        dir.write("k.pem", b"key");
-        dir.write("ca.pem", b"ca");
+        let (cert, key) = certificate();
+        dir.write("c.pem", cert.as_bytes());
+        dir.write("k.pem", key.as_bytes());
+        dir.write("ca.pem", cert.as_bytes());
         dir
     }
 
@@ -65,6 +66,12 @@ impl Dir {
             }
         }
     }
+}
+
+/// A self-signed certificate and its key, PEM: configuration loading reads TLS files.
+pub fn certificate() -> (String, String) {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    (key.cert.pem(), key.signing_key.serialize_pem())
 }
 
 pub fn sha256(bytes: &[u8]) -> String {

@@ -1,6 +1,7 @@
 //! The admin endpoint, on a thread of its own so that it answers even when workers are busy:
 //! `/ready`, `/stats/prometheus`, `/plugins`, `/config_dump`, `/logging`.
 
+mod plugin_metrics;
 pub(crate) mod stats;
 
 use std::net::SocketAddr;

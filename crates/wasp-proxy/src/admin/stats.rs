@@ -1,5 +1,6 @@
-//! `/stats/prometheus`: the proxy's counters, each plugin's calls and the plugins' own metrics,
-//! read at scrape time and encoded by prometheus-client in the Prometheus text format (0.0.4).
+//! `/stats/prometheus`: the proxy's counters and each plugin's calls, read at scrape time and
+//! encoded by prometheus-client in the Prometheus text format (0.0.4); then the plugins' own
+//! metrics, named as Envoy names them (`plugin_metrics.rs`).
 //!
 //! prometheus-client names counters with a `_total` suffix of its own, so the names given
 //! here have none: `wasp_downstream_requests` is exposed as `wasp_downstream_requests_total`.
@@ -13,8 +14,6 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
-use wasp_host::shared::MetricValue;
-use wasp_host::shared::metrics::HISTOGRAM_BUCKETS;
 
 use crate::shared::Shared;
 use crate::stats::PluginStats;
@@ -38,6 +37,9 @@ pub(crate) fn render(shared: &Arc<Shared>) -> String {
         // Only a collector's own error can get here: writing to a String cannot fail.
         tracing::error!("cannot encode the metrics: {e}");
     }
+    out.push_str(&super::plugin_metrics::render(
+        shared.host.shared().metrics.snapshot(),
+    ));
     out
 }
 
@@ -130,8 +132,7 @@ impl Collector for ProxyMetrics {
             .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
 
         self.encode_listener_stats(&mut encoder)?;
-        self.encode_plugin_stats(&mut encoder)?;
-        self.encode_plugin_metrics(&mut encoder)
+        self.encode_plugin_stats(&mut encoder)
     }
 }
 
@@ -249,32 +250,6 @@ impl ProxyMetrics {
         }
         Ok(())
     }
-
-    /// Metrics the plugins defined (`proxy_define_metric`), named as Envoy exposes them
-    /// (`wasmcustom.` prefix) and made valid Prometheus names. A counter's own `_total` is
-    /// dropped, since the encoder adds one.
-    fn encode_plugin_metrics(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
-        for m in self.0.host.shared().metrics.snapshot() {
-            let help = format!("Plugin metric `{}`.", m.name);
-            let mut name = format!("wasmcustom_{}", sanitize(&m.name));
-            match m.value {
-                MetricValue::Counter(v) => {
-                    if let Some(bare) = name.strip_suffix("_total") {
-                        name.truncate(bare.len());
-                    }
-                    encode_one(encoder, &name, &help, &ConstCounter::new(v))?;
-                }
-                MetricValue::Gauge(v) => encode_one(encoder, &name, &help, &ConstGauge::new(v))?,
-                MetricValue::Histogram(h) => {
-                    let buckets = per_bucket(HISTOGRAM_BUCKETS.iter().copied().zip(h.buckets));
-                    encoder
-                        .encode_descriptor(&name, &help, None, MetricType::Histogram)?
-                        .encode_histogram::<NoLabelSet>(h.sum, h.count, &buckets, None)?;
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// One metric without labels.
@@ -297,18 +272,6 @@ fn per_bucket(cumulative: impl IntoIterator<Item = (f64, u64)>) -> Vec<(f64, u64
             let own = count.saturating_sub(below);
             below = below.max(count);
             (bound, own)
-        })
-        .collect()
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
         })
         .collect()
 }

@@ -186,7 +186,8 @@ impl Chain {
     /// as Envoy encodes local replies through the filters that saw the request. What they
     /// ask for meanwhile is ignored: the answer is already decided.
     pub fn encode_local_reply(&self, position: usize, has_body: bool) {
-        for pos in (0..=position.min(self.len().saturating_sub(1))).rev() {
+        // An empty chain has no filter to tell (`0..=0` would name one).
+        for pos in (0..self.len().min(position.saturating_add(1))).rev() {
             let filter = &self.filters[pos];
             if filter.saw_stream() {
                 filter.local_reply(&self.cx, pos, has_body);

@@ -101,17 +101,33 @@ pub(crate) fn stream_info(info: &StreamRecord) -> wasp_lua::StreamInfo {
         downstream_direct_local_address: c.local.to_string(),
         downstream_remote_address: c.peer.to_string(),
         downstream_direct_remote_address: c.peer.to_string(),
-        requested_server_name: c
-            .tls
-            .as_ref()
-            .and_then(|t| t.sni.clone())
-            .unwrap_or_default(),
+        requested_server_name: c.sni.clone().unwrap_or_default(),
         route_name: String::new(),
-        ssl: c.tls.as_ref().map(|t| wasp_lua::SslInfo {
-            tls_version: t.version.clone(),
-            ..Default::default()
-        }),
+        ssl: c.tls.as_deref().map(ssl_info),
         ..Default::default()
+    }
+}
+
+/// A TLS session as Lua's `ssl()` object shows it.
+fn ssl_info(tls: &wasp_tls::Session) -> wasp_lua::SslInfo {
+    let peer = tls.peer.as_deref().cloned().unwrap_or_default();
+    let local = tls.local.as_deref().cloned().unwrap_or_default();
+    wasp_lua::SslInfo {
+        peer_certificate_presented: tls.peer.is_some(),
+        peer_certificate_validated: tls.peer_validated,
+        tls_version: tls.version.clone(),
+        ciphersuite_id: tls.cipher_id,
+        ciphersuite_string: tls.cipher_name.clone(),
+        session_id: String::new(),
+        sha256_peer_certificate_digest: peer.sha256,
+        serial_number_peer_certificate: peer.serial,
+        issuer_peer_certificate: peer.issuer,
+        subject_peer_certificate: peer.subject,
+        subject_local_certificate: local.subject,
+        uri_san_peer_certificate: peer.uri_sans,
+        uri_san_local_certificate: local.uri_sans,
+        dns_sans_peer_certificate: peer.dns_sans,
+        dns_sans_local_certificate: local.dns_sans,
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use wasp_host::{HttpStream, PropertyValue, StreamProperties};
+use wasp_tls::{CertInfo, Session};
 
 use crate::spec::TrafficDirection;
 use crate::upstream::Picked;
@@ -20,13 +21,11 @@ pub struct ConnInfo {
     pub local: SocketAddr,
     pub listener: String,
     pub direction: TrafficDirection,
-    pub tls: Option<TlsInfo>,
-}
-
-#[derive(Debug, Clone)]
-pub struct TlsInfo {
+    /// The TLS server name: from wasp's own handshake, or read from the ClientHello of a
+    /// connection a TCP listener passes through.
     pub sni: Option<String>,
-    pub version: String,
+    /// The TLS session wasp terminated, if any.
+    pub tls: Option<Arc<Session>>,
 }
 
 /// The live record of one stream beyond its headers (Envoy's stream info): what properties,
@@ -72,6 +71,25 @@ impl StreamRecord {
     }
 }
 
+/// Envoy's `connection.*` attributes of a TLS session (`extractSslInfo`): the subjects are
+/// always there (empty without a certificate), the first SAN of each kind and the digest only
+/// when the certificate has them.
+fn tls_attribute(tls: &Session, attribute: &[u8]) -> Option<PropertyValue> {
+    let subject = |c: Option<&Arc<CertInfo>>| c.map(|c| c.subject.clone()).unwrap_or_default();
+    let first = |names: &[String]| names.first().cloned().map(PropertyValue::from);
+    match attribute {
+        b"tls_version" => Some(tls.version.clone().into()),
+        b"subject_local_certificate" => Some(subject(tls.local.as_ref()).into()),
+        b"subject_peer_certificate" => Some(subject(tls.peer.as_ref()).into()),
+        b"uri_san_local_certificate" => first(&tls.local.as_ref()?.uri_sans),
+        b"uri_san_peer_certificate" => first(&tls.peer.as_ref()?.uri_sans),
+        b"dns_san_local_certificate" => first(&tls.local.as_ref()?.dns_sans),
+        b"dns_san_peer_certificate" => first(&tls.peer.as_ref()?.dns_sans),
+        b"sha256_peer_certificate_digest" => Some(tls.peer.as_ref()?.sha256.clone().into()),
+        _ => None,
+    }
+}
+
 /// Approximate size of a header map as Envoy counts it for `*.total_size`: names and values.
 fn header_bytes(headers: Option<&wasp_host::HeaderMap>) -> u64 {
     headers.map_or(0, |h| {
@@ -101,11 +119,21 @@ impl ConnInfo {
             [b"destination", b"address"] => self.local.to_string().into(),
             [b"destination", b"port"] => PropertyValue::Int(self.local.port().into()),
             [b"connection", b"id"] | [b"connection_id"] => PropertyValue::UInt(self.id),
-            [b"connection", b"mtls"] => PropertyValue::Bool(false),
-            [b"connection", b"requested_server_name"] => {
-                self.tls.as_ref()?.sni.clone().unwrap_or_default().into()
+            [b"connection", b"mtls"] => {
+                PropertyValue::Bool(self.tls.as_ref().is_some_and(|t| t.mtls()))
             }
-            [b"connection", b"tls_version"] => self.tls.as_ref()?.version.clone().into(),
+            [b"connection", b"requested_server_name"] => {
+                if self.tls.is_none() && self.sni.is_none() {
+                    return None;
+                }
+                self.sni.clone().unwrap_or_default().into()
+            }
+            [b"connection", attribute] => {
+                return self
+                    .tls
+                    .as_deref()
+                    .and_then(|t| tls_attribute(t, attribute));
+            }
             [b"xds", b"listener_direction"] => PropertyValue::Int(match self.direction {
                 TrafficDirection::Inbound => 1,
                 TrafficDirection::Outbound => 2,

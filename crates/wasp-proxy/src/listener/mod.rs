@@ -13,9 +13,9 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 use crate::filter::properties::ConnInfo;
+use crate::listener::tls::ServerTlsContext;
 use crate::stream::routes::Listener;
 use crate::worker::Worker;
 
@@ -42,7 +42,7 @@ pub(crate) async fn accept_loop(
     worker: Rc<Worker>,
     listener: Rc<Listener>,
     socket: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<ServerTlsContext>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -71,7 +71,7 @@ async fn serve_connection(
     tcp: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
     local: std::net::SocketAddr,
-    tls: Option<TlsAcceptor>,
+    tls: Option<ServerTlsContext>,
     shutdown: watch::Receiver<bool>,
 ) {
     let stats = &worker.shared.stats;
@@ -88,6 +88,7 @@ async fn serve_connection(
             local,
             listener: listener.spec.name.clone(),
             direction: listener.spec.direction,
+            sni: None,
             tls: None,
         };
         crate::tcp::serve(worker.clone(), listener.index, routes, tcp, conn, tls).await;
@@ -103,20 +104,21 @@ async fn serve_connection(
                 local,
                 listener: listener.spec.name.clone(),
                 direction: listener.spec.direction,
+                sni: None,
                 tls: None,
             });
             serve_http(worker.clone(), listener, conn, TokioIo::new(tcp), shutdown).await;
         }
-        Some(acceptor) => match acceptor.accept(tcp).await {
-            Ok(stream) => {
-                let info = tls::info(stream.get_ref().1);
+        Some(context) => match tls::accept(&context, tcp).await {
+            Ok((stream, session)) => {
                 let conn = Arc::new(ConnInfo {
                     id,
                     peer,
                     local,
                     listener: listener.spec.name.clone(),
                     direction: listener.spec.direction,
-                    tls: Some(info),
+                    sni: session.sni.clone(),
+                    tls: Some(Arc::new(session)),
                 });
                 serve_http(
                     worker.clone(),

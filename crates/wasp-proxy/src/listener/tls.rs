@@ -1,46 +1,34 @@
-//! TLS for listeners (rustls, ALPN h2 and http/1.1).
+//! TLS for listeners: wasp-tls's server context (certificate rotation, client certificates)
+//! with ALPN h2 and http/1.1 for HTTP listeners.
 
 use std::sync::Arc;
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::TlsAcceptor;
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use wasp_tls::{ServerContext, Session};
 
 use crate::spec::ServerTls;
 
-/// A TLS acceptor for a listener, or why the certificate or key cannot be used. `http`:
-/// offer h2 and http/1.1 by ALPN (a TCP listener offers nothing).
-pub fn acceptor(tls: &ServerTls, http: bool) -> Result<TlsAcceptor, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_file)
-        .map_err(|e| format!("cannot read {}: {e}", tls.cert_file.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("bad certificate in {}: {e}", tls.cert_file.display()))?;
-    if certs.is_empty() {
-        return Err(format!("no certificate in {}", tls.cert_file.display()));
-    }
-    let key = PrivateKeyDer::from_pem_file(&tls.key_file)
-        .map_err(|e| format!("bad private key in {}: {e}", tls.key_file.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key do not match: {e}"))?;
-    if http {
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    }
-    Ok(TlsAcceptor::from(Arc::new(config)))
+/// A listener's TLS, shared by the workers.
+pub type ServerTlsContext = Arc<ServerContext>;
+
+/// The listener's TLS context, or why its files cannot be used. `http`: offer h2 and
+/// http/1.1 by ALPN (a TCP listener offers nothing).
+pub fn context(tls: &ServerTls, http: bool) -> Result<ServerTlsContext, String> {
+    let alpn: &[&[u8]] = if http { &[b"h2", b"http/1.1"] } else { &[] };
+    ServerContext::new(tls, alpn)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }
 
-/// What properties say of a TLS session a listener terminated.
-pub fn info(session: &rustls::ServerConnection) -> crate::filter::properties::TlsInfo {
-    crate::filter::properties::TlsInfo {
-        sni: session.server_name().map(str::to_owned),
-        version: session
-            .protocol_version()
-            .and_then(|v| v.as_str())
-            .map(|v| v.replace("TLSv1_", "TLSv1."))
-            .unwrap_or_default(),
-    }
+/// Runs the handshake; the stream and what it established.
+pub async fn accept(
+    context: &ServerContext,
+    tcp: TcpStream,
+) -> std::io::Result<(TlsStream<TcpStream>, Session)> {
+    let stream = tokio_rustls::TlsAcceptor::from(context.config())
+        .accept(tcp)
+        .await?;
+    let session = context.session(stream.get_ref().1);
+    Ok((stream, session))
 }

@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
-use tokio_rustls::TlsAcceptor;
 use wasp_host::{ConnectionProperties, PeerType, PropertyValue, TcpConnection};
 
 use self::chain::NetworkChain;
-use crate::filter::properties::{ConnInfo, TlsInfo};
+use crate::filter::properties::ConnInfo;
 use crate::filter::signals::Direction;
+use crate::listener::tls::ServerTlsContext;
 use crate::spec::{ClusterSpec, TcpProxySpec};
 use crate::upstream::{ClusterId, Picked};
 use crate::worker::Worker;
@@ -72,7 +72,7 @@ pub(crate) async fn serve(
     routes: &TcpRoutes,
     tcp: TcpStream,
     mut conn: ConnInfo,
-    tls: Option<TlsAcceptor>,
+    tls: Option<ServerTlsContext>,
 ) {
     let stats = &worker.shared.stats.listeners[listener].tcp;
     let server_name = if routes.spec.sni_routes.is_empty() {
@@ -87,22 +87,21 @@ pub(crate) async fn serve(
     };
     let relayed = match tls {
         None => {
-            conn.tls = server_name.map(|sni| TlsInfo {
-                sni: Some(sni),
-                version: String::new(),
-            });
+            // Passthrough: the name from the ClientHello, no TLS session of wasp's own.
+            conn.sni = server_name;
             proxy(&worker, listener, routes, cluster, tcp, conn).await
         }
         // The handshake first: a client that fails it never opens an upstream connection.
-        Some(acceptor) => {
-            let stream = match acceptor.accept(tcp).await {
-                Ok(stream) => stream,
+        Some(context) => {
+            let (stream, session) = match crate::listener::tls::accept(&context, tcp).await {
+                Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::debug!(peer = %conn.peer, "TLS handshake failed: {e}");
                     return;
                 }
             };
-            conn.tls = Some(crate::listener::tls::info(stream.get_ref().1));
+            conn.sni = session.sni.clone();
+            conn.tls = Some(std::sync::Arc::new(session));
             proxy(&worker, listener, routes, cluster, stream, conn).await
         }
     };

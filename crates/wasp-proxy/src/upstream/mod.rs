@@ -14,8 +14,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use crate::body::ChannelBody;
 use crate::spec::{ClusterSpec, UpstreamProtocol};
@@ -243,33 +241,17 @@ impl Upstreams {
     }
 }
 
-/// A pool for one cluster: plain or TLS (rustls, the cluster's CA or the web PKI roots,
-/// its SNI), HTTP/1.1 or HTTP/2. The error says what is wrong; the caller names the cluster.
+/// A pool for one cluster: plain or TLS (wasp-tls: the cluster's CA or the web PKI roots, its
+/// SNI, the SANs the server must have, the client certificate for mTLS), HTTP/1.1 or HTTP/2. The error says what is wrong; the caller names the cluster.
 fn pool(spec: &ClusterSpec, http2: bool) -> Result<Pool, String> {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(spec.connect_timeout));
     http.set_nodelay(true);
     http.enforce_http(false);
-    let mut roots = rustls::RootCertStore::empty();
-    match spec.tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
-        Some(ca) => {
-            for cert in CertificateDer::pem_file_iter(ca)
-                .map_err(|e| format!("cannot read {}: {e}", ca.display()))?
-            {
-                let cert = cert.map_err(|e| format!("bad certificate in {}: {e}", ca.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("unusable CA in {}: {e}", ca.display()))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    // A plain cluster never starts TLS (https_or_http on http:// URIs), but the connector
+    // wants a configuration all the same.
+    let tls = wasp_tls::client_config(&spec.tls.clone().unwrap_or_default())
+        .map_err(|e| e.to_string())?;
     let mut builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http();

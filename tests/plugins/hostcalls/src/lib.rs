@@ -140,6 +140,7 @@ impl HttpContext for HostcallsHttp {
             "shared-data" => self.shared_data(),
             "queue" => self.queue(),
             "metrics" => self.metrics(),
+            "named-metric" => self.named_metric(),
             "properties" => self.properties(),
             "set-property" => self.set_property_scenario(),
             "foreign" => self.foreign(),

@@ -61,3 +61,28 @@ impl HostcallsHttp {
         Action::Continue
     }
 }
+
+impl HostcallsHttp {
+    /// `x-metric-name`, `x-metric-kind` (counter, gauge, histogram), `x-metric-value`: defines
+    /// the metric (or finds it, if defined before) and adds, sets or records the value; for
+    /// comparing how each proxy names plugin metrics (Istio-style tagged names included).
+    pub(crate) fn named_metric(&self) -> Action {
+        let header = |name| self.get_http_request_header(name).unwrap_or_default();
+        let kind = match header("x-metric-kind").as_str() {
+            "gauge" => MetricType::Gauge,
+            "histogram" => MetricType::Histogram,
+            _ => MetricType::Counter,
+        };
+        let value: u64 = header("x-metric-value").parse().unwrap_or(1);
+        let outcome = match hostcalls::define_metric(kind, &header("x-metric-name")) {
+            Ok(id) => match kind {
+                MetricType::Counter => hostcalls::increment_metric(id, value as i64),
+                _ => hostcalls::record_metric(id, value),
+            }
+            .map_or_else(|status| format!("{status:?}"), |()| "ok".to_string()),
+            Err(status) => format!("define: {status:?}"),
+        };
+        self.set_http_request_header("x-metric-outcome", Some(&outcome));
+        Action::Continue
+    }
+}
