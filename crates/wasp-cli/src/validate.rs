@@ -65,9 +65,20 @@ fn summary(loaded: &wasp_config::Loaded) -> String {
                 })
                 .collect();
             let action = match &r.action {
-                RouteAction::Cluster { name, timeout } => format!(
-                    "cluster {name}, timeout {}",
-                    timeout.map_or_else(|| "none".to_string(), wasp_config::format_duration)
+                RouteAction::Cluster {
+                    name,
+                    timeout,
+                    retry,
+                    hash_header,
+                } => format!(
+                    "cluster {name}, timeout {}{}{}",
+                    timeout.map_or_else(|| "none".to_string(), wasp_config::format_duration),
+                    retry
+                        .as_ref()
+                        .map_or_else(String::new, |r| format!(", {} retries", r.num_retries)),
+                    hash_header
+                        .as_ref()
+                        .map_or_else(String::new, |h| format!(", hash on {h}")),
                 ),
                 RouteAction::Direct { status, body } => {
                     format!("direct response {status} ({} bytes)", body.len())

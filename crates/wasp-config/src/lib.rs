@@ -210,10 +210,16 @@ pub fn quick(
                 protocol: UpstreamProtocol::Http1,
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 tls: None,
+                lb_policy: Default::default(),
+                outlier_detection: None,
+                health_check: None,
+                circuit_breakers: Default::default(),
             });
             RouteAction::Cluster {
                 name: "upstream".to_string(),
                 timeout: Some(DEFAULT_ROUTE_TIMEOUT),
+                retry: None,
+                hash_header: None,
             }
         }
         None => RouteAction::Direct {
@@ -277,6 +283,7 @@ pub fn quick(
                 action,
             }],
             tcp: None,
+            access_log: Vec::new(),
         }],
         clusters,
         plugins: specs,

@@ -59,6 +59,18 @@ pub struct RawListener {
     pub sni: Option<Vec<S<RawSniRoute>>>,
     /// TCP listeners: close a connection idle this long (`1h` unless set; `0s`: never).
     pub idle_timeout: Option<S<String>>,
+    /// Access logs, each a file and a format.
+    pub access_log: Option<Vec<S<RawAccessLog>>>,
+}
+
+/// One access log: `path` (default `/dev/stdout`) and at most one of `format` (Envoy's
+/// text format, or `envoy` / `istio` for those defaults) and `json_format`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessLog {
+    pub path: Option<S<String>>,
+    pub format: Option<S<String>>,
+    pub json_format: Option<S<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// One `sni` entry of a TCP listener.
@@ -103,6 +115,33 @@ pub struct RawRoute {
     pub cluster: Option<S<String>>,
     pub timeout: Option<S<String>>,
     pub direct_response: Option<S<RawDirectResponse>>,
+    pub retry_policy: Option<S<RawRetryPolicy>>,
+    pub hash_policy: Option<S<RawHashPolicy>>,
+}
+
+/// A route's `retry_policy`, as Envoy's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetryPolicy {
+    pub retry_on: S<String>,
+    pub num_retries: Option<S<u32>>,
+    pub per_try_timeout: Option<S<String>>,
+    pub retriable_status_codes: Option<Vec<S<u16>>>,
+    pub retry_back_off: Option<S<RawBackOff>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackOff {
+    pub base_interval: S<String>,
+    pub max_interval: Option<S<String>>,
+}
+
+/// A route's `hash_policy` (for `ring_hash` clusters): the header hashed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHashPolicy {
+    pub header: S<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,6 +175,49 @@ pub struct RawCluster {
     pub protocol: Option<RawUpstreamProtocol>,
     pub connect_timeout: Option<S<String>>,
     pub tls: Option<RawClientTls>,
+    pub lb_policy: Option<S<String>>,
+    pub outlier_detection: Option<S<RawOutlierDetection>>,
+    pub health_check: Option<S<RawHealthCheck>>,
+    pub circuit_breakers: Option<S<RawCircuitBreakers>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutlierDetection {
+    pub consecutive_5xx: Option<S<u32>>,
+    pub consecutive_gateway_failure: Option<S<u32>>,
+    pub base_ejection_time: Option<S<String>>,
+    pub max_ejection_time: Option<S<String>>,
+    pub max_ejection_percent: Option<S<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    pub path: S<String>,
+    pub host: Option<S<String>>,
+    pub interval: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub unhealthy_threshold: Option<S<u32>>,
+    pub healthy_threshold: Option<S<u32>>,
+    pub expected_statuses: Option<Vec<S<RawStatusRange>>>,
+}
+
+/// `[start, end)`, as Envoy's `Int64Range`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStatusRange {
+    pub start: S<u16>,
+    pub end: S<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCircuitBreakers {
+    pub max_connections: Option<S<u32>>,
+    pub max_pending_requests: Option<S<u32>>,
+    pub max_requests: Option<S<u32>>,
+    pub max_retries: Option<S<u32>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

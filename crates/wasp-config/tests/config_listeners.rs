@@ -378,3 +378,129 @@ fn mtls_settings_are_checked() {
         dir.path().join("k.pem")
     );
 }
+
+#[test]
+fn resilience_settings() {
+    use std::time::Duration;
+    use wasp_spec::{LbPolicy, RouteAction};
+    let dir = Dir::new();
+    let route = |fields: &str| {
+        BASE.replace(
+            "        cluster: backend\n",
+            &format!("        cluster: backend\n        {fields}\n"),
+        )
+    };
+    let cluster = |fields: &str| format!("{BASE}    {fields}\n");
+
+    let loaded = dir
+        .load(&format!(
+            "{}    lb_policy: LEAST_REQUEST\n    outlier_detection: {{ consecutive_5xx: 3, base_ejection_time: 10s }}\n    health_check: {{ path: /healthz, interval: 2s, expected_statuses: [{{ start: 200, end: 300 }}] }}\n    circuit_breakers: {{ max_requests: 10 }}\n",
+            route("retry_policy: { retry_on: \"5xx,reset\", num_retries: 3, per_try_timeout: 100ms, retry_back_off: { base_interval: 10ms } }\n        hash_policy: { header: X-User }")
+        ))
+        .unwrap();
+    let RouteAction::Cluster {
+        retry, hash_header, ..
+    } = &loaded.spec.listeners[0].routes[0].action
+    else {
+        panic!("a cluster route");
+    };
+    let retry = retry.as_ref().unwrap();
+    assert!(retry.retry_on.five_xx && retry.retry_on.reset && !retry.retry_on.gateway_error);
+    assert_eq!(retry.num_retries, 3);
+    assert_eq!(retry.per_try_timeout, Some(Duration::from_millis(100)));
+    assert_eq!(
+        (retry.base_interval, retry.max_interval),
+        (Duration::from_millis(10), Duration::from_millis(100))
+    );
+    assert_eq!(hash_header.as_deref(), Some("x-user"));
+    let c = &loaded.spec.clusters[0];
+    assert_eq!(c.lb_policy, LbPolicy::LeastRequest);
+    let outlier = c.outlier_detection.as_ref().unwrap();
+    assert_eq!(
+        (outlier.consecutive_5xx, outlier.base_ejection_time),
+        (3, Duration::from_secs(10))
+    );
+    assert_eq!(outlier.max_ejection_percent, 10, "Envoy's default");
+    let check = c.health_check.as_ref().unwrap();
+    assert_eq!((check.unhealthy_threshold, check.healthy_threshold), (3, 2));
+    assert_eq!(check.expected_statuses, [(200, 300)]);
+    assert_eq!(c.circuit_breakers.max_requests, 10);
+    assert_eq!(c.circuit_breakers.max_retries, 3, "Envoy's default");
+
+    let e = dir.error(&route("retry_policy: { retry_on: \"5xx,retriable-4xx\" }"));
+    assert!(e.contains("routes[0].retry_policy.retry_on: `retriable-4xx` is an Envoy retry condition wasp does not implement"), "{e}");
+    let e = dir.error(&route("retry_policy: { retry_on: sometimes }"));
+    assert!(e.contains("unknown retry condition `sometimes`"), "{e}");
+    let e = dir.error(&route(
+        "retry_policy: { retry_on: 5xx, per_try_timeout: 0s }",
+    ));
+    assert!(
+        e.contains("retry_policy.per_try_timeout: must be greater than 0s"),
+        "{e}"
+    );
+    let e = dir.error(&cluster("lb_policy: MAGLEV"));
+    assert!(
+        e.contains("clusters[0].lb_policy: maglev is not implemented by wasp"),
+        "{e}"
+    );
+    let e = dir.error(&cluster("health_check: { path: healthz }"));
+    assert!(
+        e.contains("clusters[0].health_check.path: must start with `/`"),
+        "{e}"
+    );
+    let e = dir.error(&cluster(
+        "health_check: { path: /h, expected_statuses: [{ start: 300, end: 200 }] }",
+    ));
+    assert!(
+        e.contains("clusters[0].health_check.expected_statuses[0]"),
+        "{e}"
+    );
+    let e = dir.error(&cluster("outlier_detection: { max_ejection_percent: 150 }"));
+    assert!(
+        e.contains("outlier_detection.max_ejection_percent: a percentage is 0..=100"),
+        "{e}"
+    );
+}
+
+#[test]
+fn access_logs() {
+    use wasp_spec::AccessLogFormat;
+    let dir = Dir::new();
+    let with = |logs: &str| {
+        BASE.replace(
+            "    routes:",
+            &format!("    access_log:\n{logs}    routes:"),
+        )
+    };
+    let loaded = dir
+        .load(&with("      - {}\n      - { path: logs/a.log, format: istio }\n      - { path: /dev/stderr, format: \"%REQ(:PATH)% %RESPONSE_CODE%\\n\" }\n      - { json_format: { code: \"%RESPONSE_CODE%\" } }\n"))
+        .unwrap();
+    let logs = &loaded.spec.listeners[0].access_log;
+    assert_eq!(logs[0].path, std::path::Path::new("/dev/stdout"));
+    assert_eq!(logs[0].format, AccessLogFormat::EnvoyDefault);
+    assert_eq!(logs[1].path, dir.path().join("logs/a.log"));
+    assert_eq!(logs[1].format, AccessLogFormat::IstioDefault);
+    assert_eq!(
+        logs[2].format,
+        AccessLogFormat::Text("%REQ(:PATH)% %RESPONSE_CODE%\n".into())
+    );
+    assert!(matches!(&logs[3].format, AccessLogFormat::Json(m) if m["code"] == "%RESPONSE_CODE%"));
+
+    let e = dir.error(&with("      - { format: \"%NOPE%\" }\n"));
+    assert!(
+        e.contains("listeners[0].access_log[0].format: unknown access log operator %NOPE%"),
+        "{e}"
+    );
+    let e = dir.error(&with("      - { format: istio, json_format: {} }\n"));
+    assert!(
+        e.contains("access_log[0].json_format: give `format` or `json_format`, not both"),
+        "{e}"
+    );
+    let e = dir.error(&with(
+        "      - { json_format: { a: \"%DYNAMIC_METADATA(x)%\" } }\n",
+    ));
+    assert!(
+        e.contains("access_log[0].json_format") && e.contains("not supported by wasp"),
+        "{e}"
+    );
+}

@@ -118,7 +118,7 @@ plugins:
     assert_eq!(r.headers[1].value, None);
     assert!(matches!(
         &r.action,
-        RouteAction::Cluster { name, timeout: Some(t) } if name == "backend" && *t == Duration::from_millis(250)
+        RouteAction::Cluster { name, timeout: Some(t), .. } if name == "backend" && *t == Duration::from_millis(250)
     ));
     let r = &inbound.routes[1];
     assert!(matches!(&r.path, PathMatch::Exact(p) if p == "/healthz"));
@@ -142,7 +142,7 @@ plugins:
     let r = &inbound.routes[3];
     assert!(matches!(
         &r.action,
-        RouteAction::Cluster { name, timeout: Some(t) } if name == "h2" && *t == Duration::from_secs(15)
+        RouteAction::Cluster { name, timeout: Some(t), .. } if name == "h2" && *t == Duration::from_secs(15)
     ));
     let outbound = &spec.listeners[1];
     assert_eq!(

@@ -22,7 +22,17 @@ pub struct ChannelBody {
     rest: Rest,
     /// Known length, when the whole body is known up front.
     exact: Option<u64>,
+    /// The route's timeout, which covers the whole response (Envoy's route timeout): the
+    /// body ends in an error (a reset of the client's stream) when it is reached.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Told the data bytes that went out when the body ends (its last frame, an error, or
+    /// the reader dropping it): the access log's moment.
+    on_end: Option<OnEnd>,
+    sent: u64,
 }
+
+/// What runs when a body ends, with the data bytes delivered.
+pub type OnEnd = Box<dyn FnOnce(u64) + Send>;
 
 /// Where the frames after `ahead` come from.
 enum Rest {
@@ -45,6 +55,9 @@ impl ChannelBody {
                 ahead: VecDeque::new(),
                 rest: Rest::Channel(rx),
                 exact: None,
+                deadline: None,
+                on_end: None,
+                sent: 0,
             },
         )
     }
@@ -61,6 +74,9 @@ impl ChannelBody {
             ahead,
             rest: Rest::Nothing,
             exact,
+            deadline: None,
+            on_end: None,
+            sent: 0,
         }
     }
 
@@ -70,6 +86,9 @@ impl ChannelBody {
             ahead: VecDeque::new(),
             rest: Rest::Peer(body),
             exact: None,
+            deadline: None,
+            on_end: None,
+            sent: 0,
         }
     }
 
@@ -91,6 +110,26 @@ impl ChannelBody {
         }
     }
 
+    /// The body ends with an error at `deadline` if it has not ended before.
+    pub fn with_deadline(mut self, deadline: tokio::time::Instant) -> ChannelBody {
+        if !self.is_end_stream() {
+            self.deadline = Some(Box::pin(tokio::time::sleep_until(deadline)));
+        }
+        self
+    }
+
+    /// Calls `f` with the data bytes delivered when the body ends.
+    pub fn on_end(mut self, f: OnEnd) -> ChannelBody {
+        self.on_end = Some(f);
+        self
+    }
+
+    fn ended(&mut self) {
+        if let Some(f) = self.on_end.take() {
+            f(self.sent);
+        }
+    }
+
     /// Puts frames taken with [`ChannelBody::recv`] back, to be delivered first.
     pub fn put_back(&mut self, frames: Vec<Frame<Bytes>>) {
         self.ahead.extend(frames);
@@ -105,16 +144,17 @@ impl Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if let Some(frame) = self.ahead.pop_front() {
-            return Poll::Ready(Some(Ok(frame)));
+        let polled = self.as_mut().poll_inner(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.sent += data.len() as u64;
+                }
+            }
+            Poll::Ready(None | Some(Err(_))) => self.ended(),
+            Poll::Pending => {}
         }
-        match &mut self.rest {
-            Rest::Nothing => Poll::Ready(None),
-            Rest::Channel(rx) => rx.poll_recv(cx),
-            Rest::Peer(body) => Pin::new(body)
-                .poll_frame(cx)
-                .map(|frame| frame.map(|f| f.map_err(BoxError::from))),
-        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -131,6 +171,37 @@ impl Body for ChannelBody {
             (Rest::Peer(body), _) => body.size_hint(),
             (_, Some(n)) => SizeHint::with_exact(n),
             (_, None) => SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for ChannelBody {
+    fn drop(&mut self) {
+        self.ended();
+    }
+}
+
+impl ChannelBody {
+    fn poll_inner(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(frame) = self.ahead.pop_front() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(deadline) = &mut self.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            self.deadline = None;
+            self.rest = Rest::Nothing;
+            return Poll::Ready(Some(Err("upstream request timeout".into())));
+        }
+        match &mut self.rest {
+            Rest::Nothing => Poll::Ready(None),
+            Rest::Channel(rx) => rx.poll_recv(cx),
+            Rest::Peer(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(BoxError::from))),
         }
     }
 }

@@ -28,6 +28,14 @@ pub enum StartError {
     /// A cluster cannot be reached as configured.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// An access log cannot be opened or its format is not understood.
+    #[error("access log {}: {reason}", path.display())]
+    AccessLog {
+        /// The log's file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A worker or the admin thread could not be spawned.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),

@@ -14,11 +14,13 @@
 
 #![deny(missing_docs)]
 
+mod access_log;
 mod admin;
 mod body;
 mod convert;
 mod error;
 mod filter;
+mod flags;
 mod listener;
 mod plugins;
 mod runtime;

@@ -17,6 +17,7 @@ use crate::shared::{MetricSource, Shared};
 use crate::spec::{ListenerSpec, PluginSpec, ProxySpec};
 use crate::stats::Stats;
 use crate::stream::routes::Listener;
+use crate::upstream::health::ClusterState;
 use crate::worker::Worker;
 
 /// A running proxy.
@@ -54,7 +55,13 @@ impl Proxy {
         let started = Instant::now();
         // Build every cluster once here so that bad TLS settings stop the start with a clear
         // error instead of surfacing on a worker.
-        crate::upstream::Upstreams::new(&spec.clusters)?;
+        let cluster_states: Vec<Arc<ClusterState>> = spec
+            .clusters
+            .iter()
+            .map(|c| Arc::new(ClusterState::new(c)))
+            .collect();
+        crate::upstream::Upstreams::new(&spec.clusters, &cluster_states)?;
+        let access_logs = crate::access_log::open(&spec.listeners)?;
         let plugins = Published::new(PluginSet::build(
             &host,
             &spec.plugins,
@@ -106,6 +113,8 @@ impl Proxy {
             workers_started: AtomicUsize::new(0),
             declared_ready: AtomicBool::new(declared_ready),
             metric_sources: Default::default(),
+            clusters: cluster_states,
+            access_logs,
         });
         let (shutdown, _) = watch::channel(false);
         let mut threads = Vec::new();
@@ -117,6 +126,13 @@ impl Proxy {
                 .name(format!("wasp-worker-{id}"))
                 .spawn(move || run_worker(id, shared, sockets, tls, shutdown))
                 .map_err(StartError::Thread)?;
+            threads.push(thread);
+        }
+        if let Some(thread) = crate::upstream::checker::start(
+            &shared.spec.clusters,
+            &shared.clusters,
+            shutdown.subscribe(),
+        ) {
             threads.push(thread);
         }
         let admin = match shared.spec.admin {

@@ -25,6 +25,10 @@ pub(crate) struct Shared {
     pub declared_ready: AtomicBool,
     /// Metrics of other layers (plugin fetching, ...), appended to /stats/prometheus.
     pub metric_sources: std::sync::Mutex<Vec<MetricSource>>,
+    /// Each cluster's endpoint health and circuit-breaker counts, in the spec's order.
+    pub clusters: Vec<Arc<crate::upstream::health::ClusterState>>,
+    /// Each listener's access logs, in the spec's order.
+    pub access_logs: crate::access_log::ListenerLogs,
 }
 
 /// Gives the metrics of another layer at each scrape: a collector, usually a snapshot of that

@@ -181,6 +181,8 @@ fn unknown_route_is_404() {
         action: RouteAction::Cluster {
             name: "backend".into(),
             timeout: None,
+            retry: None,
+            hash_header: None,
         },
     }];
     let proxy = start(spec);

@@ -13,6 +13,8 @@ fn patient_spec(up: &Upstream) -> wasp_proxy::spec::ProxySpec {
     spec.listeners[0].routes[1].action = RouteAction::Cluster {
         name: "backend".into(),
         timeout: Some(Duration::from_secs(3)),
+        retry: None,
+        hash_header: None,
     };
     spec
 }

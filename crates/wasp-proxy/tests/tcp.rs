@@ -67,6 +67,7 @@ fn tcp_listener(proxy: TcpProxySpec) -> ListenerSpec {
         tls: None,
         routes: Vec::new(),
         tcp: Some(proxy),
+        access_log: Vec::new(),
     }
 }
 

@@ -6,6 +6,12 @@
 
 #![deny(missing_docs)]
 
+mod resilience;
+
+pub use resilience::{
+    CircuitBreakers, HealthCheck, LbPolicy, OutlierDetection, RetryOn, RetryPolicy,
+};
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -68,6 +74,31 @@ pub struct ListenerSpec {
     /// `Some`: a TCP listener (Envoy's `tcp_proxy`), which relays each connection's bytes to
     /// a cluster instead of serving HTTP.
     pub tcp: Option<TcpProxySpec>,
+    /// Where and how each finished request is logged (Envoy's file access loggers).
+    pub access_log: Vec<AccessLogSpec>,
+}
+
+/// One access log of a listener: a line per finished request, in Envoy's format language.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessLogSpec {
+    /// The file appended to (`/dev/stdout` and `/dev/stderr` included).
+    pub path: PathBuf,
+    /// What a line says.
+    pub format: AccessLogFormat,
+}
+
+/// An access log's format, as configured (the data plane parses it with wasp-accesslog; the
+/// configuration layer has checked that it parses).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccessLogFormat {
+    /// Envoy's default text format.
+    EnvoyDefault,
+    /// Istio's default text format (meshConfig `accessLogFormat` unset).
+    IstioDefault,
+    /// Envoy's `text_format`.
+    Text(String),
+    /// Envoy's `json_format`.
+    Json(serde_json::Map<String, serde_json::Value>),
 }
 
 /// What a TCP listener does with a connection.
@@ -148,8 +179,13 @@ pub enum RouteAction {
     Cluster {
         /// The cluster's name.
         name: String,
-        /// Whole-request timeout (Envoy's route timeout); `None` disables it.
+        /// Whole-request timeout (Envoy's route timeout: until the response's last byte);
+        /// `None` disables it.
         timeout: Option<Duration>,
+        /// Retries; `None`: one attempt.
+        retry: Option<RetryPolicy>,
+        /// The request header a `RingHash` cluster hashes (Envoy's route `hash_policy`).
+        hash_header: Option<String>,
     },
     /// Answer directly, without an upstream.
     Direct {
@@ -174,7 +210,7 @@ pub enum UpstreamProtocol {
 pub struct ClusterSpec {
     /// Unique name, which routes and callouts use.
     pub name: String,
-    /// `host:port` endpoints, used round-robin.
+    /// `host:port` endpoints.
     pub endpoints: Vec<String>,
     /// The protocol spoken to the endpoints.
     pub protocol: UpstreamProtocol,
@@ -182,6 +218,14 @@ pub struct ClusterSpec {
     pub connect_timeout: Duration,
     /// TLS to the endpoints; `None`: plain TCP.
     pub tls: Option<ClientTls>,
+    /// How an endpoint is picked.
+    pub lb_policy: LbPolicy,
+    /// Passive outlier detection; `None`: off (Envoy's default).
+    pub outlier_detection: Option<OutlierDetection>,
+    /// Active health checking; `None`: off.
+    pub health_check: Option<HealthCheck>,
+    /// Limits on connections, requests and retries.
+    pub circuit_breakers: CircuitBreakers,
 }
 
 /// TLS to a cluster's endpoints. The files are re-read when they change.

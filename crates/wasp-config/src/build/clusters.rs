@@ -61,7 +61,22 @@ impl Builder<'_> {
                 Some(tls) => Some(self.client_tls(tls, &format!("{path}.tls"))?),
                 None => None,
             };
+            let outlier_detection = match &c.outlier_detection {
+                Some(o) => {
+                    Some(self.outlier_detection(&o.value, &format!("{path}.outlier_detection"))?)
+                }
+                None => None,
+            };
+            let health_check = match &c.health_check {
+                Some(h) => Some(self.health_check(&h.value, &format!("{path}.health_check"))?),
+                None => None,
+            };
             out.push(ClusterSpec {
+                lb_policy: self.lb_policy(c, &path)?,
+                outlier_detection,
+                health_check,
+                circuit_breakers: self
+                    .circuit_breakers(c.circuit_breakers.as_ref().map(|b| &b.value)),
                 name,
                 endpoints,
                 protocol: match c.protocol {

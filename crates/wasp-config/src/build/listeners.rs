@@ -78,6 +78,7 @@ impl Builder<'_> {
                 tls,
                 routes,
                 tcp,
+                access_log: self.access_logs(l.access_log.as_deref().unwrap_or_default(), &path)?,
             });
         }
         Ok(out)
@@ -168,9 +169,21 @@ impl Builder<'_> {
                 let timeout = self
                     .duration(r.timeout.as_ref(), &format!("{path}.timeout"))?
                     .unwrap_or(DEFAULT_ROUTE_TIMEOUT);
+                let retry = match &r.retry_policy {
+                    Some(p) => Some(self.retry_policy(p, &format!("{path}.retry_policy"))?),
+                    None => None,
+                };
+                let hash_header = match &r.hash_policy {
+                    Some(h) => Some(
+                        self.hash_header(&h.value.header, &format!("{path}.hash_policy.header"))?,
+                    ),
+                    None => None,
+                };
                 RouteAction::Cluster {
                     name,
                     timeout: (!timeout.is_zero()).then_some(timeout),
+                    retry,
+                    hash_header,
                 }
             }
             (None, Some(direct)) => {

@@ -14,9 +14,11 @@ use crate::sources::{KubernetesSettings, PluginSources};
 use crate::values::{parse_byte_size, parse_duration, parse_socket_addr, resolve};
 use crate::{DEFAULT_BUFFER_LIMIT, Workload};
 
+mod access_log;
 mod clusters;
 mod listeners;
 mod plugins;
+mod resilience;
 mod tcp;
 mod tls;
 

@@ -141,7 +141,7 @@ fn config_dump(shared: &Shared) -> String {
                     },
                     "headers": r.headers.iter().map(|h| json!({"name": h.name, "value": h.value})).collect::<Vec<_>>(),
                     "action": match &r.action {
-                        crate::spec::RouteAction::Cluster { name, timeout } => json!({"cluster": name, "timeout_ms": timeout.map(|t| t.as_millis() as u64)}),
+                        crate::spec::RouteAction::Cluster { name, timeout, .. } => json!({"cluster": name, "timeout_ms": timeout.map(|t| t.as_millis() as u64)}),
                         crate::spec::RouteAction::Direct { status, body } => json!({"direct_response": {"status": status, "body": body}}),
                     },
                 })).collect::<Vec<_>>(),
@@ -151,7 +151,39 @@ fn config_dump(shared: &Shared) -> String {
     let clusters: Vec<_> = spec
         .clusters
         .iter()
-        .map(|c| json!({"name": c.name, "endpoints": c.endpoints, "protocol": format!("{:?}", c.protocol), "connect_timeout_ms": c.connect_timeout.as_millis() as u64, "tls": c.tls.is_some()}))
+        .zip(&shared.clusters)
+        .map(|(c, state)| {
+            // Each endpoint's health as Envoy's /clusters shows it (health_flags).
+            let endpoints: Vec<_> = c
+                .endpoints
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let mut flags = Vec::new();
+                    if state.check_failed(i) {
+                        flags.push("/failed_active_hc");
+                    }
+                    if state.ejected_for(i).is_some() {
+                        flags.push("/failed_outlier_check");
+                    }
+                    json!({
+                        "address": e,
+                        "health_flags": if flags.is_empty() { "healthy".to_string() } else { flags.concat() },
+                        "ejected_for_ms": state.ejected_for(i).map(|d| d.as_millis() as u64),
+                    })
+                })
+                .collect();
+            json!({
+                "name": c.name,
+                "endpoints": endpoints,
+                "protocol": format!("{:?}", c.protocol),
+                "connect_timeout_ms": c.connect_timeout.as_millis() as u64,
+                "tls": c.tls.is_some(),
+                "lb_policy": format!("{:?}", c.lb_policy),
+                "outlier_detection": c.outlier_detection.is_some(),
+                "health_check": c.health_check.as_ref().map(|h| h.path.clone()),
+            })
+        })
         .collect();
     let dump = json!({
         "node": {"id": spec.node.id, "cluster": spec.node.cluster, "metadata": spec.node.metadata},

@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 
 use crate::shared::Shared;
 use crate::stats::PluginStats;
+use crate::upstream::health::ClusterState;
 
 /// The `Content-Type` of what [`render`] returns.
 pub(crate) const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -132,11 +133,71 @@ impl Collector for ProxyMetrics {
             .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
 
         self.encode_listener_stats(&mut encoder)?;
+        self.encode_cluster_stats(&mut encoder)?;
         self.encode_plugin_stats(&mut encoder)
     }
 }
 
+/// Reads one of a cluster's counters.
+type ReadCluster = fn(&ClusterState) -> u64;
+
 impl ProxyMetrics {
+    /// Each cluster's resilience counters, labelled `cluster`, and its available endpoints.
+    fn encode_cluster_stats(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+        let clusters: Vec<_> = self.0.spec.clusters.iter().zip(&self.0.clusters).collect();
+        let counters: [(&str, &str, ReadCluster); 4] = [
+            (
+                "wasp_upstream_retries",
+                "Retries sent (Envoy's upstream_rq_retry).",
+                |c| c.retries.load(Relaxed),
+            ),
+            (
+                "wasp_upstream_ejections",
+                "Endpoints ejected by outlier detection (Envoy's ejections_enforced_total).",
+                |c| c.ejections.load(Relaxed),
+            ),
+            (
+                "wasp_upstream_overflows",
+                "Requests and retries refused by a circuit breaker (Envoy's upstream_rq_pending_overflow, upstream_rq_retry_overflow).",
+                |c| c.overflows.load(Relaxed),
+            ),
+            (
+                "wasp_upstream_health_check_failures",
+                "Active health checks that failed (Envoy's health_check.failure).",
+                |c| c.health_check_failures.load(Relaxed),
+            ),
+        ];
+        for (name, help, read) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (spec, state) in &clusters {
+                ConstCounter::new(read(state))
+                    .encode(family.encode_family(&[("cluster", spec.name.as_str())])?)?;
+            }
+        }
+        let mut dropped = encoder.encode_descriptor(
+            "wasp_access_log_dropped",
+            "Access log lines dropped because the file's writer fell behind.",
+            None,
+            MetricType::Counter,
+        )?;
+        for log in self.0.access_logs.iter().flat_map(|logs| logs.iter()) {
+            let path = log.path.display().to_string();
+            ConstCounter::new(log.dropped.load(Relaxed))
+                .encode(dropped.encode_family(&[("path", path.as_str())])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "wasp_upstream_endpoints_available",
+            "Endpoints neither ejected nor failing health checks.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (spec, state) in &clusters {
+            ConstGauge::new(state.available_count() as i64)
+                .encode(family.encode_family(&[("cluster", spec.name.as_str())])?)?;
+        }
+        Ok(())
+    }
+
     /// Each listener's connections in Envoy's names and labels (`envoy_listener_*` by
     /// `envoy_listener_address`), and each TCP listener's relay (`envoy_tcp_*` by
     /// `envoy_tcp_prefix`, the listener's name, as its tcp_proxy `stat_prefix`).

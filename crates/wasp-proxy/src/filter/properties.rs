@@ -46,6 +46,10 @@ pub struct StreamRecord {
     pub code_details: Mutex<Option<String>>,
     /// The client's request has ended (its last body byte or trailers arrived).
     pub request_complete: std::sync::atomic::AtomicBool,
+    /// Envoy's response flags (`crate::flags`).
+    pub flags: std::sync::atomic::AtomicU32,
+    /// Upstream attempts made (`upstream.request_attempt_count`).
+    pub attempts: std::sync::atomic::AtomicU32,
 }
 
 impl StreamRecord {
@@ -60,7 +64,13 @@ impl StreamRecord {
             response_body_bytes: AtomicU64::new(0),
             code_details: Mutex::default(),
             request_complete: Default::default(),
+            flags: Default::default(),
+            attempts: Default::default(),
         }
+    }
+
+    pub fn add_flags(&self, bits: u32) {
+        self.flags.fetch_or(bits, Relaxed);
     }
 
     pub fn set_code_details(&self, details: &str) {
@@ -189,10 +199,13 @@ impl StreamProperties for StreamRecord {
                     + header_bytes(stream.response_headers.as_ref())) as i64,
             ),
             [b"response", b"code_details"] => self.code_details.lock().ok()?.clone()?.into(),
-            // Envoy's response flags bitfield; wasp sets none of them yet.
+            // Envoy's response flags bit field.
             [b"response", b"flags"] => {
                 stream.response_headers.as_ref()?;
-                PropertyValue::UInt(0)
+                PropertyValue::UInt(u64::from(self.flags.load(Relaxed)))
+            }
+            [b"upstream", b"request_attempt_count"] => {
+                PropertyValue::UInt(u64::from(self.attempts.load(Relaxed)))
             }
             [b"response", b"grpc_status"] => {
                 let from = |h: Option<&wasp_host::HeaderMap>| {

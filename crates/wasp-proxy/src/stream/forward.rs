@@ -1,9 +1,7 @@
 //! The request's way upstream: routing after the request headers phase, the request body
-//! pumped through the chain, and the exchange with the upstream.
+//! pumped through the chain, and the exchange with the upstream (`attempts.rs`).
 
 use std::rc::Rc;
-use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
 
 use http::Response;
 use hyper::body::Incoming;
@@ -11,12 +9,13 @@ use wasp_host::HeaderMap;
 
 use crate::body::ChannelBody;
 use crate::convert;
+use crate::filter::Stop;
 use crate::filter::chain::Chain;
 use crate::filter::signals::Direction;
-use crate::filter::{Stop, stop_for};
+use crate::flags;
 use crate::stream::routes::{Listener, Target};
-use crate::upstream::UpstreamError;
 
+use super::attempts::{self, Replay, Route};
 use super::left::{settle_length, whole_body};
 use super::pump::{BodyEnd, pump_request};
 use super::respond::{Source, respond};
@@ -30,8 +29,11 @@ pub(super) async fn forward(
     let n = run.len();
     run.headers(Direction::Request, end_of_stream).await?;
     let headers = run.cx.exchange.headers(Direction::Request);
-    let (cluster, timeout) = match listener.route(&headers) {
-        None => return Err(Stop::proxy(404, "route_not_found", "", n)),
+    let (cluster, timeout, retry, hash_header) = match listener.route(&headers) {
+        None => {
+            run.cx.info.add_flags(flags::NO_ROUTE_FOUND);
+            return Err(Stop::proxy(404, "route_not_found", "", n));
+        }
         Some(Target::Direct { status, body }) => {
             let mut response = HeaderMap::from_pairs([(":status", status.to_string().as_str())]);
             if !body.is_empty() {
@@ -40,24 +42,18 @@ pub(super) async fn forward(
             return respond(run, response, Source::Full(body.as_bytes().to_vec())).await;
         }
         Some(Target::Cluster { id: None, .. }) => {
+            run.cx.info.add_flags(flags::NO_CLUSTER_FOUND);
             return Err(Stop::proxy(503, "cluster_not_found", "", n));
         }
         Some(Target::Cluster {
             id: Some(id),
             timeout,
-            ..
-        }) => (id, timeout),
+            retry,
+            hash_header,
+        }) => (id, timeout, retry, hash_header),
     };
     let cx = &run.cx;
-    let picked = cx
-        .upstreams
-        .pick(cluster)
-        .ok_or_else(|| Stop::proxy(503, "cluster_not_found", "", n))?;
-    let (endpoint, scheme) = (picked.endpoint.clone(), picked.scheme);
-    *cx.info
-        .upstream
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(picked);
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
 
     let holding = run.wants_whole_body(Direction::Request);
     if !holding {
@@ -67,8 +63,13 @@ pub(super) async fn forward(
     let upstream_body = if end_of_stream {
         ChannelBody::empty()
     } else if n == 0 {
-        // No filter sees the body: it goes upstream as it arrives.
-        ChannelBody::passthrough(body.0)
+        // No filter sees the body: it goes upstream as it arrives (counted on its way, for
+        // `request.size` and the access log).
+        let info = cx.info.clone();
+        ChannelBody::passthrough(body.0).on_end(Box::new(move |received| {
+            info.request_body_bytes
+                .store(received, std::sync::atomic::Ordering::Relaxed);
+        }))
     } else {
         let (tx, upstream_body) = ChannelBody::channel();
         tokio::task::spawn_local(pump_request(run.clone(), body, tx));
@@ -85,43 +86,29 @@ pub(super) async fn forward(
             upstream_body
         }
     };
-    let request = convert::upstream_request(&headers, upstream_body, scheme, Some(&endpoint))
-        .map_err(|e| Stop::proxy(400, "invalid_request_headers", &e.to_string(), n))?;
-
-    let stats = &cx.shared.stats;
-    stats.upstream_requests.fetch_add(1, Relaxed);
-    let started = Instant::now();
-    let response = tokio::select! {
-        r = cx.upstreams.send(cluster, request, timeout) => r,
-        i = cx.signals.interrupted() => return Err(stop_for(i)),
-    };
-    let response = match response {
-        Ok(r) => r,
-        Err(UpstreamError::Timeout) => {
-            stats.upstream_timeouts.fetch_add(1, Relaxed);
-            return Err(Stop::proxy(
-                504,
-                "upstream_response_timeout",
-                "upstream request timeout",
-                n,
-            ));
+    // A body that may be sent again is kept (up to the buffer limit) before the first try.
+    let replay = match (retry.is_some(), end_of_stream) {
+        (true, true) => Replay::Whole(Vec::new(), None),
+        (true, false) => {
+            Replay::keep(run, upstream_body, cx.shared.spec.buffer_limit_bytes).await?
         }
-        Err(e) => {
-            stats.upstream_errors.fetch_add(1, Relaxed);
-            return Err(Stop::proxy(
-                503,
-                "upstream_reset_before_response_started",
-                &e.to_string(),
-                n,
-            ));
-        }
+        (false, _) => Replay::Once(Some(upstream_body)),
     };
-    stats
-        .upstream_latency
-        .record(started.elapsed().as_micros() as u64);
+    let route = Route {
+        cluster,
+        timeout,
+        retry,
+        hash_header,
+    };
+    let response = attempts::send(run, &route, &headers, replay).await?;
     let body_end = BodyEnd::of(response.version());
     let (parts, body) = response.into_parts();
     let headers = convert::response_headers(&Response::from_parts(parts, ()));
     cx.info.set_code_details("via_upstream");
-    respond(run, headers, Source::Upstream(body, body_end)).await
+    let response = respond(run, headers, Source::Upstream(body, body_end)).await?;
+    // The route's timeout covers the response body too.
+    Ok(match deadline {
+        Some(deadline) => response.map(|body| body.with_deadline(deadline)),
+        None => response,
+    })
 }

@@ -1,6 +1,7 @@
 //! One request from arrival to the last response byte: forwarding headers, the plugin chain,
 //! routing, the upstream exchange, and local replies.
 
+mod attempts;
 mod forward;
 mod left;
 mod local_reply;
@@ -18,10 +19,10 @@ use hyper::body::Incoming;
 
 use crate::body::{BoxError, ChannelBody};
 use crate::convert;
-use crate::filter::StreamCx;
 use crate::filter::chain::Chain;
 use crate::filter::exchange::Exchange;
 use crate::filter::properties::{ConnInfo, StreamRecord};
+use crate::filter::{self, StreamCx};
 use crate::stream::routes::{Listener, Target};
 use crate::worker::Worker;
 
@@ -35,6 +36,7 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ChannelBody>, BoxError> {
     let shared = worker.shared.clone();
+    let started = std::time::Instant::now();
     shared.stats.downstream_requests.fetch_add(1, Relaxed);
     let scheme = if conn.tls.is_some() { "https" } else { "http" };
     let protocol = match req.version() {
@@ -83,10 +85,32 @@ pub(crate) async fn handle(
         Ok(response) => Ok(response),
         Err(stop) => local_reply::reply(&run, stop),
     };
-    if let Ok(response) = &result {
-        shared.stats.response(response.status().as_u16());
+    let Ok(response) = result else { return result };
+    shared.stats.response(response.status().as_u16());
+    let logs = &shared.access_logs[listener.index];
+    if logs.is_empty() {
+        return Ok(response);
     }
-    result
+    // Logged when the response's last byte has gone to the client.
+    let pending = crate::access_log::Pending {
+        logs: logs.clone(),
+        record: run.cx.info.clone(),
+        started,
+        request_headers: run.cx.exchange.headers(filter::signals::Direction::Request),
+        response_headers: response_header_map(&response),
+        status: response.status().as_u16(),
+    };
+    Ok(response.map(|body| body.on_end(Box::new(move |sent| pending.finish(sent)))))
+}
+
+/// The headers of a response about to go to the client, as the access log reads them.
+fn response_header_map(response: &Response<ChannelBody>) -> wasp_host::HeaderMap {
+    let mut map = wasp_host::HeaderMap::with_capacity(response.headers().len() + 1);
+    map.add(b":status", response.status().as_str().as_bytes());
+    for (name, value) in response.headers() {
+        map.add(name.as_str().as_bytes(), value.as_bytes());
+    }
+    map
 }
 
 /// A version 4 UUID, as Envoy generates for `x-request-id`.

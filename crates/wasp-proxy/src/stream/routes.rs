@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use wasp_host::HeaderMap;
 
-use crate::spec::{ClusterSpec, ListenerSpec, PathMatch, RouteAction, RouteSpec};
+use crate::spec::{ClusterSpec, ListenerSpec, PathMatch, RetryPolicy, RouteAction, RouteSpec};
 use crate::upstream::ClusterId;
 
 pub(crate) struct Listener {
@@ -24,6 +24,8 @@ pub(crate) enum Target<'a> {
     Cluster {
         id: Option<ClusterId>,
         timeout: Option<Duration>,
+        retry: Option<&'a RetryPolicy>,
+        hash_header: Option<&'a str>,
     },
     /// A direct response.
     Direct { status: u16, body: &'a str },
@@ -71,9 +73,16 @@ impl Listener {
             .iter()
             .position(|route| matches(route, path, headers))?;
         Some(match &self.spec.routes[i].action {
-            RouteAction::Cluster { timeout, .. } => Target::Cluster {
+            RouteAction::Cluster {
+                timeout,
+                retry,
+                hash_header,
+                ..
+            } => Target::Cluster {
                 id: self.targets[i],
                 timeout: *timeout,
+                retry: retry.as_ref(),
+                hash_header: hash_header.as_deref(),
             },
             RouteAction::Direct { status, body } => Target::Direct {
                 status: *status,

@@ -1,9 +1,11 @@
 //! Clusters: per-worker connection pools to upstream endpoints, HTTP/1.1 or HTTP/2.
 
+mod balancer;
 pub(crate) mod callout;
+pub(crate) mod checker;
 pub(crate) mod grpc;
+pub(crate) mod health;
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,9 @@ use hyper_util::rt::TokioExecutor;
 use crate::body::ChannelBody;
 use crate::spec::{ClusterSpec, UpstreamProtocol};
 
+use self::balancer::Balancer;
+use self::health::ClusterState;
+
 /// Why an upstream request got no response.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -27,6 +32,9 @@ pub enum UpstreamError {
     /// transport failure reason: ...`), as its local replies and callout answers show it.
     #[error("upstream connect error or disconnect/reset before headers. reset reason: {0}")]
     Connect(String),
+    /// The connection ended before a response (Envoy's "connection termination").
+    #[error("upstream connect error or disconnect/reset before headers. reset reason: {0}")]
+    Reset(String),
     #[error("upstream request timeout")]
     Timeout,
 }
@@ -46,7 +54,7 @@ type Pool = Client<HttpsConnector<HttpConnector>, ChannelBody>;
 /// A cluster's place in the spec's cluster list: routes are resolved to it once, when a
 /// worker builds its listeners, so a request finds its pool without a lookup by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClusterId(usize);
+pub struct ClusterId(pub(crate) usize);
 
 impl ClusterId {
     /// The cluster named `name` in `clusters` (the spec's list, in its order).
@@ -64,6 +72,8 @@ pub struct Picked {
     pub endpoint: Arc<str>,
     /// The URI scheme to reach it with (`https` for a TLS cluster).
     pub scheme: &'static str,
+    /// The endpoint's place in the cluster (for its shared state).
+    pub index: usize,
 }
 
 struct Cluster {
@@ -73,7 +83,9 @@ struct Cluster {
     client: Pool,
     /// gRPC needs HTTP/2 whatever the cluster's protocol for plain requests.
     grpc: Pool,
-    next: Cell<usize>,
+    balancer: Balancer,
+    /// Shared with the other workers: ejections, health, requests in flight.
+    state: Arc<ClusterState>,
 }
 
 /// The clusters as one worker reaches them; each worker pools its own connections, as
@@ -112,11 +124,15 @@ fn add_empty_length(req: &mut Request<ChannelBody>) {
 }
 
 impl Upstreams {
-    /// Builds every cluster's pools; fails on unusable TLS settings (unreadable CA file).
-    pub fn new(specs: &[ClusterSpec]) -> Result<Upstreams, ClusterError> {
+    /// Builds every cluster's pools over the clusters' shared `states` (one per spec, in its
+    /// order); fails on unusable TLS settings (unreadable CA file).
+    pub fn new(
+        specs: &[ClusterSpec],
+        states: &[Arc<ClusterState>],
+    ) -> Result<Upstreams, ClusterError> {
         let mut clusters = Vec::with_capacity(specs.len());
         let mut by_name = HashMap::with_capacity(specs.len());
-        for spec in specs {
+        for (spec, state) in specs.iter().zip(states) {
             let error = |reason| ClusterError {
                 cluster: spec.name.clone(),
                 reason,
@@ -135,10 +151,11 @@ impl Upstreams {
                     .iter()
                     .map(|e| Arc::from(e.as_str()))
                     .collect(),
+                balancer: Balancer::new(spec.lb_policy, &spec.endpoints),
+                state: state.clone(),
                 spec: spec.clone(),
                 client,
                 grpc,
-                next: Cell::new(0),
             });
         }
         Ok(Upstreams { clusters, by_name })
@@ -152,21 +169,37 @@ impl Upstreams {
             .ok_or_else(|| UpstreamError::UnknownCluster(name.into()))
     }
 
-    /// The next endpoint of `cluster`, round-robin; `None` when this worker has no such
+    /// The next endpoint of `cluster` by its balancer; `None` when this worker has no such
     /// cluster (it could not build its clusters and serves without them).
     pub fn pick(&self, cluster: ClusterId) -> Option<Picked> {
+        self.pick_for(cluster, None, None)
+    }
+
+    /// [`Upstreams::pick`] for a request: `key` is its hash header's value (ring hash),
+    /// `avoid` the endpoint its previous attempt failed on.
+    pub fn pick_for(
+        &self,
+        cluster: ClusterId,
+        key: Option<&[u8]>,
+        avoid: Option<usize>,
+    ) -> Option<Picked> {
         let c = self.clusters.get(cluster.0)?;
-        let i = c.next.get();
-        c.next.set(i.wrapping_add(1));
+        let i = c.balancer.pick(&c.state, key, avoid);
         Some(Picked {
             cluster: c.name.clone(),
-            endpoint: c.endpoints[i % c.endpoints.len()].clone(),
+            endpoint: c.endpoints[i].clone(),
             scheme: if c.spec.tls.is_some() {
                 "https"
             } else {
                 "http"
             },
+            index: i,
         })
+    }
+
+    /// The shared state of `cluster`.
+    pub fn state(&self, cluster: ClusterId) -> Option<&Arc<ClusterState>> {
+        Some(&self.clusters.get(cluster.0)?.state)
     }
 
     /// How long a connection to `cluster` may take to open.
@@ -227,16 +260,15 @@ impl Upstreams {
             None => fut.await,
         };
         result.map_err(|e| {
-            let reason = if e.is_connect() {
-                format!(
+            tracing::debug!(cluster = %c.name, "upstream request failed: {}", describe(&e));
+            if e.is_connect() {
+                UpstreamError::Connect(format!(
                     "remote connection failure, transport failure reason: {}",
                     describe(&e)
-                )
+                ))
             } else {
-                "connection termination".to_string()
-            };
-            tracing::debug!(cluster = %c.name, "upstream request failed: {}", describe(&e));
-            UpstreamError::Connect(reason)
+                UpstreamError::Reset("connection termination".to_string())
+            }
         })
     }
 }

@@ -48,10 +48,12 @@ impl Worker {
             id,
             // Proxy::start already built every cluster once, so this only fails if a CA file
             // vanished since; the worker then serves without clusters and says why.
-            upstreams: Rc::new(Upstreams::new(&shared.spec.clusters).unwrap_or_else(|e| {
-                tracing::error!(worker = id, "{e}");
-                Upstreams::default()
-            })),
+            upstreams: Rc::new(
+                Upstreams::new(&shared.spec.clusters, &shared.clusters).unwrap_or_else(|e| {
+                    tracing::error!(worker = id, "{e}");
+                    Upstreams::default()
+                }),
+            ),
             shared,
             current: RefCell::new(None),
             sets: RefCell::default(),

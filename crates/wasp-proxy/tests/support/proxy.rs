@@ -42,6 +42,8 @@ pub fn routes() -> Vec<RouteSpec> {
             action: RouteAction::Cluster {
                 name: "backend".into(),
                 timeout: Some(Duration::from_secs(1)),
+                retry: None,
+                hash_header: None,
             },
         },
     ]
@@ -55,6 +57,7 @@ pub fn listener(name: &str, routes: Vec<RouteSpec>) -> ListenerSpec {
         tls: None,
         routes,
         tcp: None,
+        access_log: Vec::new(),
     }
 }
 
@@ -65,6 +68,8 @@ pub fn route_to(prefix: &str, cluster: &str) -> RouteSpec {
         action: RouteAction::Cluster {
             name: cluster.into(),
             timeout: Some(Duration::from_secs(1)),
+            retry: None,
+            hash_header: None,
         },
     }
 }
@@ -76,6 +81,10 @@ pub fn cluster(name: &str, address: SocketAddr) -> ClusterSpec {
         protocol: UpstreamProtocol::Http1,
         connect_timeout: Duration::from_secs(1),
         tls: None,
+        lb_policy: Default::default(),
+        outlier_detection: None,
+        health_check: None,
+        circuit_breakers: Default::default(),
     }
 }
 
