@@ -146,10 +146,18 @@ impl Pending {
     /// Logs the request; `sent` is the response body's size as it went to the client.
     pub fn finish(self, sent: u64) {
         let r = &self.record;
-        let upstream = r.upstream.lock().ok().and_then(|u| {
-            u.as_ref()
-                .map(|p| (p.endpoint.to_string(), p.cluster.to_string()))
-        });
+        let upstream_host = r
+            .upstream
+            .lock()
+            .ok()
+            .and_then(|u| u.as_ref().map(|p| p.endpoint.to_string()));
+        // The route's cluster when no endpoint was picked (a plugin answered), as Envoy logs it.
+        let upstream_cluster = r
+            .upstream
+            .lock()
+            .ok()
+            .and_then(|u| u.as_ref().map(|p| p.cluster.to_string()))
+            .or_else(|| r.route_cluster.lock().ok()?.as_deref().map(str::to_string));
         let details = r.code_details.lock().ok().and_then(|d| d.clone());
         let flags = crate::flags::short_names(r.flags.load(Relaxed));
         let tls = r.conn.tls.as_deref();
@@ -169,11 +177,11 @@ impl Pending {
             bytes_received: r.request_body_bytes.load(Relaxed),
             bytes_sent: sent,
             duration: Some(self.started.elapsed()),
-            upstream_host: upstream.as_ref().map(|u| u.0.as_str()),
-            upstream_cluster: upstream.as_ref().map(|u| u.1.as_str()),
+            upstream_host: upstream_host.as_deref(),
+            upstream_cluster: upstream_cluster.as_deref(),
             upstream_request_attempt_count: Some(r.attempts.load(Relaxed)),
             downstream_local_address: Some(r.conn.local),
-            downstream_remote_address: Some(r.conn.peer),
+            downstream_remote_address: Some(r.remote),
             requested_server_name: r.conn.sni.as_deref(),
             connection_id: Some(r.conn.id),
             downstream_peer_uri_san: peer_uri.as_deref(),

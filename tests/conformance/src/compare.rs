@@ -156,6 +156,16 @@ pub fn metrics(what: &str, envoy: &Metrics, wasp: &Metrics, out: &mut Vec<Mismat
     push(out, Aspect::Metrics, what, lines(envoy), lines(wasp));
 }
 
+pub fn access_log(envoy: &[String], wasp: &[String], out: &mut Vec<Mismatch>) {
+    push(
+        out,
+        Aspect::AccessLog,
+        "access log",
+        envoy.to_vec(),
+        wasp.to_vec(),
+    );
+}
+
 fn push(
     out: &mut Vec<Mismatch>,
     aspect: Aspect,

@@ -53,6 +53,16 @@ pub fn bootstrap(plan: &Plan, layer: Layer) -> Value {
                 }]
             }]
         });
+        if let Some(dir) = &plan.access_logs {
+            listener["filter_chains"][0]["filters"][0]["typed_config"]["access_log"] = json!([{
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": dir.join(format!("{id}.log")),
+                    "log_format": {"json_format": crate::access_log::istio_fields()}
+                }
+            }]);
+        }
         if let (Some(tls), Some(pki)) = (case.tls, &plan.pki) {
             // As Istio's listeners: the TLS inspector is what tells Envoy the SNI
             // (requestedServerName); the transport socket alone does not.

@@ -3,6 +3,7 @@
 //! upstreams; anything the two do differently fails, unless the case names a documented
 //! difference (a section of docs/compatibility.md).
 
+pub mod access_log;
 pub mod client;
 pub mod compare;
 pub mod envoy;

@@ -20,6 +20,8 @@ pub struct Plan {
     pub clusters: Vec<(String, SocketAddr)>,
     /// The certificates of the cases with `tls`, shared by both proxies.
     pub pki: Option<std::sync::Arc<Pki>>,
+    /// Where each case's access log goes (`<dir>/<case id>.log`), when the file compares them.
+    pub access_logs: Option<std::path::PathBuf>,
 }
 
 pub struct CasePlan {

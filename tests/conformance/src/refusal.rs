@@ -34,6 +34,7 @@ pub fn run(
             }],
             clusters: Vec::new(),
             pki: None,
+            access_logs: None,
         })
     };
     let (e_plan, w_plan) = (plan(free_port()?)?, plan(free_port()?)?);

@@ -41,6 +41,7 @@ async fn side(
     file: &ScenarioFile,
     cases: &[(&Case, CaseLayout)],
     pki: Option<&std::sync::Arc<Pki>>,
+    access_logs: Option<PathBuf>,
 ) -> anyhow::Result<Side> {
     let mut case_upstreams = Vec::new();
     let mut plans = Vec::new();
@@ -67,6 +68,7 @@ async fn side(
             .map(|(n, u)| (n.clone(), u.address))
             .collect(),
         pki: pki.cloned(),
+        access_logs,
     };
     Ok(Side {
         case_upstreams,
@@ -132,6 +134,15 @@ fn run_served(
     bins: &Binaries,
     work: &Path,
 ) -> anyhow::Result<Vec<(Outcome, Vec<String>)>> {
+    let logs_dir = |side: &str| -> anyhow::Result<Option<PathBuf>> {
+        if !file.access_log {
+            return Ok(None);
+        }
+        let dir = work.join(format!("{side}-access-logs"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Some(dir))
+    };
     let pki = if cases.iter().any(|(c, _)| c.tls.is_some()) {
         Some(std::sync::Arc::new(Pki::write(&work.join("pki"))?))
     } else {
@@ -139,8 +150,8 @@ fn run_served(
     };
     let (e_side, w_side) = rt.block_on(async {
         anyhow::Ok((
-            side(file, cases, pki.as_ref()).await?,
-            side(file, cases, pki.as_ref()).await?,
+            side(file, cases, pki.as_ref(), logs_dir("envoy")?).await?,
+            side(file, cases, pki.as_ref(), logs_dir("wasp")?).await?,
         ))
     })?;
 
@@ -265,6 +276,14 @@ fn run_served(
         compare::plugin_logs(&keys, " while starting", &e_start, &w_start, &mut found);
         compare::plugin_logs(&keys, "", &e_logs, &w_logs, &mut found);
         compare::metrics("plugin metrics", &e_run.metrics, &w_run.metrics, &mut found);
+        if let (Some(e_dir), Some(w_dir)) = (&e_side.plan.access_logs, &w_side.plan.access_logs) {
+            let file = format!("{}.log", layout.id);
+            compare::access_log(
+                &crate::access_log::read(&e_dir.join(&file)),
+                &crate::access_log::read(&w_dir.join(&file)),
+                &mut found,
+            );
+        }
         let stale = stale(case, &found);
         outcomes.push((classify(case.differences.clone(), found), stale));
     }

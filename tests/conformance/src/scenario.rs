@@ -28,6 +28,10 @@ pub struct ScenarioFile {
     /// tcp_proxy) with the plugins as network filters, and cases that script a TCP client.
     #[serde(default)]
     pub layer: Layer,
+    /// Both proxies write an access log per case listener (Istio's default fields as JSON),
+    /// compared line by line with times, durations, ports and request ids masked.
+    #[serde(default)]
+    pub access_log: bool,
     /// Set after loading: the file's stem (`headers` for headers.yaml).
     #[serde(skip)]
     pub name: String,
@@ -192,6 +196,7 @@ pub enum Aspect {
     Callouts,
     Logs,
     Metrics,
+    AccessLog,
 }
 
 impl Aspect {
@@ -205,6 +210,7 @@ impl Aspect {
             Aspect::Callouts => "callouts",
             Aspect::Logs => "logs",
             Aspect::Metrics => "metrics",
+            Aspect::AccessLog => "access_log",
         }
     }
 }

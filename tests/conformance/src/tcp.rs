@@ -188,6 +188,7 @@ pub fn run_served(
                 .map(|(n, u)| (n.clone(), u.address))
                 .collect(),
             pki: None,
+            access_logs: None,
         };
         Ok((upstreams, clusters, plan))
     };

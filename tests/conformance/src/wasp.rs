@@ -19,6 +19,12 @@ pub fn config(plan: &Plan, layer: Layer) -> Value {
                     "address": case.listener.to_string(),
                     "routes": [{"match": {"prefix": "/"}, "cluster": id, "timeout": "15s"}]
                 });
+                if let Some(dir) = &plan.access_logs {
+                    listener["access_log"] = json!([{
+                        "path": dir.join(format!("{id}.log")),
+                        "json_format": crate::access_log::istio_fields(),
+                    }]);
+                }
                 if let (Some(tls), Some(pki)) = (case.tls, &plan.pki) {
                     listener["tls"] = json!({
                         "cert_file": pki.server_cert,

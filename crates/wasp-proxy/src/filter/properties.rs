@@ -50,11 +50,24 @@ pub struct StreamRecord {
     pub flags: std::sync::atomic::AtomicU32,
     /// Upstream attempts made (`upstream.request_attempt_count`).
     pub attempts: std::sync::atomic::AtomicU32,
+    /// The client's address as Envoy's connection manager sees it with `use_remote_address:
+    /// false` (its default, and Istio's sidecars'): the last `x-forwarded-for` entry, port 0;
+    /// the socket's peer without the header.
+    pub remote: SocketAddr,
 }
 
 impl StreamRecord {
-    pub fn new(conn: std::sync::Arc<ConnInfo>, protocol: &'static str) -> StreamRecord {
+    pub fn new(
+        conn: std::sync::Arc<ConnInfo>,
+        protocol: &'static str,
+        forwarded_for: Option<&str>,
+    ) -> StreamRecord {
+        let remote = forwarded_for
+            .and_then(|xff| xff.rsplit(',').next())
+            .and_then(|last| last.trim().parse::<std::net::IpAddr>().ok())
+            .map_or(conn.peer, |ip| SocketAddr::new(ip, 0));
         StreamRecord {
+            remote,
             conn,
             protocol,
             start: SystemTime::now(),
@@ -156,6 +169,11 @@ impl ConnInfo {
 
 impl StreamProperties for StreamRecord {
     fn property(&self, path: &[&[u8]], stream: &HttpStream) -> Option<PropertyValue> {
+        match path {
+            [b"source", b"address"] => return Some(self.remote.to_string().into()),
+            [b"source", b"port"] => return Some(PropertyValue::Int(self.remote.port().into())),
+            _ => {}
+        }
         if let Some(value) = self.conn.property(path) {
             return Some(value);
         }

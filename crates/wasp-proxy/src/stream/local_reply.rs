@@ -21,11 +21,8 @@ pub(super) fn reply(run: &Rc<Chain>, stop: Stop) -> Result<Response<ChannelBody>
         Stop::Direct(response) => (response, None),
     };
     run.cx.shared.stats.local_replies.fetch_add(1, Relaxed);
-    run.cx.info.set_code_details(if local.details.is_empty() {
-        "via_local_reply"
-    } else {
-        &local.details
-    });
+    // As given: a plugin's local reply without details has empty details in Envoy too.
+    run.cx.info.set_code_details(&local.details);
     run.cx
         .info
         .response_body_bytes

@@ -58,7 +58,11 @@ pub(crate) async fn handle(
     // meanwhile.
     let vms = worker.vms();
     let chain = vms.chain(listener.index);
-    let info = Arc::new(StreamRecord::new(conn, protocol));
+    let info = Arc::new(StreamRecord::new(
+        conn,
+        protocol,
+        headers.get_str("x-forwarded-for"),
+    ));
     // Envoy picks the route before the filters run; plugins read it as xds.cluster_name.
     // Without plugins nobody asks, and the route is looked up once, after the chain.
     if !chain.is_empty()
