@@ -6,7 +6,6 @@
 
 use crate::error::FormatError;
 use crate::time::TimeFormat;
-use crate::value::truncate;
 
 /// One operator, parsed: everything it needs at render time is resolved here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -382,4 +381,13 @@ fn valid_header_name(name: &str) -> bool {
         && token
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// At most `max_length` bytes of `value`, cut back to a character boundary: Envoy cuts bytes
+/// and can split a UTF-8 character, which would leave invalid UTF-8 in the log.
+pub(crate) fn truncate(value: &str, max_length: Option<usize>) -> &str {
+    match max_length {
+        Some(max) if max < value.len() => &value[..value.floor_char_boundary(max)],
+        _ => value,
+    }
 }

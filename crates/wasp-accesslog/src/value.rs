@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use crate::entry::{Entry, Headers};
-use crate::operator::{AddressPart, HeaderLookup, Operator};
+use crate::operator::{AddressPart, HeaderLookup, Operator, truncate};
 
 /// What an operator yields for one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,15 +122,6 @@ impl HeaderLookup {
             Some(value) => Value::Text(Cow::Borrowed(truncate(value, self.max_length))),
             None => Value::Missing,
         }
-    }
-}
-
-/// At most `max_length` bytes of `value`, cut back to a character boundary: Envoy cuts bytes
-/// and can split a UTF-8 character, which would leave invalid UTF-8 in the log.
-pub(crate) fn truncate(value: &str, max_length: Option<usize>) -> &str {
-    match max_length {
-        Some(max) if max < value.len() => &value[..value.floor_char_boundary(max)],
-        _ => value,
     }
 }
 

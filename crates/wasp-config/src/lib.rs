@@ -288,6 +288,7 @@ pub fn quick(
         clusters,
         plugins: specs,
         buffer_limit_bytes: DEFAULT_BUFFER_LIMIT,
+        tracing: None,
     };
     Ok(Loaded {
         spec,

@@ -21,6 +21,17 @@ pub struct RawConfig {
     pub listeners: Option<S<Vec<S<RawListener>>>>,
     pub clusters: Option<Vec<S<RawCluster>>>,
     pub plugins: Option<RawPlugins>,
+    pub tracing: Option<S<RawTracing>>,
+}
+
+/// `tracing`: spans exported over OTLP/HTTP.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTracing {
+    pub otlp_endpoint: S<String>,
+    pub service_name: Option<S<String>>,
+    pub sampling: Option<S<f64>>,
+    pub propagate_b3: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

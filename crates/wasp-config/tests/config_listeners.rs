@@ -504,3 +504,32 @@ fn access_logs() {
         "{e}"
     );
 }
+
+#[test]
+fn tracing_settings() {
+    let dir = Dir::new();
+    let loaded = dir
+        .load(&format!("{BASE}tracing: {{ otlp_endpoint: \"http://otel:4318/v1/traces\", sampling: 25, propagate_b3: true }}\n"))
+        .unwrap();
+    let t = loaded.spec.tracing.unwrap();
+    assert_eq!(t.otlp_endpoint, "http://otel:4318/v1/traces");
+    assert_eq!(
+        (t.sampling_percent, t.propagate_b3, t.service_name.as_str()),
+        (25.0, true, "wasp")
+    );
+    let e = dir.error(&format!(
+        "{BASE}tracing: {{ otlp_endpoint: \"otel:4318\" }}\n"
+    ));
+    assert!(
+        e.contains("tracing.otlp_endpoint: `otel:4318` is not an http(s) URL"),
+        "{e}"
+    );
+    let e = dir.error(&format!(
+        "{BASE}tracing: {{ otlp_endpoint: \"http://o\", sampling: 101 }}\n"
+    ));
+    assert!(
+        e.contains("tracing.sampling: a percentage is 0..=100"),
+        "{e}"
+    );
+    assert!(dir.load(BASE).unwrap().spec.tracing.is_none());
+}

@@ -1,5 +1,6 @@
 //! Access logs (Envoy's file access loggers): a line per finished request, in Envoy's format
-//! language (wasp-accesslog), written off the hot path.
+//! language (wasp-accesslog), written off the hot path. The stream's span (tracing) ends at
+//! the same moment, here.
 //!
 //! A worker renders the line when the response's last byte has gone (or the stream ended
 //! otherwise) and hands it to the file's writer thread through a bounded queue; the thread
@@ -191,6 +192,22 @@ impl Pending {
             hostname: hostname(),
             ..Entry::new(SystemTime::UNIX_EPOCH)
         };
+        let span = r
+            .span
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(mut span) = span {
+            use wasp_trace::keys;
+            span.set_status_code(self.status);
+            if let Some(cluster) = &upstream_cluster {
+                span.set_attribute(keys::UPSTREAM_CLUSTER, cluster.clone());
+            }
+            if !flags.is_empty() {
+                span.set_attribute(keys::RESPONSE_FLAGS, flags.clone());
+            }
+            span.end(SystemTime::now());
+        }
         for log in self.logs.iter() {
             let line = log.format.render(&entry);
             if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =

@@ -36,6 +36,9 @@ pub enum StartError {
         /// What is wrong.
         reason: String,
     },
+    /// The tracing settings are unusable.
+    #[error("tracing: {0}")]
+    Tracing(String),
     /// A worker or the admin thread could not be spawned.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),

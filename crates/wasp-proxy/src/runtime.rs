@@ -62,6 +62,16 @@ impl Proxy {
             .collect();
         crate::upstream::Upstreams::new(&spec.clusters, &cluster_states)?;
         let access_logs = crate::access_log::open(&spec.listeners)?;
+        let tracer = match &spec.tracing {
+            Some(t) => wasp_trace::Tracer::new(wasp_trace::TracingConfig {
+                otlp_endpoint: Some(t.otlp_endpoint.clone()),
+                service_name: t.service_name.clone(),
+                sampling_percent: t.sampling_percent,
+                propagate_b3: t.propagate_b3,
+            })
+            .map_err(|e| StartError::Tracing(e.to_string()))?,
+            None => wasp_trace::Tracer::disabled(),
+        };
         let plugins = Published::new(PluginSet::build(
             &host,
             &spec.plugins,
@@ -115,6 +125,7 @@ impl Proxy {
             metric_sources: Default::default(),
             clusters: cluster_states,
             access_logs,
+            tracer,
         });
         let (shutdown, _) = watch::channel(false);
         let mut threads = Vec::new();
@@ -241,12 +252,14 @@ impl Proxy {
             .push(source);
     }
 
-    /// Stops accepting, lets in-flight requests finish, and joins every thread.
+    /// Stops accepting, lets in-flight requests finish, joins every thread, and sends the
+    /// spans still queued.
     pub fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for thread in self.threads {
             let _ = thread.join();
         }
+        self.shared.tracer.flush(std::time::Duration::from_secs(2));
     }
 }
 

@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     pub clusters: Vec<Arc<crate::upstream::health::ClusterState>>,
     /// Each listener's access logs, in the spec's order.
     pub access_logs: crate::access_log::ListenerLogs,
+    /// Spans per request when tracing is configured (disabled otherwise).
+    pub tracer: wasp_trace::Tracer,
 }
 
 /// Gives the metrics of another layer at each scrape: a collector, usually a snapshot of that

@@ -342,3 +342,33 @@ fn balancing_policies() {
         proxy.shutdown();
     }
 }
+
+#[test]
+fn connection_limits_queue_then_overflow() {
+    let silent = blackhole();
+    let mut spec = spec(silent.address, vec![]);
+    spec.workers = 1;
+    spec.clusters[0].circuit_breakers.max_connections = 1;
+    spec.clusters[0].circuit_breakers.max_pending_requests = 1;
+    route_to_backend(&mut spec, None, Duration::from_secs(1));
+    let proxy = start(spec);
+    let addr = proxy.address("main").unwrap();
+    // One request holds the only connection, a second waits for it (pending), a third is
+    // refused at once.
+    let held: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(move || get(addr, "/", &[]).status))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let a = get(addr, "/", &[]);
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{a:?}");
+    assert!(
+        String::from_utf8_lossy(&a.body_bytes).contains("overflow"),
+        "{a:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(500));
+    for h in held {
+        assert_eq!(h.join().unwrap(), StatusCode::GATEWAY_TIMEOUT);
+    }
+    proxy.shutdown();
+}

@@ -56,6 +56,7 @@ fn tcp_spec(listener: ListenerSpec, clusters: Vec<ClusterSpec>) -> ProxySpec {
         clusters,
         plugins: Vec::new(),
         buffer_limit_bytes: 1 << 20,
+        tracing: None,
     }
 }
 

@@ -35,6 +35,21 @@ pub struct ProxySpec {
     pub plugins: Vec<PluginSpec>,
     /// Per-stream limit on buffered body bytes (Envoy's per-connection buffer limit).
     pub buffer_limit_bytes: usize,
+    /// Distributed tracing; `None`: no spans, no trace headers added.
+    pub tracing: Option<TracingSpec>,
+}
+
+/// Distributed tracing: a span per request, exported over OTLP/HTTP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingSpec {
+    /// The collector's OTLP/HTTP traces endpoint (`http://collector:4318/v1/traces`).
+    pub otlp_endpoint: String,
+    /// The `service.name` resource attribute.
+    pub service_name: String,
+    /// Share of new traces sampled (Envoy's `random_sampling`), 0–100.
+    pub sampling_percent: f64,
+    /// Send B3 headers upstream as well as W3C `traceparent` (for Zipkin-era services).
+    pub propagate_b3: bool,
 }
 
 /// Identity of this proxy (`node.*` / `xds.node.*` properties).

@@ -21,6 +21,7 @@ mod plugins;
 mod resilience;
 mod tcp;
 mod tls;
+mod tracing;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -107,6 +108,10 @@ impl<'a> Builder<'a> {
             clusters,
             plugins,
             buffer_limit_bytes,
+            tracing: match &raw.tracing {
+                Some(t) => Some(self.tracing(t)?),
+                None => None,
+            },
         };
         Ok((spec, workload, sources))
     }

@@ -76,11 +76,24 @@ impl Chain {
         })
     }
 
+    /// Marks a plugin's phase on the stream's span (tracing): `plugin <name> <phase>`.
+    fn trace(&self, pos: usize, direction: Direction, phase: &str) {
+        self.cx.info.trace_event(|| {
+            let name = &self.cx.vms.plugin(self.filters[pos].plugin()).spec.name;
+            let side = match direction {
+                Direction::Request => "request",
+                Direction::Response => "response",
+            };
+            format!("plugin {name} {side}_{phase}")
+        });
+    }
+
     /// The headers phase of `direction`.
     pub async fn headers(&self, direction: Direction, end_of_stream: bool) -> Result<(), Stop> {
         let d = index(direction);
         for pos in self.order(direction, 0) {
             self.cx.signals.clear_resume(pos, direction);
+            self.trace(pos, direction, "headers");
             match self.filters[pos]
                 .headers(&self.cx, pos, direction, end_of_stream)
                 .await?
@@ -120,6 +133,9 @@ impl Chain {
                 None => data,
             };
             self.cx.exchange.set_body(direction, input);
+            if end_of_stream {
+                self.trace(pos, direction, "body");
+            }
             let flow = self.filters[pos]
                 .data(&self.cx, pos, direction, end_of_stream)
                 .await?;

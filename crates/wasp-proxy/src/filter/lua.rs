@@ -33,7 +33,7 @@ enum Flow {
 
 pub(crate) struct LuaFilter {
     /// The plugin's index in the stream's plugin set.
-    plugin: usize,
+    pub(super) plugin: usize,
     run: RefCell<Option<LuaStream>>,
 }
 

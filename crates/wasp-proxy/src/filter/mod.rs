@@ -181,6 +181,16 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// The filter's plugin in the stream's set.
+    pub fn plugin(&self) -> usize {
+        match self {
+            Filter::Wasm(f) => f.plugin,
+            Filter::Lua(f) => f.plugin,
+        }
+    }
+}
+
 /// Calls the same method on whichever kind of filter `$filter` is.
 macro_rules! on_either {
     ($filter:expr, $f:ident => $call:expr) => {

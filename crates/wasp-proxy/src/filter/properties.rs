@@ -50,6 +50,9 @@ pub struct StreamRecord {
     pub flags: std::sync::atomic::AtomicU32,
     /// Upstream attempts made (`upstream.request_attempt_count`).
     pub attempts: std::sync::atomic::AtomicU32,
+    /// The stream's span, when tracing is on: plugin phases add events to it, the upstream
+    /// request carries its context, and it ends with the response.
+    pub span: Mutex<Option<wasp_trace::Span>>,
     /// The client's address as Envoy's connection manager sees it with `use_remote_address:
     /// false` (its default, and Istio's sidecars'): the last `x-forwarded-for` entry, port 0;
     /// the socket's peer without the header.
@@ -67,6 +70,7 @@ impl StreamRecord {
             .and_then(|last| last.trim().parse::<std::net::IpAddr>().ok())
             .map_or(conn.peer, |ip| SocketAddr::new(ip, 0));
         StreamRecord {
+            span: Mutex::default(),
             remote,
             conn,
             protocol,
@@ -80,6 +84,28 @@ impl StreamRecord {
             flags: Default::default(),
             attempts: Default::default(),
         }
+    }
+
+    /// Adds an event to the stream's span (nothing without one).
+    pub fn trace_event(&self, name: impl FnOnce() -> String) {
+        if let Some(span) = self
+            .span
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            span.add_event(name(), SystemTime::now(), &[]);
+        }
+    }
+
+    /// The trace headers the upstream request carries (none without a span).
+    pub fn trace_headers(&self) -> Vec<(&'static str, String)> {
+        self.span
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(wasp_trace::Span::propagation_headers)
+            .unwrap_or_default()
     }
 
     pub fn add_flags(&self, bits: u32) {

@@ -23,7 +23,7 @@ enum Ctx {
 
 pub(crate) struct WasmFilter {
     /// The plugin's index in the stream's plugin set.
-    plugin: usize,
+    pub(super) plugin: usize,
     ctx: Cell<Ctx>,
 }
 

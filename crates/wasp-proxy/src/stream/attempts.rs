@@ -140,13 +140,7 @@ pub(super) async fn send(
         .clone();
     let Some(_request) = Slot::take(&state.active_requests, state.limits.max_requests) else {
         state.overflows.fetch_add(1, Relaxed);
-        cx.info.add_flags(flags::UPSTREAM_OVERFLOW);
-        return Err(Stop::proxy(
-            503,
-            "upstream_reset_before_response_started{overflow}",
-            "upstream connect error or disconnect/reset before headers. reset reason: overflow",
-            n,
-        ));
+        return Err(overflow(run));
     };
     let deadline = route.timeout.map(|t| Instant::now() + t);
     let key = route
@@ -156,6 +150,20 @@ pub(super) async fn send(
     let retries = match route.retry {
         Some(p) if body.can_repeat() => p.num_retries,
         _ => 0,
+    };
+    // The proxy's span context goes upstream (the router's injection in Envoy: after the
+    // filters, so plugins do not see it).
+    let traced;
+    let headers = match cx.info.trace_headers() {
+        trace if trace.is_empty() => headers,
+        trace => {
+            let mut with = headers.clone();
+            for (name, value) in trace {
+                with.replace(name.as_bytes(), value.as_bytes());
+            }
+            traced = with;
+            &traced
+        }
     };
     let mut avoid = None;
     let mut attempt = 0;
@@ -236,6 +244,7 @@ pub(super) async fn send(
             Err(UpstreamError::UnknownCluster(_)) => {
                 return Err(Stop::proxy(503, "cluster_not_found", "", n));
             }
+            Err(UpstreamError::Overflow) => return Err(overflow(run)),
         };
         state.report(index, Outcome::Failure);
         if more && route.retry.is_some_and(|p| retriable_failure(p, &failed)) {
@@ -245,14 +254,19 @@ pub(super) async fn send(
         }
         return Err(give_up(run, failed, attempt > 0 && attempt >= retries));
     }
-    // The retry budget (circuit breaker) ran out: the last failure stands.
-    cx.info.add_flags(flags::UPSTREAM_OVERFLOW);
-    Err(Stop::proxy(
+    // The retry budget (circuit breaker) ran out.
+    Err(overflow(run))
+}
+
+/// Envoy's answer when a circuit breaker is open: 503, `UO`.
+fn overflow(run: &Chain) -> Stop {
+    run.cx.info.add_flags(flags::UPSTREAM_OVERFLOW);
+    Stop::proxy(
         503,
         "upstream_reset_before_response_started{overflow}",
-        "upstream connect error or disconnect/reset before headers. reset reason: overflow",
-        n,
-    ))
+        &UpstreamError::Overflow.to_string(),
+        run.len(),
+    )
 }
 
 /// The local reply for a failure that is not retried (any more).

@@ -63,6 +63,13 @@ pub(crate) async fn handle(
         protocol,
         headers.get_str("x-forwarded-for"),
     ));
+    if shared.tracer.is_enabled() {
+        *info
+            .span
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(start_span(&shared.tracer, &headers, protocol));
+    }
     // Envoy picks the route before the filters run; plugins read it as xds.cluster_name.
     // Without plugins nobody asks, and the route is looked up once, after the chain.
     if !chain.is_empty()
@@ -92,10 +99,11 @@ pub(crate) async fn handle(
     let Ok(response) = result else { return result };
     shared.stats.response(response.status().as_u16());
     let logs = &shared.access_logs[listener.index];
-    if logs.is_empty() {
+    let traced = shared.tracer.is_enabled();
+    if logs.is_empty() && !traced {
         return Ok(response);
     }
-    // Logged when the response's last byte has gone to the client.
+    // Logged (and the span ended) when the response's last byte has gone to the client.
     let pending = crate::access_log::Pending {
         logs: logs.clone(),
         record: run.cx.info.clone(),
@@ -105,6 +113,37 @@ pub(crate) async fn handle(
         status: response.status().as_u16(),
     };
     Ok(response.map(|body| body.on_end(Box::new(move |sent| pending.finish(sent)))))
+}
+
+/// The proxy's span for a request (Envoy's `ingress` operation), with OpenTelemetry's HTTP
+/// attributes.
+fn start_span(
+    tracer: &wasp_trace::Tracer,
+    headers: &wasp_host::HeaderMap,
+    protocol: &str,
+) -> wasp_trace::Span {
+    use wasp_trace::keys;
+    let get = |name: &str| headers.get_str(name);
+    let mut span = tracer.start(&get, "ingress", std::time::SystemTime::now());
+    let path = headers.get_str(":path").unwrap_or("/");
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut set = |key, value: Option<&str>| {
+        if let Some(v) = value {
+            span.set_attribute(key, v.to_string());
+        }
+    };
+    set(keys::HTTP_REQUEST_METHOD, headers.get_str(":method"));
+    set(keys::URL_PATH, Some(path));
+    set(keys::URL_QUERY, (!query.is_empty()).then_some(query));
+    set(keys::URL_SCHEME, headers.get_str(":scheme"));
+    set(keys::SERVER_ADDRESS, headers.get_str(":authority"));
+    set(keys::USER_AGENT_ORIGINAL, headers.get_str("user-agent"));
+    set(keys::REQUEST_ID, headers.get_str("x-request-id"));
+    set(
+        keys::NETWORK_PROTOCOL_VERSION,
+        protocol.strip_prefix("HTTP/"),
+    );
+    span
 }
 
 /// The headers of a response about to go to the client, as the access log reads them.

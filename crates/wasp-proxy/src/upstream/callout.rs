@@ -66,7 +66,9 @@ pub(crate) async fn http_callout(
 fn failed_callout(error: &UpstreamError) -> HttpCallResponse {
     let (status, body) = match error {
         UpstreamError::Timeout => ("504", "upstream request timeout".to_string()),
-        UpstreamError::Connect(_) | UpstreamError::Reset(_) => ("503", error.to_string()),
+        UpstreamError::Connect(_) | UpstreamError::Reset(_) | UpstreamError::Overflow => {
+            ("503", error.to_string())
+        }
         UpstreamError::UnknownCluster(_) => ("503", "no healthy upstream".to_string()),
     };
     let length = body.len().to_string();

@@ -3,6 +3,7 @@
 //! balancing and the circuit breakers). Shared across workers, as Envoy keeps host health on
 //! the main thread and counts circuit-breaker resources per cluster.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::time::{Duration, Instant};
@@ -47,6 +48,10 @@ pub struct ClusterState {
     /// Requests and retries in flight (circuit breakers).
     pub active_requests: AtomicU32,
     pub active_retries: AtomicU32,
+    /// Connections that may still be opened (`max_connections`), and requests waiting for
+    /// one (`max_pending_requests`).
+    pub connection_permits: Arc<tokio::sync::Semaphore>,
+    pub pending: AtomicU32,
     /// Counters for /stats/prometheus.
     pub ejections: AtomicU64,
     pub retries: AtomicU64,
@@ -67,6 +72,10 @@ impl ClusterState {
             born: Instant::now(),
             active_requests: AtomicU32::new(0),
             active_retries: AtomicU32::new(0),
+            connection_permits: Arc::new(tokio::sync::Semaphore::new(
+                spec.circuit_breakers.max_connections as usize,
+            )),
+            pending: AtomicU32::new(0),
             ejections: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             overflows: AtomicU64::new(0),

@@ -5,6 +5,7 @@ pub(crate) mod callout;
 pub(crate) mod checker;
 pub(crate) mod grpc;
 pub(crate) mod health;
+mod limit;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +38,9 @@ pub enum UpstreamError {
     Reset(String),
     #[error("upstream request timeout")]
     Timeout,
+    /// A circuit breaker refused a connection (too many waiting for one).
+    #[error("upstream connect error or disconnect/reset before headers. reset reason: overflow")]
+    Overflow,
 }
 
 /// A cluster the proxy cannot reach as configured (no endpoints, unusable TLS settings).
@@ -49,7 +53,7 @@ pub struct ClusterError {
     pub reason: String,
 }
 
-type Pool = Client<HttpsConnector<HttpConnector>, ChannelBody>;
+type Pool = Client<HttpsConnector<limit::Limited>, ChannelBody>;
 
 /// A cluster's place in the spec's cluster list: routes are resolved to it once, when a
 /// worker builds its listeners, so a request finds its pool without a lookup by name.
@@ -140,8 +144,9 @@ impl Upstreams {
             if spec.endpoints.is_empty() {
                 return Err(error("no endpoints".into()));
             }
-            let client = pool(spec, spec.protocol == UpstreamProtocol::Http2).map_err(error)?;
-            let grpc = pool(spec, true).map_err(error)?;
+            let client =
+                pool(spec, state, spec.protocol == UpstreamProtocol::Http2).map_err(error)?;
+            let grpc = pool(spec, state, true).map_err(error)?;
             let name: Arc<str> = Arc::from(spec.name.as_str());
             by_name.insert(name.clone(), ClusterId(clusters.len()));
             clusters.push(Cluster {
@@ -261,7 +266,9 @@ impl Upstreams {
         };
         result.map_err(|e| {
             tracing::debug!(cluster = %c.name, "upstream request failed: {}", describe(&e));
-            if e.is_connect() {
+            if is_overflow(&e) {
+                UpstreamError::Overflow
+            } else if e.is_connect() {
                 UpstreamError::Connect(format!(
                     "remote connection failure, transport failure reason: {}",
                     describe(&e)
@@ -275,7 +282,7 @@ impl Upstreams {
 
 /// A pool for one cluster: plain or TLS (wasp-tls: the cluster's CA or the web PKI roots, its
 /// SNI, the SANs the server must have, the client certificate for mTLS), HTTP/1.1 or HTTP/2. The error says what is wrong; the caller names the cluster.
-fn pool(spec: &ClusterSpec, http2: bool) -> Result<Pool, String> {
+fn pool(spec: &ClusterSpec, state: &Arc<ClusterState>, http2: bool) -> Result<Pool, String> {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(spec.connect_timeout));
     http.set_nodelay(true);
@@ -293,6 +300,10 @@ fn pool(spec: &ClusterSpec, http2: bool) -> Result<Pool, String> {
         builder =
             builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name));
     }
+    let http = limit::Limited {
+        inner: http,
+        state: state.clone(),
+    };
     let connector = if http2 {
         builder.enable_http2().wrap_connector(http)
     } else {
@@ -304,6 +315,17 @@ fn pool(spec: &ClusterSpec, http2: bool) -> Result<Pool, String> {
         client.http2_only(true);
     }
     Ok(client.build(connector))
+}
+
+fn is_overflow(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<limit::Overflow>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn describe(e: &hyper_util::client::legacy::Error) -> String {

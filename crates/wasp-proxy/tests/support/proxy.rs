@@ -22,6 +22,7 @@ pub fn spec(upstream: SocketAddr, plugins: Vec<PluginSpec>) -> ProxySpec {
         clusters: vec![cluster("backend", upstream), cluster("callout", upstream)],
         plugins,
         buffer_limit_bytes: 1 << 20,
+        tracing: None,
     }
 }
 
