@@ -53,6 +53,10 @@ pub fn bootstrap(plan: &Plan, layer: Layer) -> Value {
                 }]
             }]
         });
+        if let Some(policy) = &case.retry_policy {
+            listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"]
+                [0]["routes"][0]["route"]["retry_policy"] = policy.clone();
+        }
         if let Some(dir) = &plan.access_logs {
             listener["filter_chains"][0]["filters"][0]["typed_config"]["access_log"] = json!([{
                 "name": "envoy.access_loggers.file",

@@ -31,6 +31,8 @@ pub struct CasePlan {
     pub upstream: SocketAddr,
     /// The listener terminates TLS with client certificates.
     pub tls: Option<DownstreamTls>,
+    /// The route's retry policy, as both proxies spell it.
+    pub retry_policy: Option<serde_json::Value>,
 }
 
 /// Ports handed out and still held, so that no two get the same one.

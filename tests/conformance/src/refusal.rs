@@ -31,6 +31,7 @@ pub fn run(
                 listener: free_port()?,
                 upstream: free_port()?,
                 tls: None,
+                retry_policy: None,
             }],
             clusters: Vec::new(),
             pki: None,

@@ -52,6 +52,7 @@ async fn side(
             listener: free_port()?,
             upstream: upstream.address,
             tls: case.tls,
+            retry_policy: case.retry_policy.clone(),
         });
         case_upstreams.push(upstream);
     }

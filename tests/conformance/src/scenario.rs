@@ -157,6 +157,10 @@ pub struct Case {
     /// `tcp` files: what the upstream does.
     #[serde(default)]
     pub tcp_upstream: TcpUpstream,
+    /// The route's `retry_policy`, given to both proxies as written (wasp's field names are
+    /// Envoy's: `retry_on`, `num_retries`, `per_try_timeout`, `retriable_status_codes`,
+    /// `retry_back_off`).
+    pub retry_policy: Option<serde_json::Value>,
     /// The case's listener terminates TLS with client certificates (mTLS): both proxies get
     /// the same certificates (`pki.rs`), and the client presents one unless a request says
     /// `client_certificate: false`.

@@ -169,6 +169,7 @@ pub fn run_served(
                 listener: free_port()?,
                 upstream: upstream.address,
                 tls: None,
+                retry_policy: None,
             });
             upstreams.push(upstream);
         }

@@ -19,6 +19,9 @@ pub fn config(plan: &Plan, layer: Layer) -> Value {
                     "address": case.listener.to_string(),
                     "routes": [{"match": {"prefix": "/"}, "cluster": id, "timeout": "15s"}]
                 });
+                if let Some(policy) = &case.retry_policy {
+                    listener["routes"][0]["retry_policy"] = policy.clone();
+                }
                 if let Some(dir) = &plan.access_logs {
                     listener["access_log"] = json!([{
                         "path": dir.join(format!("{id}.log")),

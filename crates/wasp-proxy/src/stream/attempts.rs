@@ -21,7 +21,7 @@ use crate::filter::chain::Chain;
 use crate::filter::{Stop, stop_for};
 use crate::flags;
 use crate::spec::RetryPolicy;
-use crate::upstream::health::{Outcome, Slot};
+use crate::upstream::health::{ClusterState, Outcome, Slot};
 use crate::upstream::{ClusterId, UpstreamError};
 
 /// What the route says about sending.
@@ -167,22 +167,16 @@ pub(super) async fn send(
     };
     let mut avoid = None;
     let mut attempt = 0;
+    // The circuit breaker's retry slot, held through the retry it was taken for.
+    let mut _retry: Option<Slot<'_>> = None;
     loop {
-        let _retry = if attempt > 0 {
-            let Some(slot) = Slot::take(&state.active_retries, state.limits.max_retries) else {
-                state.overflows.fetch_add(1, Relaxed);
-                break;
-            };
-            state.retries.fetch_add(1, Relaxed);
+        if attempt > 0 {
             let policy = route.retry.expect("retries only with a policy");
             tokio::select! {
                 () = tokio::time::sleep(backoff(policy, attempt)) => {}
                 i = cx.signals.interrupted() => return Err(stop_for(i)),
             }
-            Some(slot)
-        } else {
-            None
-        };
+        }
         let picked = cx
             .upstreams
             .pick_for(route.cluster, key.as_deref(), avoid)
@@ -229,10 +223,18 @@ pub(super) async fn send(
                 stats
                     .upstream_latency
                     .record(started.elapsed().as_micros() as u64);
-                if more && route.retry.is_some_and(|p| retriable_status(p, status)) {
-                    avoid = Some(index);
-                    attempt += 1;
-                    continue;
+                if route.retry.is_some_and(|p| retriable_status(p, status)) {
+                    match next_retry(run, &state, more) {
+                        Some(slot) => {
+                            _retry = Some(slot);
+                            avoid = Some(index);
+                            attempt += 1;
+                            continue;
+                        }
+                        // No retry left: the upstream's answer goes to the client, flagged as
+                        // Envoy flags it (URX, or UO when the retry budget ran out).
+                        None => return Ok(response),
+                    }
                 }
                 return Ok(response);
             }
@@ -247,15 +249,37 @@ pub(super) async fn send(
             Err(UpstreamError::Overflow) => return Err(overflow(run)),
         };
         state.report(index, Outcome::Failure);
-        if more && route.retry.is_some_and(|p| retriable_failure(p, &failed)) {
+        if route.retry.is_some_and(|p| retriable_failure(p, &failed))
+            && let Some(slot) = next_retry(run, &state, more)
+        {
+            _retry = Some(slot);
             avoid = Some(index);
             attempt += 1;
             continue;
         }
-        return Err(give_up(run, failed, attempt > 0 && attempt >= retries));
+        return Err(give_up(run, failed));
     }
-    // The retry budget (circuit breaker) ran out.
-    Err(overflow(run))
+}
+
+/// A retriable outcome: the slot for one more attempt, or `None` with the reason flagged —
+/// `URX` when the policy's retries (or the route's time) are used up, `UO` when the cluster's
+/// retry budget (`max_retries` in flight) is.
+fn next_retry<'s>(run: &Chain, state: &'s ClusterState, more: bool) -> Option<Slot<'s>> {
+    if !more {
+        run.cx.info.add_flags(flags::UPSTREAM_RETRY_LIMIT_EXCEEDED);
+        return None;
+    }
+    match Slot::take(&state.active_retries, state.limits.max_retries) {
+        Some(slot) => {
+            state.retries.fetch_add(1, Relaxed);
+            Some(slot)
+        }
+        None => {
+            state.overflows.fetch_add(1, Relaxed);
+            run.cx.info.add_flags(flags::UPSTREAM_OVERFLOW);
+            None
+        }
+    }
 }
 
 /// Envoy's answer when a circuit breaker is open: 503, `UO`.
@@ -270,13 +294,10 @@ fn overflow(run: &Chain) -> Stop {
 }
 
 /// The local reply for a failure that is not retried (any more).
-fn give_up(run: &Chain, failed: Failed, exhausted: bool) -> Stop {
+fn give_up(run: &Chain, failed: Failed) -> Stop {
     let cx = &run.cx;
     let n = run.len();
     let stats = &cx.shared.stats;
-    if exhausted {
-        cx.info.add_flags(flags::UPSTREAM_RETRY_LIMIT_EXCEEDED);
-    }
     match failed {
         Failed::Timeout { .. } => {
             stats.upstream_timeouts.fetch_add(1, Relaxed);

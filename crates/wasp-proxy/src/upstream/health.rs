@@ -43,6 +43,9 @@ pub struct EndpointState {
 pub struct ClusterState {
     pub endpoints: Vec<EndpointState>,
     outlier: Option<OutlierDetection>,
+    /// Outlier detection or health checks may take endpoints out; without either every
+    /// endpoint is always available (and a pick reads no clock).
+    watched: bool,
     pub limits: CircuitBreakers,
     born: Instant,
     /// Requests and retries in flight (circuit breakers).
@@ -68,6 +71,7 @@ impl ClusterState {
                 .map(|_| EndpointState::default())
                 .collect(),
             outlier: spec.outlier_detection.clone(),
+            watched: spec.outlier_detection.is_some() || spec.health_check.is_some(),
             limits: spec.circuit_breakers,
             born: Instant::now(),
             active_requests: AtomicU32::new(0),
@@ -94,12 +98,18 @@ impl ClusterState {
 
     /// Whether requests may go to endpoint `i` now (not ejected, not failing its checks).
     pub fn available(&self, i: usize) -> bool {
+        if !self.watched {
+            return true;
+        }
         let now = self.now_ms();
         !self.ejected(i, now) && !self.endpoints[i].check_failed.load(Relaxed)
     }
 
     /// How many endpoints are available now.
     pub fn available_count(&self) -> usize {
+        if !self.watched {
+            return self.endpoints.len();
+        }
         (0..self.endpoints.len())
             .filter(|&i| self.available(i))
             .count()
