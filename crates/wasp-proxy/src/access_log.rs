@@ -147,20 +147,37 @@ impl Pending {
     /// Logs the request; `sent` is the response body's size as it went to the client.
     pub fn finish(self, sent: u64) {
         let r = &self.record;
-        let upstream_host = r
-            .upstream
-            .lock()
-            .ok()
-            .and_then(|u| u.as_ref().map(|p| p.endpoint.to_string()));
-        // The route's cluster when no endpoint was picked (a plugin answered), as Envoy logs it.
-        let upstream_cluster = r
-            .upstream
-            .lock()
-            .ok()
-            .and_then(|u| u.as_ref().map(|p| p.cluster.to_string()))
-            .or_else(|| r.route_cluster.lock().ok()?.as_deref().map(str::to_string));
-        let details = r.code_details.lock().ok().and_then(|d| d.clone());
+        let (upstream_host, upstream_cluster) = {
+            let picked = r
+                .upstream
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let picked = picked.as_ref();
+            (
+                picked.map(|p| p.endpoint.to_string()),
+                // The route's cluster when no endpoint was picked (a plugin answered), as
+                // Envoy logs it.
+                picked
+                    .map(|p| p.cluster.to_string())
+                    .or_else(|| r.route_cluster.lock().ok()?.as_deref().map(str::to_string)),
+            )
+        };
         let flags = crate::flags::short_names(r.flags.load(Relaxed));
+        if let Some(mut span) = r.take_span() {
+            use wasp_trace::keys;
+            span.set_status_code(self.status);
+            if let Some(cluster) = &upstream_cluster {
+                span.set_attribute(keys::UPSTREAM_CLUSTER, cluster.clone());
+            }
+            if !flags.is_empty() {
+                span.set_attribute(keys::RESPONSE_FLAGS, flags.clone());
+            }
+            span.end(SystemTime::now());
+        }
+        if self.logs.is_empty() {
+            return;
+        }
+        let details = r.code_details.lock().ok().and_then(|d| d.clone());
         let tls = r.conn.tls.as_deref();
         let peer_uri = tls.and_then(|t| t.peer.as_ref()?.uri_sans.first().cloned());
         let local_uri = tls.and_then(|t| t.local.as_ref()?.uri_sans.first().cloned());
@@ -192,22 +209,6 @@ impl Pending {
             hostname: hostname(),
             ..Entry::new(SystemTime::UNIX_EPOCH)
         };
-        let span = r
-            .span
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(mut span) = span {
-            use wasp_trace::keys;
-            span.set_status_code(self.status);
-            if let Some(cluster) = &upstream_cluster {
-                span.set_attribute(keys::UPSTREAM_CLUSTER, cluster.clone());
-            }
-            if !flags.is_empty() {
-                span.set_attribute(keys::RESPONSE_FLAGS, flags.clone());
-            }
-            span.end(SystemTime::now());
-        }
         for log in self.logs.iter() {
             let line = log.format.render(&entry);
             if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =

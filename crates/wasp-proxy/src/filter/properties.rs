@@ -51,8 +51,9 @@ pub struct StreamRecord {
     /// Upstream attempts made (`upstream.request_attempt_count`).
     pub attempts: std::sync::atomic::AtomicU32,
     /// The stream's span, when tracing is on: plugin phases add events to it, the upstream
-    /// request carries its context, and it ends with the response.
-    pub span: Mutex<Option<wasp_trace::Span>>,
+    /// request carries its context, and it ends with the response. `None` without tracing,
+    /// so the hot path takes no lock for it.
+    span: Option<Mutex<Option<wasp_trace::Span>>>,
     /// The client's address as Envoy's connection manager sees it with `use_remote_address:
     /// false` (its default, and Istio's sidecars'): the last `x-forwarded-for` entry, port 0;
     /// the socket's peer without the header.
@@ -64,13 +65,14 @@ impl StreamRecord {
         conn: std::sync::Arc<ConnInfo>,
         protocol: &'static str,
         forwarded_for: Option<&str>,
+        span: Option<wasp_trace::Span>,
     ) -> StreamRecord {
         let remote = forwarded_for
             .and_then(|xff| xff.rsplit(',').next())
             .and_then(|last| last.trim().parse::<std::net::IpAddr>().ok())
             .map_or(conn.peer, |ip| SocketAddr::new(ip, 0));
         StreamRecord {
-            span: Mutex::default(),
+            span: span.map(|s| Mutex::new(Some(s))),
             remote,
             conn,
             protocol,
@@ -86,26 +88,31 @@ impl StreamRecord {
         }
     }
 
+    fn span(&self) -> Option<std::sync::MutexGuard<'_, Option<wasp_trace::Span>>> {
+        let span = self.span.as_ref()?;
+        Some(
+            span.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
     /// Adds an event to the stream's span (nothing without one).
     pub fn trace_event(&self, name: impl FnOnce() -> String) {
-        if let Some(span) = self
-            .span
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_mut()
-        {
+        if let Some(span) = self.span().as_mut().and_then(|s| s.as_mut()) {
             span.add_event(name(), SystemTime::now(), &[]);
         }
     }
 
     /// The trace headers the upstream request carries (none without a span).
     pub fn trace_headers(&self) -> Vec<(&'static str, String)> {
-        self.span
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .map(wasp_trace::Span::propagation_headers)
+        self.span()
+            .and_then(|s| s.as_ref().map(wasp_trace::Span::propagation_headers))
             .unwrap_or_default()
+    }
+
+    /// The span, to end it (once).
+    pub fn take_span(&self) -> Option<wasp_trace::Span> {
+        self.span()?.take()
     }
 
     pub fn add_flags(&self, bits: u32) {

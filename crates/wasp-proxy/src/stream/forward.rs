@@ -91,13 +91,15 @@ pub(super) async fn forward(
     // streamed one (gRPC streams, chunked uploads) may wait for the response before it ends,
     // so it goes upstream as it comes, once, without retries.
     let limit = cx.shared.spec.buffer_limit_bytes;
-    let fits = headers
-        .get_str("content-length")
-        .and_then(|l| l.parse::<usize>().ok())
-        .is_some_and(|l| l <= limit);
+    let fits = || {
+        headers
+            .get_str("content-length")
+            .and_then(|l| l.parse::<usize>().ok())
+            .is_some_and(|l| l <= limit)
+    };
     let replay = match (retry.is_some(), end_of_stream) {
         (true, true) => Replay::Whole(Vec::new(), None),
-        (true, false) if fits => Replay::keep(run, upstream_body, limit).await?,
+        (true, false) if fits() => Replay::keep(run, upstream_body, limit).await?,
         _ => Replay::Once(Some(upstream_body)),
     };
     let route = Route {

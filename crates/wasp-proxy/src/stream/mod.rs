@@ -58,18 +58,16 @@ pub(crate) async fn handle(
     // meanwhile.
     let vms = worker.vms();
     let chain = vms.chain(listener.index);
+    let span = shared
+        .tracer
+        .is_enabled()
+        .then(|| start_span(&shared.tracer, &headers, protocol));
     let info = Arc::new(StreamRecord::new(
         conn,
         protocol,
         headers.get_str("x-forwarded-for"),
+        span,
     ));
-    if shared.tracer.is_enabled() {
-        *info
-            .span
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some(start_span(&shared.tracer, &headers, protocol));
-    }
     // Envoy picks the route before the filters run; plugins read it as xds.cluster_name.
     // Without plugins nobody asks, and the route is looked up once, after the chain.
     if !chain.is_empty()
@@ -108,8 +106,17 @@ pub(crate) async fn handle(
         logs: logs.clone(),
         record: run.cx.info.clone(),
         started,
-        request_headers: run.cx.exchange.headers(filter::signals::Direction::Request),
-        response_headers: response_header_map(&response),
+        // Only the access log reads headers; a span alone needs none copied.
+        request_headers: if logs.is_empty() {
+            wasp_host::HeaderMap::new()
+        } else {
+            run.cx.exchange.headers(filter::signals::Direction::Request)
+        },
+        response_headers: if logs.is_empty() {
+            wasp_host::HeaderMap::new()
+        } else {
+            response_header_map(&response)
+        },
         status: response.status().as_u16(),
     };
     Ok(response.map(|body| body.on_end(Box::new(move |sent| pending.finish(sent)))))

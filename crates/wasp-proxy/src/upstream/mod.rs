@@ -144,9 +144,14 @@ impl Upstreams {
             if spec.endpoints.is_empty() {
                 return Err(error("no endpoints".into()));
             }
-            let client =
-                pool(spec, state, spec.protocol == UpstreamProtocol::Http2).map_err(error)?;
-            let grpc = pool(spec, state, true).map_err(error)?;
+            // One configuration (and one set of watched certificate files) for both pools.
+            // A plain cluster never starts TLS (https_or_http on http:// URIs), but the
+            // connector wants a configuration all the same.
+            let tls = wasp_tls::client_config(&spec.tls.clone().unwrap_or_default())
+                .map_err(|e| error(e.to_string()))?;
+            let http2 = spec.protocol == UpstreamProtocol::Http2;
+            let client = pool(spec, state, tls.clone(), http2).map_err(error)?;
+            let grpc = pool(spec, state, tls, true).map_err(error)?;
             let name: Arc<str> = Arc::from(spec.name.as_str());
             by_name.insert(name.clone(), ClusterId(clusters.len()));
             clusters.push(Cluster {
@@ -282,15 +287,16 @@ impl Upstreams {
 
 /// A pool for one cluster: plain or TLS (wasp-tls: the cluster's CA or the web PKI roots, its
 /// SNI, the SANs the server must have, the client certificate for mTLS), HTTP/1.1 or HTTP/2. The error says what is wrong; the caller names the cluster.
-fn pool(spec: &ClusterSpec, state: &Arc<ClusterState>, http2: bool) -> Result<Pool, String> {
+fn pool(
+    spec: &ClusterSpec,
+    state: &Arc<ClusterState>,
+    tls: rustls::ClientConfig,
+    http2: bool,
+) -> Result<Pool, String> {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(spec.connect_timeout));
     http.set_nodelay(true);
     http.enforce_http(false);
-    // A plain cluster never starts TLS (https_or_http on http:// URIs), but the connector
-    // wants a configuration all the same.
-    let tls = wasp_tls::client_config(&spec.tls.clone().unwrap_or_default())
-        .map_err(|e| e.to_string())?;
     let mut builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http();
