@@ -11,7 +11,7 @@ use wasp_host::{Host, HostConfig};
 use wasp_proxy::Proxy;
 
 use wasp_config::follow;
-use wasp_proxy::spec::PluginSpec;
+use wasp_proxy::spec::{PluginSpec, ProxySpec};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,8 +42,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut loaded = match (&args.config, args.listen) {
-        (Some(path), _) => wasp_config::load(path)?,
+    let kubernetes = args.kubernetes;
+    let read_config = |path: &std::path::Path| {
+        let mut loaded = wasp_config::load(path)?;
+        if kubernetes {
+            with_kubernetes(&mut loaded);
+        }
+        Ok::<_, wasp_config::ConfigError>(loaded)
+    };
+    let loaded = match (&args.config, args.listen) {
+        (Some(path), _) => read_config(path)?,
         (None, Some(listen)) => wasp_config::quick(
             listen,
             args.upstream.as_deref(),
@@ -54,18 +62,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "give a configuration file (-c wasp.yaml) or a try-out (--listen ADDR [--plugin FILE])"
         ),
     };
-    if args.kubernetes {
-        let sources = loaded
-            .plugin_sources
-            .get_or_insert_with(|| wasp_config::PluginSources {
-                sources: Vec::new(),
-                secrets: Vec::new(),
-                root_namespace: wasp_config::wasmplugin::DEFAULT_ROOT_NAMESPACE.to_string(),
-                insecure_registries: Vec::new(),
-                kubernetes: None,
-            });
-        sources.kubernetes.get_or_insert_with(Default::default);
-    }
+    let loaded = if kubernetes && args.config.is_none() {
+        let mut loaded = loaded;
+        with_kubernetes(&mut loaded);
+        loaded
+    } else {
+        loaded
+    };
     let cache_root = args.cache_dir.or_else(default_cache_dir);
     let host = Host::new(HostConfig {
         cache_dir: cache_root.as_ref().map(|root| root.join("compiled")),
@@ -87,13 +90,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let (plugins, followed) = follow::initial_plugins(&rt, &loaded, sources, &fetcher)
                 .context("cannot read plugins from Kubernetes")?;
             spec.plugins = plugins;
-            Some((sources, fetcher, followed))
+            Some((fetcher, followed))
         }
         None => None,
     };
     let proxy = Proxy::start_unready(spec, host)?;
     // Before the proxy can be ready, so that no scrape misses the fetch counters.
-    if let Some((_, fetcher, _)) = &delivery {
+    if let Some((fetcher, _)) = &delivery {
         let stats_of = fetcher.clone();
         proxy.add_metric_source(Arc::new(move || Box::new(stats_of.stats())));
     }
@@ -128,12 +131,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let stop = AtomicBool::new(false);
+    // A try-out has no file to follow and no plugin sources.
+    let follows = args.config.is_some() || delivery.is_some();
     std::thread::scope(|scope| {
-        if let Some((sources, fetcher, followed)) = delivery {
-            let (rt, loaded, proxy, stop) = (&rt, &loaded, &proxy, &stop);
+        if follows {
+            let (rt, proxy, stop, read_config) = (&rt, &proxy, &stop, &read_config);
+            let config = args.config.clone().unwrap_or_default();
+            let (fetcher, followed) = match delivery {
+                Some((fetcher, followed)) => (Some(fetcher), followed),
+                None => (None, follow::Followed::config_only(&loaded)),
+            };
+            let inline = loaded.spec.plugins.clone();
             scope.spawn(move || {
-                let mut target = Running(proxy);
-                follow::follow_changes(rt, loaded, sources, &fetcher, followed, stop, &mut target);
+                let reread = || read_config(&config);
+                let mut target = Running { proxy, inline };
+                follow::follow_changes(
+                    rt,
+                    loaded,
+                    &reread,
+                    fetcher.as_ref(),
+                    followed,
+                    stop,
+                    &mut target,
+                );
             });
         }
         let waited = wait_for_signal();
@@ -145,26 +165,67 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The proxy as the plugin follower drives it.
-struct Running<'a>(&'a Proxy);
+/// Adds the Kubernetes API to the plugin sources (`--kubernetes`).
+fn with_kubernetes(loaded: &mut wasp_config::Loaded) {
+    let sources = loaded
+        .plugin_sources
+        .get_or_insert_with(|| wasp_config::PluginSources {
+            sources: Vec::new(),
+            secrets: Vec::new(),
+            root_namespace: wasp_config::wasmplugin::DEFAULT_ROOT_NAMESPACE.to_string(),
+            insecure_registries: Vec::new(),
+            kubernetes: None,
+        });
+    sources.kubernetes.get_or_insert_with(Default::default);
+}
+
+/// The proxy as the follower drives it.
+struct Running<'a> {
+    proxy: &'a Proxy,
+    /// The inline plugins of the configuration in service.
+    inline: Vec<PluginSpec>,
+}
 
 impl follow::Target for Running<'_> {
-    fn publish(&mut self, specs: Vec<PluginSpec>) {
+    fn apply(&mut self, spec: ProxySpec, inline: &[PluginSpec]) -> Result<(), String> {
+        // Inline plugins must start, as at start-up (Envoy refuses a listener update whose
+        // Wasm filter fails to load): the new or changed ones are tried first, apart.
+        let fresh: Vec<PluginSpec> = inline
+            .iter()
+            .filter(|p| !self.inline.iter().any(|old| same_inline(old, p)))
+            .cloned()
+            .collect();
+        if let Err(e) = crate::start_check::start_inline_plugins(&fresh) {
+            let reason = format!("{e:#}");
+            self.proxy.refuse_config(&reason);
+            return Err(reason);
+        }
+        let reloaded = self.proxy.reload(spec).map_err(|e| e.to_string())?;
+        self.inline = inline.to_vec();
         let names: Vec<String> = self
-            .0
-            .update_plugins(&specs)
+            .proxy
+            .plugin_statuses()
             .iter()
             .map(|s| format!("{} ({})", s.name, s.state))
             .collect();
-        tracing::info!(plugins = ?names, "WasmPlugin sources changed: plugins updated");
+        tracing::info!(version = reloaded.version, plugins = ?names, "configuration applied");
+        eprintln!("wasp: configuration {} applied", reloaded.version);
         // Reported states must include VMs that fail to start on a worker.
-        if !self.0.wait_plugins_started(Duration::from_secs(30)) {
+        if reloaded.plugins_changed && !self.proxy.wait_plugins_started(Duration::from_secs(30)) {
             tracing::warn!("the workers did not start the new plugins within 30 s");
         }
+        Ok(())
+    }
+
+    fn refuse(&mut self, reason: &str) {
+        eprintln!(
+            "wasp: the configuration file cannot be used, the running configuration stays: {reason}"
+        );
+        self.proxy.refuse_config(reason);
     }
 
     fn states(&self) -> Vec<follow::PluginState> {
-        self.0
+        self.proxy
             .plugin_statuses()
             .into_iter()
             .map(|s| follow::PluginState {
@@ -175,6 +236,21 @@ impl follow::Target for Running<'_> {
                 name: s.name,
             })
             .collect()
+    }
+}
+
+/// Whether an inline plugin is the one already running (so it need not be tried again).
+fn same_inline(a: &PluginSpec, b: &PluginSpec) -> bool {
+    match (a.wasm(), b.wasm()) {
+        (Some(x), Some(y)) => {
+            a.name == b.name
+                && x.module == y.module
+                && x.root_id == y.root_id
+                && x.configuration == y.configuration
+                && x.vm_configuration == y.vm_configuration
+                && x.env == y.env
+        }
+        _ => a.name == b.name && a.url == b.url,
     }
 }
 

@@ -1,5 +1,7 @@
-//! Plugin sources while the proxy runs: their modules fetched before it starts, and changes to
-//! the resource files and the Kubernetes API's objects applied while it runs (`wasp run`).
+//! The configuration while the proxy runs (`wasp run`): plugin modules fetched before it
+//! starts; then changes to the configuration file, the resource files and the Kubernetes
+//! API's objects applied while it runs. A change that cannot be used leaves the running
+//! configuration as it is, and says why.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,19 +9,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasp_delivery::{FetchError, Fetcher, FetcherConfig};
-use wasp_spec::PluginSpec;
+use wasp_spec::{PluginSpec, ProxySpec};
 
-use crate::Loaded;
 use crate::kubernetes::{
     self, ApiResources, KubernetesError, KubernetesSource, ObjectRef, Outcome, StatusReporter,
 };
 use crate::sources::{PluginSources, Resolved, resolve};
 use crate::wasmplugin::ResourceSet;
+use crate::{ConfigError, Loaded};
 
 /// The running proxy, as the follower drives it.
 pub trait Target {
-    /// Replaces the plugins; returns once every worker runs the new set (or gave up waiting).
-    fn publish(&mut self, specs: Vec<PluginSpec>);
+    /// Applies a whole configuration, its plugins included (`inline`: those of the
+    /// configuration file, which must start); returns once every worker runs it, or why it
+    /// was refused (the running configuration then stays).
+    fn apply(&mut self, spec: ProxySpec, inline: &[PluginSpec]) -> Result<(), String>;
+    /// Records that a new configuration file cannot be used (the running one stays).
+    fn refuse(&mut self, reason: &str);
     /// Each plugin's state now, as `/plugins` shows it.
     fn states(&self) -> Vec<PluginState>;
 }
@@ -33,7 +39,7 @@ pub struct PluginState {
     pub running: Result<(), String>,
 }
 
-/// How often the resource files are checked for changes.
+/// How often the configuration and resource files are checked for changes.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The fetcher for one process: modules cached under `cache_root/modules`.
@@ -53,8 +59,22 @@ pub fn fetcher(
 /// (kept so that an unchanged reference is not fetched again).
 pub struct Followed {
     seen: u64,
+    /// The configuration file's fingerprint when last read.
+    config_seen: u64,
     resolved: Vec<Resolved>,
     kubernetes: Option<Api>,
+}
+
+impl Followed {
+    /// For a configuration without plugin sources: only its file is followed.
+    pub fn config_only(loaded: &Loaded) -> Followed {
+        Followed {
+            seen: 0,
+            config_seen: loaded.config_fingerprint,
+            resolved: Vec::new(),
+            kubernetes: None,
+        }
+    }
 }
 
 /// The Kubernetes side of the follower: the watches, what they gave last, and the reporting
@@ -114,6 +134,7 @@ pub fn initial_plugins(
         (None, None) => {
             let followed = Followed {
                 seen,
+                config_seen: loaded.config_fingerprint,
                 resolved: Vec::new(),
                 kubernetes,
             };
@@ -125,6 +146,7 @@ pub fn initial_plugins(
     let (specs, resolved) = rt.block_on(resolve(loaded, sources, &resources, fetcher, &[]));
     let followed = Followed {
         seen,
+        config_seen: loaded.config_fingerprint,
         resolved,
         kubernetes,
     };
@@ -194,25 +216,30 @@ fn report(kubernetes: Option<&Api>, resolved: &[Resolved], target: &dyn Target) 
     }
 }
 
-/// Re-reads the resources whenever their files or (with `plugins.kubernetes`) the API
-/// server's objects change, and hands the new plugins to `target`, until `stop`. A file that
-/// does not parse leaves the running plugins as they are; so does the API server going away.
-/// With `plugins.kubernetes`, what became of each selected object is reported to the cluster
-/// after each change, and whenever a plugin's state changes (checked every second).
+/// Follows the configuration until `stop`: re-reads the configuration file (with `reread`)
+/// when it changes, and the resources whenever their files or (with `plugins.kubernetes`) the
+/// API server's objects change, and hands the whole configuration to `target`. A file that
+/// does not parse, or a configuration the proxy refuses, leaves the running one as it is; so
+/// does the API server going away. Plugin sources are followed when the proxy started with
+/// them (`fetcher`); adding them, or changing how they are reached, takes a restart. With
+/// `plugins.kubernetes`, what became of each selected object is reported to the cluster after
+/// each change, and whenever a plugin's state changes (checked every second).
 pub fn follow_changes(
     rt: &tokio::runtime::Runtime,
-    loaded: &Loaded,
-    sources: &PluginSources,
-    fetcher: &Fetcher,
+    loaded: Loaded,
+    reread: &dyn Fn() -> Result<Loaded, ConfigError>,
+    fetcher: Option<&Fetcher>,
     followed: Followed,
     stop: &AtomicBool,
     target: &mut dyn Target,
 ) {
     let Followed {
         mut seen,
+        mut config_seen,
         mut resolved,
         mut kubernetes,
     } = followed;
+    let mut loaded = loaded;
     let mut api_changes = kubernetes.as_ref().map(|api| api.source.changed());
     // The watches run on this runtime: the loop stays inside it.
     rt.block_on(async {
@@ -232,27 +259,94 @@ pub fn follow_changes(
                     false
                 }
             };
-            let now = sources.fingerprint();
-            if now == seen && !api_changed {
+            let mut next = None;
+            if !loaded.source.as_os_str().is_empty() {
+                let now = crate::config_fingerprint(&loaded.source);
+                if now != config_seen {
+                    config_seen = now;
+                    match reread() {
+                        Ok(n) => {
+                            warn_restart_only(&loaded, &n);
+                            next = Some(n);
+                        }
+                        Err(e) => {
+                            tracing::error!("the configuration file changed but cannot be used (the running configuration stays): {e}");
+                            target.refuse(&e.to_string());
+                        }
+                    }
+                }
+            }
+            let candidate = next.as_ref().unwrap_or(&loaded);
+            let sources = candidate
+                .plugin_sources
+                .as_ref()
+                .zip(fetcher)
+                .filter(|_| loaded.plugin_sources.is_some());
+            let now = sources.map_or(0, |(s, _)| s.fingerprint());
+            if now == seen && !api_changed && next.is_none() {
                 continue;
             }
             seen = now;
-            let files = match sources.read() {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(
-                        "WasmPlugin sources changed but cannot be used (the running plugins stay): {e}"
-                    );
-                    continue;
-                }
+            let plugins = match sources {
+                None => candidate.spec.plugins.clone(),
+                Some((sources, fetcher)) => match sources.read() {
+                    Ok(files) => {
+                        let resources = with_kubernetes(files, kubernetes.as_mut());
+                        log_warnings(&resources);
+                        let (specs, again) =
+                            resolve(candidate, sources, &resources, fetcher, &resolved).await;
+                        resolved = again;
+                        specs
+                    }
+                    Err(e) if next.is_some() => {
+                        tracing::error!("WasmPlugin sources cannot be used (their plugins stay as they were): {e}");
+                        crate::sources::merge(
+                            &candidate.spec.plugins,
+                            resolved.iter().filter_map(|r| r.spec.clone()),
+                        )
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            "WasmPlugin sources changed but cannot be used (the running plugins stay): {e}"
+                        );
+                        continue;
+                    }
+                },
             };
-            let resources = with_kubernetes(files, kubernetes.as_mut());
-            log_warnings(&resources);
-            let (specs, next) = resolve(loaded, sources, &resources, fetcher, &resolved).await;
-            resolved = next;
-            target.publish(specs);
+            let spec = ProxySpec {
+                plugins,
+                ..candidate.spec.clone()
+            };
+            if let Err(e) = target.apply(spec, &candidate.spec.plugins) {
+                tracing::error!("the new configuration was refused (the running one stays): {e}");
+                continue;
+            }
+            if let Some(n) = next {
+                loaded = n;
+            }
         }
     });
+}
+
+/// Changes to how plugin sources are reached apply after a restart: says so.
+fn warn_restart_only(running: &Loaded, next: &Loaded) {
+    let Some(sources) = &next.plugin_sources else {
+        return;
+    };
+    let reach = |l: &Loaded| {
+        l.plugin_sources
+            .as_ref()
+            .map(|s| (s.kubernetes.clone(), s.insecure_registries.clone()))
+    };
+    let watched_namespace_changed =
+        sources.kubernetes.is_some() && running.workload.namespace != next.workload.namespace;
+    if running.plugin_sources.is_none() {
+        tracing::warn!("plugins.sources was added: it is followed after a restart");
+    } else if reach(running) != reach(next) || watched_namespace_changed {
+        tracing::warn!(
+            "plugins.kubernetes, plugins.insecure_registries and the watched namespace apply after a restart; the other changes apply now"
+        );
+    }
 }
 
 /// Spellings read in place of Istio's (`selector.labels`, a `vmConfig` list, ...).

@@ -88,6 +88,21 @@ pub struct Loaded {
     /// [`PluginSources::fingerprint`] of the files, taken just before [`load`] read them, so
     /// that an edit made at any time after that is seen as a change.
     pub sources_fingerprint: u64,
+    /// [`config_fingerprint`] of the configuration text this was read from (0 for [`quick`]).
+    pub config_fingerprint: u64,
+}
+
+/// A hash of a configuration file's content (0 when it cannot be read): it changes when the
+/// file is edited, replaced or swapped in through a Kubernetes ConfigMap symlink.
+pub fn config_fingerprint(path: &Path) -> u64 {
+    std::fs::read(path).map_or(0, |bytes| text_fingerprint(&bytes))
+}
+
+fn text_fingerprint(text: &[u8]) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::hash::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Reads and validates the configuration file `path`, and reads (and checks the sha256 of) every
@@ -125,6 +140,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Loaded, ConfigError> {
         plugin_sources,
         resources,
         sources_fingerprint,
+        config_fingerprint: text_fingerprint(text.as_bytes()),
     })
 }
 
@@ -297,5 +313,6 @@ pub fn quick(
         plugin_sources: None,
         resources: None,
         sources_fingerprint: 0,
+        config_fingerprint: 0,
     })
 }

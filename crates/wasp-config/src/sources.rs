@@ -122,11 +122,20 @@ pub async fn resolve(
     });
     let mut resolved = Vec::with_capacity(decls.len());
     for decl in decls {
-        if let Some(old) = previous.iter().find(|r| r.decl == decl) {
-            resolved.push(old.clone());
-            continue;
-        }
-        let spec = plugin_spec(&decl, &loaded.spec.listeners, &loaded.workload, fetcher).await;
+        let attached = attachment(&decl, &loaded.spec.listeners);
+        let old = previous.iter().find(|r| r.decl == decl);
+        let spec = match (attached, old.and_then(|r| r.spec.as_ref())) {
+            (None, _) => None,
+            // The module as fetched before; the listeners as they are now (a reload of the
+            // configuration file may have changed them).
+            (Some(listeners), Some(old)) => Some(PluginSpec {
+                listeners,
+                ..old.clone()
+            }),
+            (Some(listeners), None) => {
+                Some(plugin_spec(&decl, listeners, &loaded.workload, fetcher).await)
+            }
+        };
         resolved.push(Resolved { decl, spec });
     }
     let specs = merge(
@@ -138,7 +147,10 @@ pub async fn resolve(
 
 /// Inline and resource plugins in one chain: by phase (AUTHN, AUTHZ, STATS, none), then
 /// higher priority first, unset last; inline plugins first among equals.
-fn merge(inline: &[PluginSpec], resources: impl Iterator<Item = PluginSpec>) -> Vec<PluginSpec> {
+pub(crate) fn merge(
+    inline: &[PluginSpec],
+    resources: impl Iterator<Item = PluginSpec>,
+) -> Vec<PluginSpec> {
     let mut all: Vec<PluginSpec> = inline.iter().cloned().chain(resources).collect();
     sort_chain(&mut all);
     all
@@ -166,15 +178,10 @@ pub(crate) fn sort_chain(plugins: &mut [PluginSpec]) {
     });
 }
 
-/// One declaration as a PluginSpec, or `None` when it attaches to no listener of this proxy:
-/// an HTTP plugin attaches to HTTP listeners, a NETWORK one to TCP listeners, each where its
-/// `match` (direction, ports) allows.
-async fn plugin_spec(
-    decl: &PluginDecl,
-    listeners: &[ListenerSpec],
-    workload: &Workload,
-    fetcher: &Fetcher,
-) -> Option<PluginSpec> {
+/// The listeners a declaration attaches to (empty: every listener of its kind), or `None`
+/// when it attaches to none of this proxy: an HTTP plugin attaches to HTTP listeners, a
+/// NETWORK one to TCP listeners, each where its `match` (direction, ports) allows.
+fn attachment(decl: &PluginDecl, listeners: &[ListenerSpec]) -> Option<Vec<String>> {
     let network = decl.plugin_type() == PluginType::Network;
     let candidates: Vec<&ListenerSpec> = listeners
         .iter()
@@ -192,18 +199,29 @@ async fn plugin_spec(
         return None;
     }
     // Every listener of its kind when it applies to all of them, so the chain reads as before.
-    let attached = if attached.len() == candidates.len() {
+    Some(if attached.len() == candidates.len() {
         Vec::new()
     } else {
         attached
-    };
+    })
+}
+
+/// One declaration as the PluginSpec of the chain, attached to `attached` (see
+/// [`attachment`]), its module fetched.
+async fn plugin_spec(
+    decl: &PluginDecl,
+    attached: Vec<String>,
+    workload: &Workload,
+    fetcher: &Fetcher,
+) -> PluginSpec {
+    let network = decl.plugin_type() == PluginType::Network;
     let phase = match decl.phase {
         PluginPhase::Unspecified => None,
         p => Some(p.as_str().to_string()),
     };
     let wasm = match &decl.body {
         PluginBody::Wasm(wasm) => wasm,
-        PluginBody::Lua(lua) => return Some(lua_spec(decl, &lua.inline_code, phase, attached)),
+        PluginBody::Lua(lua) => return lua_spec(decl, &lua.inline_code, phase, attached),
     };
     let mut origin = decl_origin(decl);
     let (wasm_bytes, load_error) = match fetch(decl, wasm, workload, fetcher).await {
@@ -225,7 +243,7 @@ async fn plugin_spec(
             (Arc::from(Vec::new()), Some(e.to_string()))
         }
     };
-    Some(PluginSpec {
+    PluginSpec {
         name: decl.name.clone(),
         url: wasm.url.clone(),
         kind: PluginKind::Wasm(WasmSpec {
@@ -245,7 +263,7 @@ async fn plugin_spec(
         listeners: attached,
         load_error,
         origin,
-    })
+    }
 }
 
 /// A Lua TrafficExtension or EnvoyFilter as a Lua filter. A script that does not compile is

@@ -22,29 +22,46 @@ use wasp_host::HeaderMap;
 
 use crate::error::StartError;
 use crate::filter::properties::StreamRecord;
-use crate::spec::{AccessLogFormat, ListenerSpec};
+use crate::spec::{AccessLogFormat, AccessLogSpec};
 
 /// Lines waiting per file before new ones are dropped.
 const QUEUE: usize = 16 * 1024;
 
 /// One configured access log.
 pub(crate) struct AccessLog {
+    spec: AccessLogSpec,
     format: Format,
     tx: SyncSender<String>,
     pub path: PathBuf,
     pub dropped: AtomicU64,
 }
 
-/// Each listener's access logs, in the spec's order of listeners.
-pub(crate) type ListenerLogs = Vec<Arc<[Arc<AccessLog>]>>;
+/// Opens access logs for a generation: one writer thread per distinct file, the logs (and
+/// writers) of the previous generation reused where their settings did not change, so that a
+/// reload neither reopens a file nor restarts its drop counter.
+pub(crate) struct LogWriters<'a> {
+    previous: Vec<&'a Arc<AccessLog>>,
+    writers: HashMap<PathBuf, SyncSender<String>>,
+}
 
-/// Opens every access log file (one writer thread per distinct file) for `listeners`.
-pub(crate) fn open(listeners: &[ListenerSpec]) -> Result<ListenerLogs, StartError> {
-    let mut writers: HashMap<PathBuf, SyncSender<String>> = HashMap::new();
-    let mut out = Vec::with_capacity(listeners.len());
-    for l in listeners {
-        let mut logs = Vec::with_capacity(l.access_log.len());
-        for spec in &l.access_log {
+impl<'a> LogWriters<'a> {
+    pub fn from_previous(previous: Option<impl Iterator<Item = &'a Arc<AccessLog>>>) -> Self {
+        let previous: Vec<_> = previous.into_iter().flatten().collect();
+        let writers = previous
+            .iter()
+            .map(|log| (log.path.clone(), log.tx.clone()))
+            .collect();
+        LogWriters { previous, writers }
+    }
+
+    /// A listener's logs.
+    pub fn open(&mut self, specs: &[AccessLogSpec]) -> Result<Arc<[Arc<AccessLog>]>, StartError> {
+        let mut logs = Vec::with_capacity(specs.len());
+        for spec in specs {
+            if let Some(same) = self.previous.iter().find(|log| log.spec == *spec) {
+                logs.push(Arc::clone(same));
+                continue;
+            }
             let format = match &spec.format {
                 AccessLogFormat::EnvoyDefault => Ok(Format::envoy_default()),
                 AccessLogFormat::IstioDefault => Ok(Format::istio_default()),
@@ -55,24 +72,24 @@ pub(crate) fn open(listeners: &[ListenerSpec]) -> Result<ListenerLogs, StartErro
                 path: spec.path.clone(),
                 reason: e.to_string(),
             })?;
-            let tx = match writers.get(&spec.path) {
+            let tx = match self.writers.get(&spec.path) {
                 Some(tx) => tx.clone(),
                 None => {
                     let tx = writer(&spec.path)?;
-                    writers.insert(spec.path.clone(), tx.clone());
+                    self.writers.insert(spec.path.clone(), tx.clone());
                     tx
                 }
             };
             logs.push(Arc::new(AccessLog {
+                spec: spec.clone(),
                 format,
                 tx,
                 path: spec.path.clone(),
                 dropped: AtomicU64::new(0),
             }));
         }
-        out.push(Arc::from(logs));
+        Ok(Arc::from(logs))
     }
-    Ok(out)
 }
 
 /// The writer thread of one file.

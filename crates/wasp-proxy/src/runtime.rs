@@ -3,30 +3,31 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::watch;
 use wasp_host::{Host, PropertyValue};
 
 use crate::error::StartError;
+use crate::generation::{Generation, Generations};
 use crate::plugins::set::{PluginSet, PluginStatus, Published};
 use crate::shared::{MetricSource, Shared};
-use crate::spec::{ListenerSpec, PluginSpec, ProxySpec};
+use crate::spec::{PluginSpec, ProxySpec};
 use crate::stats::Stats;
-use crate::stream::routes::Listener;
-use crate::upstream::health::ClusterState;
+use crate::upstream::checker::HealthChecker;
 use crate::worker::Worker;
 
 /// A running proxy.
 pub struct Proxy {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     threads: Vec<std::thread::JoinHandle<()>>,
-    addresses: Vec<(String, SocketAddr)>,
     admin: Option<SocketAddr>,
+    /// The health checks of the current clusters; replaced by a reload that changes them.
+    /// The lock also keeps reloads one at a time.
+    pub(crate) checker: Mutex<Option<HealthChecker>>,
 }
 
 impl Proxy {
@@ -53,15 +54,7 @@ impl Proxy {
 
     fn start_gated(spec: ProxySpec, host: Host, declared_ready: bool) -> Result<Proxy, StartError> {
         let started = Instant::now();
-        // Build every cluster once here so that bad TLS settings stop the start with a clear
-        // error instead of surfacing on a worker.
-        let cluster_states: Vec<Arc<ClusterState>> = spec
-            .clusters
-            .iter()
-            .map(|c| Arc::new(ClusterState::new(c)))
-            .collect();
-        crate::upstream::Upstreams::new(&spec.clusters, &cluster_states)?;
-        let access_logs = crate::access_log::open(&spec.listeners)?;
+        let workers = spec.workers.max(1);
         let tracer = match &spec.tracing {
             Some(t) => wasp_trace::Tracer::new(wasp_trace::TracingConfig {
                 otlp_endpoint: Some(t.otlp_endpoint.clone()),
@@ -72,81 +65,38 @@ impl Proxy {
             .map_err(|e| StartError::Tracing(e.to_string()))?,
             None => wasp_trace::Tracer::disabled(),
         };
-        let plugins = Published::new(PluginSet::build(
-            &host,
-            &spec.plugins,
-            &spec.listeners,
-            None,
-            1,
-        ));
+        let plugins = Published::new(PluginSet::build(&host, &spec.plugins, None, 1));
         let node_properties = Arc::new(node_properties(&spec));
-        let cluster_names = Arc::new(spec.clusters.iter().map(|c| c.name.clone()).collect());
-        let workers = spec.workers.max(1);
-        // Every worker gets its own socket for every listener (SO_REUSEPORT): the kernel
-        // spreads connections and a connection stays on the worker that accepted it.
-        let mut sockets: Vec<Vec<std::net::TcpListener>> =
-            (0..workers).map(|_| Vec::new()).collect();
-        let mut addresses = Vec::new();
-        let mut tls = Vec::new();
-        for l in &spec.listeners {
-            let bound = bind_reuseport(l, workers)?;
-            addresses.push((
-                l.name.clone(),
-                bound[0]
-                    .local_addr()
-                    .map_err(|source| bind_error(l, source))?,
-            ));
-            for (w, socket) in bound.into_iter().enumerate() {
-                sockets[w].push(socket);
-            }
-            tls.push(match &l.tls {
-                Some(t) => Some(crate::listener::tls::context(t, l.tcp.is_none()).map_err(
-                    |reason| StartError::Tls {
-                        name: l.name.clone(),
-                        reason,
-                    },
-                )?),
-                None => None,
-            });
-        }
-        let listener_stats = spec.listeners.iter().map(|_| Default::default()).collect();
+        let admin = spec.admin;
+        let first = Generation::build(ProxySpec { workers, ..spec }, None, workers, 1)?;
         let shared = Arc::new(Shared {
-            spec: ProxySpec { workers, ..spec },
+            workers,
+            admin,
             host,
             plugins,
-            stats: Stats {
-                listeners: listener_stats,
-                ..Stats::default()
-            },
-            cluster_names,
+            generations: Arc::new(Generations::new(first)),
+            last_reload: Default::default(),
+            stats: Stats::default(),
             node_properties,
             workers_started: AtomicUsize::new(0),
             declared_ready: AtomicBool::new(declared_ready),
             metric_sources: Default::default(),
-            clusters: cluster_states,
-            access_logs,
             tracer,
         });
         let (shutdown, _) = watch::channel(false);
         let mut threads = Vec::new();
-        for (id, sockets) in sockets.into_iter().enumerate() {
+        for id in 0..workers {
             let shared = shared.clone();
             let shutdown = shutdown.subscribe();
-            let tls = tls.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("wasp-worker-{id}"))
-                .spawn(move || run_worker(id, shared, sockets, tls, shutdown))
+                .spawn(move || run_worker(id, shared, shutdown))
                 .map_err(StartError::Thread)?;
             threads.push(thread);
         }
-        if let Some(thread) = crate::upstream::checker::start(
-            &shared.spec.clusters,
-            &shared.clusters,
-            shutdown.subscribe(),
-        ) {
-            threads.push(thread);
-        }
-        let admin = match shared.spec.admin {
+        let first = shared.generations.current();
+        let checker = HealthChecker::start(&first.spec.clusters, &first.clusters);
+        let admin = match admin {
             Some(address) => {
                 let (addr, thread) =
                     crate::admin::start(address, shared.clone(), shutdown.subscribe())?;
@@ -165,22 +115,29 @@ impl Proxy {
             shared,
             shutdown,
             threads,
-            addresses,
             admin,
+            checker: Mutex::new(checker),
         })
     }
 
-    /// The bound address of each listener (useful with port 0).
-    pub fn addresses(&self) -> &[(String, SocketAddr)] {
-        &self.addresses
+    /// The bound address of each listener of the current configuration (useful with port 0).
+    pub fn addresses(&self) -> Vec<(String, SocketAddr)> {
+        let generation = self.shared.generations.current();
+        generation
+            .spec
+            .listeners
+            .iter()
+            .zip(&generation.listeners)
+            .map(|(spec, l)| (spec.name.clone(), l.socket.local))
+            .collect()
     }
 
     /// The bound address of the listener named `listener`.
     pub fn address(&self, listener: &str) -> Option<SocketAddr> {
-        self.addresses
-            .iter()
+        self.addresses()
+            .into_iter()
             .find(|(n, _)| n == listener)
-            .map(|(_, a)| *a)
+            .map(|(_, a)| a)
     }
 
     /// The bound address of the admin endpoint, if it was configured.
@@ -211,10 +168,7 @@ impl Proxy {
     /// on the plugins they started with. Returns the new set's plugin statuses.
     pub fn update_plugins(&self, plugins: &[PluginSpec]) -> Vec<PluginStatus> {
         let old = self.shared.plugins.current();
-        let new =
-            self.shared
-                .plugins
-                .publish(&self.shared.host, plugins, &self.shared.spec.listeners);
+        let new = self.shared.plugins.publish(&self.shared.host, plugins);
         let (added, changed, removed) = crate::plugins::set::diff(&old, &new);
         tracing::info!(
             version = new.version,
@@ -233,7 +187,7 @@ impl Proxy {
         let deadline = Instant::now() + within;
         let set = self.shared.plugins.current();
         loop {
-            if set.started_on.load(Ordering::Acquire) >= self.shared.spec.workers {
+            if set.started_on.load(Ordering::Acquire) >= self.shared.workers {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -256,6 +210,18 @@ impl Proxy {
     /// spans still queued.
     pub fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        // The workers' accept loops let go of their descriptors as they stop; these are the
+        // last ones, so the ports close now while in-flight requests finish.
+        for listener in &self.shared.generations.current().listeners {
+            listener.socket.close();
+        }
+        let checker = self
+            .checker
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(checker) = checker {
+            checker.stop(true);
+        }
         for thread in self.threads {
             let _ = thread.join();
         }
@@ -285,50 +251,7 @@ fn node_properties(spec: &ProxySpec) -> HashMap<String, PropertyValue> {
     props
 }
 
-fn bind_error(l: &ListenerSpec, source: std::io::Error) -> StartError {
-    StartError::Bind {
-        name: l.name.clone(),
-        address: l.address,
-        source,
-    }
-}
-
-fn bind_reuseport(
-    l: &ListenerSpec,
-    count: usize,
-) -> Result<Vec<std::net::TcpListener>, StartError> {
-    let mut address = l.address;
-    let mut out = Vec::with_capacity(count);
-    for _ in 0..count {
-        let domain = if address.is_ipv4() {
-            socket2::Domain::IPV4
-        } else {
-            socket2::Domain::IPV6
-        };
-        let socket =
-            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
-                .map_err(|e| bind_error(l, e))?;
-        socket
-            .set_reuse_address(true)
-            .map_err(|e| bind_error(l, e))?;
-        socket.set_reuse_port(true).map_err(|e| bind_error(l, e))?;
-        socket.bind(&address.into()).map_err(|e| bind_error(l, e))?;
-        socket.listen(1024).map_err(|e| bind_error(l, e))?;
-        let listener: std::net::TcpListener = socket.into();
-        // Port 0: the first socket picks the port, the others join it.
-        address = listener.local_addr().map_err(|e| bind_error(l, e))?;
-        out.push(listener);
-    }
-    Ok(out)
-}
-
-fn run_worker(
-    id: usize,
-    shared: Arc<Shared>,
-    sockets: Vec<std::net::TcpListener>,
-    tls: Vec<Option<crate::listener::tls::ServerTlsContext>>,
-    shutdown: watch::Receiver<bool>,
-) {
+fn run_worker(id: usize, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -342,32 +265,9 @@ fn run_worker(
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
         let worker = Worker::start(id, shared.clone());
-        let mut loops = Vec::new();
-        for (i, socket) in sockets.into_iter().enumerate() {
-            let spec = shared.spec.listeners[i].clone();
-            let listener = Rc::new(Listener::new(spec, i, &shared.spec.clusters));
-            let socket = match socket
-                .set_nonblocking(true)
-                .and_then(|()| tokio::net::TcpListener::from_std(socket))
-            {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(worker = id, "cannot use listener socket: {e}");
-                    continue;
-                }
-            };
-            loops.push(tokio::task::spawn_local(crate::listener::accept_loop(
-                worker.clone(),
-                listener,
-                socket,
-                tls[i].clone(),
-                shutdown.clone(),
-            )));
-        }
+        tokio::task::spawn_local(crate::listener::accept_all(worker, shutdown.clone()));
         shared.workers_started.fetch_add(1, Ordering::AcqRel);
-        for l in loops {
-            let _ = l.await;
-        }
+        let _ = shutdown.changed().await;
         // Drain: connections finish their in-flight requests (they watch the same signal).
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while shared.stats.active_connections.load(Ordering::Relaxed) > 0

@@ -1,36 +1,53 @@
-//! What every worker and the admin endpoint share: the spec, the host, the published plugin
-//! set, the counters, and facts computed once from the spec.
+//! What every worker and the admin endpoint share: the host, the published plugin set and
+//! configuration generation, the counters, and the process-wide settings a reload does not
+//! change.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use wasp_host::{Host, PropertyValue};
 
+use crate::generation::Generations;
 use crate::plugins::set::{PluginStatus, Published};
-use crate::spec::ProxySpec;
 use crate::stats::Stats;
 
 /// Everything workers and the admin endpoint share.
 pub(crate) struct Shared {
-    pub spec: ProxySpec,
+    /// Worker threads (fixed for the process).
+    pub workers: usize,
+    /// Where the admin endpoint listens (fixed for the process).
+    pub admin: Option<SocketAddr>,
     pub host: Host,
     /// The current plugin set, and news of the next.
     pub plugins: Published,
+    /// The current listeners and clusters, and news of the next.
+    pub generations: Arc<Generations>,
+    /// How the last reload went, for /config_dump.
+    pub last_reload: Mutex<Option<ReloadRecord>>,
     pub stats: Stats,
-    pub cluster_names: Arc<HashSet<String>>,
     pub node_properties: Arc<HashMap<String, PropertyValue>>,
     pub workers_started: AtomicUsize,
     /// False from `Proxy::start_unready` until `Proxy::declare_ready`.
     pub declared_ready: AtomicBool,
     /// Metrics of other layers (plugin fetching, ...), appended to /stats/prometheus.
-    pub metric_sources: std::sync::Mutex<Vec<MetricSource>>,
-    /// Each cluster's endpoint health and circuit-breaker counts, in the spec's order.
-    pub clusters: Vec<Arc<crate::upstream::health::ClusterState>>,
-    /// Each listener's access logs, in the spec's order.
-    pub access_logs: crate::access_log::ListenerLogs,
+    pub metric_sources: Mutex<Vec<MetricSource>>,
     /// Spans per request when tracing is configured (disabled otherwise).
     pub tracer: wasp_trace::Tracer,
+}
+
+/// What became of the last configuration reload.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct ReloadRecord {
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+    /// The generation in service after it.
+    pub version: u64,
+    /// `None`: applied; otherwise why the configuration was refused (the previous one stays).
+    pub error: Option<String>,
+    /// Settings that changed but apply only after a restart.
+    pub needs_restart: Vec<String>,
 }
 
 /// Gives the metrics of another layer at each scrape: a collector, usually a snapshot of that
@@ -40,7 +57,7 @@ pub type MetricSource =
 
 impl Shared {
     pub fn workers_started(&self) -> bool {
-        self.workers_started.load(Ordering::Acquire) == self.spec.workers
+        self.workers_started.load(Ordering::Acquire) == self.workers
     }
 
     /// What `/ready` answers.
@@ -50,5 +67,12 @@ impl Shared {
 
     pub fn plugin_statuses(&self) -> Vec<PluginStatus> {
         self.plugins.current().statuses()
+    }
+
+    pub fn record_reload(&self, record: ReloadRecord) {
+        *self
+            .last_reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(record);
     }
 }

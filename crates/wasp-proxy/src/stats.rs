@@ -56,8 +56,6 @@ pub struct Stats {
     pub upstream_timeouts: AtomicU64,
     pub upstream_latency: Histogram,
     pub local_replies: AtomicU64,
-    /// Per listener, in the spec's order.
-    pub listeners: Vec<ListenerStats>,
 }
 
 /// Counters of one listener (Envoy's `listener.<address>.*`, and `tcp.<prefix>.*` for a TCP

@@ -53,7 +53,7 @@ pub struct TracingSpec {
 }
 
 /// Identity of this proxy (`node.*` / `xds.node.*` properties).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NodeSpec {
     /// `node.id` (`xds.node.id`).
     pub id: String,
@@ -73,7 +73,7 @@ pub enum TrafficDirection {
 }
 
 /// A listener: where clients connect, and how their requests are routed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ListenerSpec {
     /// Unique name (the `xds.listener_name` property).
     pub name: String,
@@ -117,7 +117,7 @@ pub enum AccessLogFormat {
 }
 
 /// What a TCP listener does with a connection.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TcpProxySpec {
     /// Where connections go when no SNI route applies; `None`: such a connection is closed.
     pub cluster: Option<String>,
@@ -130,7 +130,7 @@ pub struct TcpProxySpec {
 }
 
 /// One SNI route of a TCP listener.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SniRoute {
     /// Server names: exact (`db.example.com`) or a wildcard for one or more leading labels
     /// (`*.example.com`), compared without case.
@@ -141,7 +141,7 @@ pub struct SniRoute {
 
 /// TLS a listener terminates. The files are re-read when they change (certificate
 /// rotation), without closing a connection.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerTls {
     /// The certificate chain (PEM).
     pub cert_file: PathBuf,
@@ -157,7 +157,7 @@ pub struct ServerTls {
 }
 
 /// One route of a listener.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RouteSpec {
     /// How the path must match.
     pub path: PathMatch,
@@ -178,8 +178,20 @@ pub enum PathMatch {
     Regex(regex::Regex),
 }
 
+impl PartialEq for PathMatch {
+    fn eq(&self, other: &PathMatch) -> bool {
+        match (self, other) {
+            (PathMatch::Prefix(a), PathMatch::Prefix(b))
+            | (PathMatch::Exact(a), PathMatch::Exact(b)) => a == b,
+            // Same expression text, same matcher.
+            (PathMatch::Regex(a), PathMatch::Regex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
 /// A header a route requires.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HeaderMatch {
     /// The header's name (lowercase).
     pub name: String,
@@ -188,7 +200,7 @@ pub struct HeaderMatch {
 }
 
 /// What a matching request gets.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RouteAction {
     /// Forward to a cluster.
     Cluster {
@@ -221,7 +233,7 @@ pub enum UpstreamProtocol {
 }
 
 /// A cluster: endpoints requests and callouts go to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClusterSpec {
     /// Unique name, which routes and callouts use.
     pub name: String,
@@ -244,7 +256,7 @@ pub struct ClusterSpec {
 }
 
 /// TLS to a cluster's endpoints. The files are re-read when they change.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClientTls {
     /// Server name to send and verify; defaults to the endpoint's host.
     pub sni: Option<String>,
@@ -259,7 +271,7 @@ pub struct ClientTls {
 }
 
 /// A certificate chain and its private key, as PEM files.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CertificateFiles {
     /// The certificate chain (PEM), leaf first.
     pub cert_file: PathBuf,

@@ -118,14 +118,17 @@ fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> 
 
 fn config_dump(shared: &Shared) -> String {
     use serde_json::json;
-    let spec = &shared.spec;
+    let generation = shared.generations.current();
+    let spec = &generation.spec;
     let listeners: Vec<_> = spec
         .listeners
         .iter()
-        .map(|l| {
+        .zip(&generation.listeners)
+        .map(|(l, bound)| {
             json!({
                 "name": l.name,
                 "address": l.address.to_string(),
+                "bound": bound.socket.local.to_string(),
                 "direction": format!("{:?}", l.direction),
                 "tls": l.tls.is_some(),
                 "tcp": l.tcp.as_ref().map(|t| json!({
@@ -151,7 +154,7 @@ fn config_dump(shared: &Shared) -> String {
     let clusters: Vec<_> = spec
         .clusters
         .iter()
-        .zip(&shared.clusters)
+        .zip(&generation.clusters)
         .map(|(c, state)| {
             // Each endpoint's health as Envoy's /clusters shows it (health_flags).
             let endpoints: Vec<_> = c
@@ -187,7 +190,9 @@ fn config_dump(shared: &Shared) -> String {
         .collect();
     let dump = json!({
         "node": {"id": spec.node.id, "cluster": spec.node.cluster, "metadata": spec.node.metadata},
-        "workers": spec.workers,
+        "workers": shared.workers,
+        "version": generation.version,
+        "last_reload": *shared.last_reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
         "buffer_limit_bytes": spec.buffer_limit_bytes,
         "listeners": listeners,
         "clusters": clusters,

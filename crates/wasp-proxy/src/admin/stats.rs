@@ -15,6 +15,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use crate::access_log::AccessLog;
 use crate::shared::Shared;
 use crate::stats::PluginStats;
 use crate::upstream::health::ClusterState;
@@ -144,7 +145,13 @@ type ReadCluster = fn(&ClusterState) -> u64;
 impl ProxyMetrics {
     /// Each cluster's resilience counters, labelled `cluster`, and its available endpoints.
     fn encode_cluster_stats(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
-        let clusters: Vec<_> = self.0.spec.clusters.iter().zip(&self.0.clusters).collect();
+        let generation = self.0.generations.current();
+        let clusters: Vec<_> = generation
+            .spec
+            .clusters
+            .iter()
+            .zip(&generation.clusters)
+            .collect();
         let counters: [(&str, &str, ReadCluster); 4] = [
             (
                 "wasp_upstream_retries",
@@ -180,10 +187,18 @@ impl ProxyMetrics {
             None,
             MetricType::Counter,
         )?;
-        for log in self.0.access_logs.iter().flat_map(|logs| logs.iter()) {
-            let path = log.path.display().to_string();
-            ConstCounter::new(log.dropped.load(Relaxed))
-                .encode(dropped.encode_family(&[("path", path.as_str())])?)?;
+        // One series per file, however many listeners (and logs) write to it.
+        let mut by_path: std::collections::BTreeMap<String, (u64, Vec<*const AccessLog>)> =
+            Default::default();
+        for log in generation.listeners.iter().flat_map(|l| l.logs.iter()) {
+            let (sum, seen) = by_path.entry(log.path.display().to_string()).or_default();
+            if !seen.contains(&Arc::as_ptr(log)) {
+                seen.push(Arc::as_ptr(log));
+                *sum += log.dropped.load(Relaxed);
+            }
+        }
+        for (path, (count, _)) in &by_path {
+            ConstCounter::new(*count).encode(dropped.encode_family(&[("path", path.as_str())])?)?;
         }
         let mut family = encoder.encode_descriptor(
             "wasp_upstream_endpoints_available",
@@ -202,12 +217,12 @@ impl ProxyMetrics {
     /// `envoy_listener_address`), and each TCP listener's relay (`envoy_tcp_*` by
     /// `envoy_tcp_prefix`, the listener's name, as its tcp_proxy `stat_prefix`).
     fn encode_listener_stats(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
-        let shared = &self.0;
-        let listeners: Vec<_> = shared
+        let generation = self.0.generations.current();
+        let listeners: Vec<_> = generation
             .spec
             .listeners
             .iter()
-            .zip(&shared.stats.listeners)
+            .zip(generation.listeners.iter().map(|l| &*l.stats))
             .collect();
         let address =
             |l: &crate::spec::ListenerSpec| format!("{}_{}", l.address.ip(), l.address.port());

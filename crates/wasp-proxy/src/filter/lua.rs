@@ -62,7 +62,7 @@ impl LuaFilter {
             };
             let access = LuaAccess::new(
                 cx.exchange.clone(),
-                cx.shared.cluster_names.clone(),
+                cx.cluster_names.clone(),
                 cx.metadata.clone(),
             );
             let run = worker.new_stream(lua_access::stream_info(&cx.info), Box::new(access));

@@ -38,7 +38,12 @@ pub(crate) struct StreamCx {
     pub info: Arc<StreamRecord>,
     /// The VMs of the plugin set the stream started with.
     pub vms: Rc<WorkerVms>,
+    /// The clusters of the configuration the stream started with.
     pub upstreams: Rc<Upstreams>,
+    /// The names of those clusters (Lua's `httpCall` checks them).
+    pub cluster_names: Arc<std::collections::HashSet<String>>,
+    /// Per-stream limit on buffered body bytes, of the same configuration.
+    pub buffer_limit: usize,
     pub shared: Arc<Shared>,
     /// The stream's dynamic metadata (Envoy's stream info metadata), shared by its Lua filters.
     pub metadata: Rc<RefCell<wasp_lua::DynamicMetadata>>,
@@ -90,7 +95,7 @@ impl StreamCx {
     }
 
     pub fn buffer_limit(&self) -> usize {
-        self.shared.spec.buffer_limit_bytes
+        self.buffer_limit
     }
 }
 

@@ -1,25 +1,9 @@
-//! TLS for listeners: wasp-tls's server context (certificate rotation, client certificates)
-//! with ALPN h2 and http/1.1 for HTTP listeners.
-
-use std::sync::Arc;
+//! TLS for listeners: the handshake over a generation's server context (wasp-tls: certificate
+//! rotation, client certificates, ALPN h2 and http/1.1 for HTTP listeners).
 
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use wasp_tls::{ServerContext, Session};
-
-use crate::spec::ServerTls;
-
-/// A listener's TLS, shared by the workers.
-pub type ServerTlsContext = Arc<ServerContext>;
-
-/// The listener's TLS context, or why its files cannot be used. `http`: offer h2 and
-/// http/1.1 by ALPN (a TCP listener offers nothing).
-pub fn context(tls: &ServerTls, http: bool) -> Result<ServerTlsContext, String> {
-    let alpn: &[&[u8]] = if http { &[b"h2", b"http/1.1"] } else { &[] };
-    ServerContext::new(tls, alpn)
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
-}
 
 /// Runs the handshake; the stream and what it established.
 pub async fn accept(

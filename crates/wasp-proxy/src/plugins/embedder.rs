@@ -2,7 +2,7 @@
 //! inside a hostcall (callouts, queue wake-ups) goes to the worker's loop as [`Command`]s,
 //! node properties and log lines are answered here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -11,6 +11,7 @@ use wasp_host::{
     QueueNotifier,
 };
 
+use crate::generation::Generations;
 use crate::plugins::set::PluginShared;
 
 /// What a worker's VMs need of their worker, passed down instead of the worker itself: its
@@ -19,8 +20,9 @@ use crate::plugins::set::PluginShared;
 pub(crate) struct WorkerLink {
     pub id: usize,
     pub commands: mpsc::UnboundedSender<Command>,
-    /// The clusters callouts may name.
-    pub clusters: Arc<HashSet<String>>,
+    /// The clusters callouts may name: the current generation's, whatever it was when the
+    /// VM started.
+    pub clusters: Arc<Generations>,
     /// `xds.node.*` properties.
     pub node: Arc<HashMap<String, PropertyValue>>,
 }
@@ -69,7 +71,7 @@ pub(crate) struct WorkerEmbedder {
     generation: u64,
     name: String,
     commands: mpsc::UnboundedSender<Command>,
-    clusters: Arc<HashSet<String>>,
+    clusters: Arc<Generations>,
     node: Arc<HashMap<String, PropertyValue>>,
 }
 
@@ -96,7 +98,7 @@ impl WorkerEmbedder {
 
 impl Embedder for WorkerEmbedder {
     fn http_call(&mut self, request: HttpCallRequest) -> Result<(), CalloutError> {
-        if !self.clusters.contains(&request.cluster) {
+        if !self.clusters.has_cluster(&request.cluster) {
             return Err(CalloutError::UnknownCluster(request.cluster));
         }
         self.commands
@@ -111,7 +113,7 @@ impl Embedder for WorkerEmbedder {
 
     fn grpc_call(&mut self, request: GrpcCallRequest) -> Result<(), CalloutError> {
         match &request.target {
-            wasp_host::GrpcTarget::Cluster(c) if self.clusters.contains(c) => {}
+            wasp_host::GrpcTarget::Cluster(c) if self.clusters.has_cluster(c) => {}
             wasp_host::GrpcTarget::Cluster(c) => {
                 return Err(CalloutError::UnknownCluster(c.clone()));
             }

@@ -152,18 +152,15 @@ pub(crate) struct PluginSet {
     pub plugins: Vec<Arc<PluginShared>>,
     /// Which plugins share a VM (on every worker).
     pub vm_groups: Vec<VmGroup>,
-    /// Per listener (in the spec's order), the plugins that apply, in chain order.
-    pub chains: Vec<Arc<[usize]>>,
     /// How many workers have instantiated this set (their VMs started or failed).
     pub started_on: std::sync::atomic::AtomicUsize,
 }
 
 impl PluginSet {
-    /// Loads `specs` (compiling what `previous` does not already have) for `listeners`.
+    /// Loads `specs` (compiling what `previous` does not already have).
     pub fn build(
         host: &Host,
         specs: &[PluginSpec],
-        listeners: &[ListenerSpec],
         previous: Option<&PluginSet>,
         version: u64,
     ) -> PluginSet {
@@ -176,28 +173,36 @@ impl PluginSet {
                     .unwrap_or_else(|| Arc::new(PluginShared::load(host, spec)))
             })
             .collect();
-        let chains = listeners
-            .iter()
-            .map(|l| {
-                plugins
-                    .iter()
-                    .enumerate()
-                    // HTTP plugins run on HTTP listeners, network plugins on TCP ones.
-                    .filter(|(_, p)| p.spec.wasm().is_some_and(|w| w.network) == l.tcp.is_some())
-                    .filter(|(_, p)| {
-                        p.spec.listeners.is_empty() || p.spec.listeners.contains(&l.name)
-                    })
-                    .map(|(i, _)| i)
-                    .collect()
-            })
-            .collect();
         PluginSet {
             version,
             vm_groups: group_plugins(&plugins),
             plugins,
-            chains,
             started_on: Default::default(),
         }
+    }
+
+    /// The plugins that apply to `listener`, in chain order: HTTP plugins on HTTP listeners,
+    /// network plugins on TCP ones, each where its `listeners` list (if any) names it.
+    pub fn chain_for(&self, listener: &ListenerSpec) -> Arc<[usize]> {
+        self.plugins
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.spec.wasm().is_some_and(|w| w.network) == listener.tcp.is_some())
+            .filter(|(_, p)| {
+                p.spec.listeners.is_empty() || p.spec.listeners.contains(&listener.name)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Whether `specs` are this set's plugins, unchanged (nothing to publish).
+    pub fn serves(&self, specs: &[PluginSpec]) -> bool {
+        self.plugins.len() == specs.len()
+            && self
+                .plugins
+                .iter()
+                .zip(specs)
+                .all(|(p, spec)| same_plugin(&p.spec, spec))
     }
 
     pub fn statuses(&self) -> Vec<PluginStatus> {
@@ -289,12 +294,7 @@ impl Published {
     }
 
     /// Builds and publishes the next set; returns it.
-    pub fn publish(
-        &self,
-        host: &Host,
-        specs: &[PluginSpec],
-        listeners: &[ListenerSpec],
-    ) -> Arc<PluginSet> {
+    pub fn publish(&self, host: &Host, specs: &[PluginSpec]) -> Arc<PluginSet> {
         // One publisher at a time: the write lock is held while building so that two
         // concurrent reloads cannot both build on the same previous set.
         let mut current = self
@@ -304,7 +304,6 @@ impl Published {
         let next = Arc::new(PluginSet::build(
             host,
             specs,
-            listeners,
             Some(&current),
             current.version + 1,
         ));

@@ -115,11 +115,6 @@ impl WorkerVms {
         self.luas[plugin].as_ref()
     }
 
-    /// The plugins of `listener` (its index in the spec), in chain order.
-    pub fn chain(&self, listener: usize) -> Arc<[usize]> {
-        self.set.chains[listener].clone()
-    }
-
     /// The plugin whose root context `root` is in VM `v`.
     pub fn owner(&self, v: usize, root: u32) -> Option<usize> {
         match &*self.vms.get(v)?.borrow() {

@@ -13,7 +13,7 @@ use crate::filter::Stop;
 use crate::filter::chain::Chain;
 use crate::filter::signals::Direction;
 use crate::flags;
-use crate::stream::routes::{Listener, Target};
+use crate::routes::{Listener, Target};
 
 use super::attempts::{self, Replay, Route};
 use super::left::{settle_length, whole_body};
@@ -90,7 +90,7 @@ pub(super) async fn forward(
     // Only a body of known length that fits the buffer limit is read before the first try: a
     // streamed one (gRPC streams, chunked uploads) may wait for the response before it ends,
     // so it goes upstream as it comes, once, without retries.
-    let limit = cx.shared.spec.buffer_limit_bytes;
+    let limit = cx.buffer_limit;
     let fits = || {
         headers
             .get_str("content-length")

@@ -7,7 +7,6 @@ mod left;
 mod local_reply;
 mod pump;
 mod respond;
-pub(crate) mod routes;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -23,14 +22,16 @@ use crate::filter::chain::Chain;
 use crate::filter::exchange::Exchange;
 use crate::filter::properties::{ConnInfo, StreamRecord};
 use crate::filter::{self, StreamCx};
-use crate::stream::routes::{Listener, Target};
+use crate::routes::{Listener, Target};
 use crate::worker::Worker;
+use crate::worker::local::LocalGeneration;
 
 use self::pump::BodyEnd;
 
 /// Serves one request. An `Err` resets the stream (HTTP/2) or closes the connection (HTTP/1).
 pub(crate) async fn handle(
     worker: Rc<Worker>,
+    generation: Rc<LocalGeneration>,
     listener: Rc<Listener>,
     conn: Arc<ConnInfo>,
     req: Request<Incoming>,
@@ -57,7 +58,7 @@ pub(crate) async fn handle(
     // The plugin set current now serves this stream to its end, whatever is published
     // meanwhile.
     let vms = worker.vms();
-    let chain = vms.chain(listener.index);
+    let chain = listener.chain(&vms.set);
     let span = shared
         .tracer
         .is_enabled()
@@ -76,7 +77,7 @@ pub(crate) async fn handle(
         *info
             .route_cluster
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = worker.upstreams.name(id);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = generation.upstreams.name(id);
     }
     info.request_complete.store(end_of_stream, Relaxed);
     let cx = StreamCx {
@@ -84,7 +85,9 @@ pub(crate) async fn handle(
         signals: Default::default(),
         info,
         vms,
-        upstreams: worker.upstreams.clone(),
+        upstreams: generation.upstreams.clone(),
+        buffer_limit: generation.shared.spec.buffer_limit_bytes,
+        cluster_names: generation.shared.cluster_names.clone(),
         shared: worker.shared.clone(),
         metadata: Default::default(),
         len: chain.len(),
@@ -96,7 +99,7 @@ pub(crate) async fn handle(
     };
     let Ok(response) = result else { return result };
     shared.stats.response(response.status().as_u16());
-    let logs = &shared.access_logs[listener.index];
+    let logs = &listener.shared.logs;
     let traced = shared.tracer.is_enabled();
     if logs.is_empty() && !traced {
         return Ok(response);

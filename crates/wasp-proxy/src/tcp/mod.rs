@@ -7,7 +7,6 @@ mod filtered;
 mod relay;
 mod sni;
 
-use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,63 +17,34 @@ use wasp_host::{ConnectionProperties, PeerType, PropertyValue, TcpConnection};
 use self::chain::NetworkChain;
 use crate::filter::properties::ConnInfo;
 use crate::filter::signals::Direction;
-use crate::listener::tls::ServerTlsContext;
-use crate::spec::{ClusterSpec, TcpProxySpec};
-use crate::upstream::{ClusterId, Picked};
+use crate::generation::ServerTlsContext;
+use crate::routes::Listener;
+use crate::routes::tcp::TcpRoutes;
+use crate::upstream::{ClusterId, Picked, Upstreams};
 use crate::worker::Worker;
+use crate::worker::local::LocalGeneration;
 
 /// How long a passthrough listener waits for the ClientHello it routes by.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A TCP listener's routing, resolved against the clusters once per worker.
-pub(crate) struct TcpRoutes {
-    spec: TcpProxySpec,
-    default: Option<ClusterId>,
-    /// Per SNI route, in order.
-    by_name: Vec<Option<ClusterId>>,
-}
-
-impl TcpRoutes {
-    pub fn new(spec: &TcpProxySpec, clusters: &[ClusterSpec]) -> TcpRoutes {
-        TcpRoutes {
-            spec: spec.clone(),
-            default: spec
-                .cluster
-                .as_deref()
-                .and_then(|c| ClusterId::of(clusters, c)),
-            by_name: spec
-                .sni_routes
-                .iter()
-                .map(|r| ClusterId::of(clusters, &r.cluster))
-                .collect(),
-        }
-    }
-
-    /// The cluster for a connection that sent `server_name`.
-    fn pick(&self, server_name: Option<&str>) -> Option<ClusterId> {
-        let by_sni = server_name.and_then(|name| {
-            self.spec
-                .sni_routes
-                .iter()
-                .position(|r| r.server_names.iter().any(|p| sni::matches(p, name)))
-        });
-        match by_sni {
-            Some(i) => self.by_name[i],
-            None => self.default,
-        }
-    }
-}
-
-/// Serves one accepted connection of the TCP listener at `listener` in the spec.
+/// Serves one accepted connection of the TCP listener `listener` of `generation`, which it
+/// keeps to its end (a reload does not move a relayed connection).
 pub(crate) async fn serve(
-    worker: Rc<Worker>,
-    listener: usize,
+    worker: &Worker,
+    generation: &LocalGeneration,
+    listener: &Listener,
     routes: &TcpRoutes,
     tcp: TcpStream,
     mut conn: ConnInfo,
     tls: Option<ServerTlsContext>,
 ) {
-    let stats = &worker.shared.stats.listeners[listener].tcp;
+    let stats = &listener.shared.stats.tcp;
+    let at = Place {
+        worker,
+        generation,
+        listener,
+        routes,
+    };
     let server_name = if routes.spec.sni_routes.is_empty() {
         None
     } else {
@@ -89,7 +59,7 @@ pub(crate) async fn serve(
         None => {
             // Passthrough: the name from the ClientHello, no TLS session of wasp's own.
             conn.sni = server_name;
-            proxy(&worker, listener, routes, cluster, tcp, conn).await
+            proxy(&at, cluster, tcp, conn).await
         }
         // The handshake first: a client that fails it never opens an upstream connection.
         Some(context) => {
@@ -102,7 +72,7 @@ pub(crate) async fn serve(
             };
             conn.sni = session.sni.clone();
             conn.tls = Some(std::sync::Arc::new(session));
-            proxy(&worker, listener, routes, cluster, stream, conn).await
+            proxy(&at, cluster, stream, conn).await
         }
     };
     let Some(relayed) = relayed else { return };
@@ -113,13 +83,19 @@ pub(crate) async fn serve(
     }
 }
 
+/// Where a connection is served: its worker, the generation and listener that accepted it.
+struct Place<'a> {
+    worker: &'a Worker,
+    generation: &'a LocalGeneration,
+    listener: &'a Listener,
+    routes: &'a TcpRoutes,
+}
+
 /// The network plugins' contexts (if the listener has any), the upstream connection, and the
 /// relay; `None` when the connection ended before the relay (a plugin failed closed, the
 /// upstream could not be reached).
 async fn proxy<S>(
-    worker: &Worker,
-    listener: usize,
-    routes: &TcpRoutes,
+    at: &Place<'_>,
     cluster: ClusterId,
     client: S,
     conn: ConnInfo,
@@ -127,8 +103,9 @@ async fn proxy<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
 {
-    let vms = worker.vms();
-    let plugins = vms.chain(listener);
+    let routes = at.routes;
+    let vms = at.worker.vms();
+    let plugins = at.listener.chain(&vms.set);
     let record = Arc::new(TcpRecord {
         conn,
         upstream: Mutex::new(None),
@@ -140,8 +117,10 @@ where
         let chain = NetworkChain::open(vms.clone(), &plugins, connection)?;
         Some(wait_for_new_connection(chain, routes.spec.idle_timeout).await?)
     };
-    let Some((upstream, picked)) = connect(worker, cluster).await else {
-        worker.shared.stats.listeners[listener]
+    let Some((upstream, picked)) = connect(&at.generation.upstreams, cluster).await else {
+        at.listener
+            .shared
+            .stats
             .tcp
             .connect_failures
             .fetch_add(1, Relaxed);
@@ -240,9 +219,9 @@ async fn client_hello_name(tcp: &TcpStream) -> Option<String> {
 
 /// A connection to the next endpoint of `cluster`, within its connect timeout, and which
 /// endpoint it is.
-async fn connect(worker: &Worker, cluster: ClusterId) -> Option<(TcpStream, Picked)> {
-    let picked = worker.upstreams.pick(cluster)?;
-    let timeout = worker.upstreams.connect_timeout(cluster);
+async fn connect(upstreams: &Upstreams, cluster: ClusterId) -> Option<(TcpStream, Picked)> {
+    let picked = upstreams.pick(cluster)?;
+    let timeout = upstreams.connect_timeout(cluster);
     match tokio::time::timeout(timeout, TcpStream::connect(&*picked.endpoint)).await {
         Ok(Ok(tcp)) => {
             let _ = tcp.set_nodelay(true);

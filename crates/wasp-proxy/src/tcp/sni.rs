@@ -122,21 +122,10 @@ fn server_name(body: &[u8]) -> Option<String> {
     None
 }
 
-/// Whether `name` matches `pattern`: equal, or `*.suffix` with one or more labels before the
-/// suffix (both lower-case).
-pub fn matches(pattern: &str, name: &str) -> bool {
-    match pattern.strip_prefix("*.") {
-        Some(suffix) => name
-            .strip_suffix(suffix)
-            .and_then(|head| head.strip_suffix('.'))
-            .is_some_and(|head| !head.is_empty()),
-        None => pattern == name,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::tcp::matches;
 
     /// A ClientHello as rustls sends it, for `name`.
     fn hello(name: &str) -> Vec<u8> {

@@ -15,8 +15,32 @@ use crate::spec::{ClusterSpec, HealthCheck};
 use super::health::ClusterState;
 use super::{ClusterId, Upstreams};
 
-/// Starts the checker thread when a cluster has a health check; `None` when none has.
-pub(crate) fn start(
+/// The checker thread of one set of clusters; a reload that changes the clusters stops it and
+/// starts another (the verdicts so far stay in the clusters' shared state).
+pub(crate) struct HealthChecker {
+    stop: watch::Sender<bool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl HealthChecker {
+    /// Starts checking `specs` (with their shared `states`) when one has a health check;
+    /// `None` when none has.
+    pub fn start(specs: &[ClusterSpec], states: &[Arc<ClusterState>]) -> Option<HealthChecker> {
+        let (stop, shutdown) = watch::channel(false);
+        let thread = spawn(specs, states, shutdown)?;
+        Some(HealthChecker { stop, thread })
+    }
+
+    /// Stops the checks; `join`: and waits for the thread to end.
+    pub fn stop(self, join: bool) {
+        self.stop.send_replace(true);
+        if join {
+            let _ = self.thread.join();
+        }
+    }
+}
+
+fn spawn(
     specs: &[ClusterSpec],
     states: &[Arc<ClusterState>],
     mut shutdown: watch::Receiver<bool>,

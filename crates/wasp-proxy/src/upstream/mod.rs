@@ -8,6 +8,7 @@ pub(crate) mod health;
 mod limit;
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,8 +97,9 @@ struct Cluster {
 /// Envoy's workers do.
 #[derive(Default)]
 pub struct Upstreams {
-    /// In the spec's order: a [`ClusterId`] indexes it.
-    clusters: Vec<Cluster>,
+    /// In the spec's order: a [`ClusterId`] indexes it. Shared with the worker's next
+    /// generation where a reload left the cluster as it was (its pools stay warm).
+    clusters: Vec<Rc<Cluster>>,
     /// For callouts, which name their cluster.
     by_name: HashMap<Arc<str>, ClusterId>,
 }
@@ -134,9 +136,29 @@ impl Upstreams {
         specs: &[ClusterSpec],
         states: &[Arc<ClusterState>],
     ) -> Result<Upstreams, ClusterError> {
+        Upstreams::after(specs, states, None)
+    }
+
+    /// As [`Upstreams::new`], reusing the clusters (and their pooled connections) of
+    /// `previous` whose settings and shared state are the same.
+    pub fn after(
+        specs: &[ClusterSpec],
+        states: &[Arc<ClusterState>],
+        previous: Option<&Upstreams>,
+    ) -> Result<Upstreams, ClusterError> {
         let mut clusters = Vec::with_capacity(specs.len());
         let mut by_name = HashMap::with_capacity(specs.len());
         for (spec, state) in specs.iter().zip(states) {
+            let kept = previous.and_then(|p| {
+                p.clusters
+                    .iter()
+                    .find(|c| c.spec == *spec && Arc::ptr_eq(&c.state, state))
+            });
+            if let Some(kept) = kept {
+                by_name.insert(kept.name.clone(), ClusterId(clusters.len()));
+                clusters.push(kept.clone());
+                continue;
+            }
             let error = |reason| ClusterError {
                 cluster: spec.name.clone(),
                 reason,
@@ -154,7 +176,7 @@ impl Upstreams {
             let grpc = pool(spec, state, tls, true).map_err(error)?;
             let name: Arc<str> = Arc::from(spec.name.as_str());
             by_name.insert(name.clone(), ClusterId(clusters.len()));
-            clusters.push(Cluster {
+            clusters.push(Rc::new(Cluster {
                 name,
                 endpoints: spec
                     .endpoints
@@ -166,7 +188,7 @@ impl Upstreams {
                 spec: spec.clone(),
                 client,
                 grpc,
-            });
+            }));
         }
         Ok(Upstreams { clusters, by_name })
     }

@@ -27,7 +27,8 @@ pub(super) async fn command_loop(worker: Weak<Worker>, mut rx: mpsc::UnboundedRe
                 tokio::task::spawn_local(async move {
                     let Some(w) = weak.upgrade() else { return };
                     let token = request.token;
-                    let response = http_callout(&w.upstreams, request).await;
+                    let upstreams = w.generation().upstreams.clone();
+                    let response = http_callout(&upstreams, request).await;
                     vms.call(plugin, generation, |vm| {
                         vm.on_http_call_response(token, response)
                     });
@@ -54,7 +55,7 @@ pub(super) async fn command_loop(worker: Weak<Worker>, mut rx: mpsc::UnboundedRe
                     }
                 };
                 let task = tokio::task::spawn_local(crate::worker::grpc::exchange(
-                    w.upstreams.clone(),
+                    w.generation().upstreams.clone(),
                     vms,
                     plugin,
                     generation,

@@ -3,10 +3,13 @@
 //!
 //! The VMs themselves live in `plugins::vms::WorkerVms`, one per plugin set: the worker keeps the
 //! current one for new streams, switches when a new set is published, and routes the work
-//! plugins ask for (callouts, queue wakeups) back to the set and VM that asked.
+//! plugins ask for (callouts, queue wakeups) back to the set and VM that asked. Likewise the
+//! worker serves the current configuration generation ([`local::LocalGeneration`]), switched to
+//! when first needed after one is published.
 
 mod commands;
 pub(crate) mod grpc;
+pub(crate) mod local;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -19,7 +22,8 @@ use crate::plugins::embedder::{Command, WorkerLink};
 use crate::plugins::set::PluginSet;
 use crate::plugins::vms::WorkerVms;
 use crate::shared::Shared;
-use crate::upstream::Upstreams;
+
+use self::local::LocalGeneration;
 
 /// Open gRPC callouts by (set, VM, token): the sender of a stream's messages, and the task.
 type GrpcCallouts =
@@ -28,7 +32,8 @@ type GrpcCallouts =
 pub(crate) struct Worker {
     pub id: usize,
     pub shared: Arc<Shared>,
-    pub upstreams: Rc<Upstreams>,
+    /// The configuration new connections and new requests use.
+    generation: RefCell<Rc<LocalGeneration>>,
     /// The VMs new streams use; `None` only while the worker starts.
     current: RefCell<Option<Rc<WorkerVms>>>,
     /// Every set still alive on this worker (the current one, and older ones that streams
@@ -40,20 +45,14 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Builds the worker's VMs and starts its command loop and its watch for new plugin
-    /// sets. Runs on the worker thread.
+    /// Builds the worker's VMs and its first generation, and starts its command loop and its
+    /// watch for new plugin sets. Runs on the worker thread. (Accepting is `listener`'s.)
     pub fn start(id: usize, shared: Arc<Shared>) -> Rc<Worker> {
         let (commands, rx) = mpsc::unbounded_channel();
+        let first = LocalGeneration::build(shared.generations.current(), None, id);
         let worker = Rc::new(Worker {
             id,
-            // Proxy::start already built every cluster once, so this only fails if a CA file
-            // vanished since; the worker then serves without clusters and says why.
-            upstreams: Rc::new(
-                Upstreams::new(&shared.spec.clusters, &shared.clusters).unwrap_or_else(|e| {
-                    tracing::error!(worker = id, "{e}");
-                    Upstreams::default()
-                }),
-            ),
+            generation: RefCell::new(Rc::new(first)),
             shared,
             current: RefCell::new(None),
             sets: RefCell::default(),
@@ -64,6 +63,27 @@ impl Worker {
         worker.switch_to(worker.shared.plugins.current());
         tokio::task::spawn_local(follow_plugin_sets(Rc::downgrade(&worker)));
         worker
+    }
+
+    /// The configuration a new connection or request uses: the latest published, switched to
+    /// on first need.
+    pub fn generation(self: &Rc<Self>) -> Rc<LocalGeneration> {
+        if self.generation.borrow().shared.version != self.shared.generations.version() {
+            self.switch_generation();
+        }
+        self.generation.borrow().clone()
+    }
+
+    fn switch_generation(self: &Rc<Self>) {
+        let next = self.shared.generations.current();
+        let previous = self.generation.borrow().clone();
+        if previous.shared.version == next.version {
+            return;
+        }
+        let version = next.version;
+        let local = LocalGeneration::build(next, Some(&previous), self.id);
+        *self.generation.borrow_mut() = Rc::new(local);
+        tracing::debug!(worker = self.id, version, "configuration updated");
     }
 
     /// The VMs a new stream uses.
@@ -79,7 +99,7 @@ impl Worker {
         WorkerLink {
             id: self.id,
             commands: self.commands.clone(),
-            clusters: self.shared.cluster_names.clone(),
+            clusters: self.shared.generations.clone(),
             node: self.shared.node_properties.clone(),
         }
     }

@@ -1,21 +1,31 @@
-//! Listeners as a worker sees them: the plugin chain and the route table.
+//! Listeners as a worker sees them: the plugin chain and the route table (an HTTP
+//! listener's routes, or a TCP listener's [`tcp::TcpRoutes`]), resolved against the clusters
+//! of one configuration generation.
 
+pub(crate) mod tcp;
+
+use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasp_host::HeaderMap;
 
+use crate::generation::ListenerShared;
+use crate::plugins::set::PluginSet;
 use crate::spec::{ClusterSpec, ListenerSpec, PathMatch, RetryPolicy, RouteAction, RouteSpec};
 use crate::upstream::ClusterId;
 
 pub(crate) struct Listener {
     pub spec: ListenerSpec,
-    /// The listener's place in the spec (its chain in each plugin set).
-    pub index: usize,
+    /// What the workers share of it: socket, TLS, counters, access logs, connection epoch.
+    pub shared: ListenerShared,
+    /// Its plugin chain in the plugin set of this version, computed on first use.
+    chain: RefCell<Option<(u64, Arc<[usize]>)>>,
     /// The cluster of each of `spec.routes`, resolved once (`None` for a direct response or
     /// a cluster the spec does not define).
     targets: Vec<Option<ClusterId>>,
     /// A TCP listener's routing (`spec.tcp`), resolved likewise.
-    pub tcp: Option<crate::tcp::TcpRoutes>,
+    pub tcp: Option<tcp::TcpRoutes>,
 }
 
 /// Where a matched route sends the request.
@@ -32,8 +42,8 @@ pub(crate) enum Target<'a> {
 }
 
 impl Listener {
-    /// The listener `index` of the spec, its routes resolved against `clusters`.
-    pub fn new(spec: ListenerSpec, index: usize, clusters: &[ClusterSpec]) -> Listener {
+    /// `spec`, its routes resolved against `clusters` (of the same generation).
+    pub fn new(spec: ListenerSpec, shared: ListenerShared, clusters: &[ClusterSpec]) -> Listener {
         let targets = spec
             .routes
             .iter()
@@ -42,16 +52,26 @@ impl Listener {
                 RouteAction::Direct { .. } => None,
             })
             .collect();
-        let tcp = spec
-            .tcp
-            .as_ref()
-            .map(|t| crate::tcp::TcpRoutes::new(t, clusters));
+        let tcp = spec.tcp.as_ref().map(|t| tcp::TcpRoutes::new(t, clusters));
         Listener {
             spec,
-            index,
+            shared,
+            chain: RefCell::new(None),
             targets,
             tcp,
         }
+    }
+
+    /// The plugins of `set` that apply here, in chain order.
+    pub fn chain(&self, set: &PluginSet) -> Arc<[usize]> {
+        if let Some((version, chain)) = &*self.chain.borrow()
+            && *version == set.version
+        {
+            return chain.clone();
+        }
+        let chain = set.chain_for(&self.spec);
+        *self.chain.borrow_mut() = Some((set.version, chain.clone()));
+        chain
     }
 
     /// The first route whose path and headers match, as Envoy's route table.
