@@ -263,3 +263,46 @@ fn rotated_listener_certificate_reaches_new_connections_only() {
     });
     proxy.shutdown();
 }
+
+#[test]
+fn a_reload_that_turns_on_client_certificates_applies_to_new_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::write(dir.path());
+    let up = upstream();
+    let identity = ca.leaf(dir.path(), "wasp", PROXY);
+    let sleep = ca.leaf(dir.path(), "sleep", SLEEP);
+    let mut spec = spec(up.address, vec![]);
+    spec.listeners[0].tls = Some(ServerTls {
+        cert_file: identity.cert_file.clone(),
+        key_file: identity.key_file.clone(),
+        ca_file: None,
+        require_client_certificate: false,
+    });
+    let proxy = start(spec.clone());
+    let addr = proxy.address("main").unwrap();
+    let anonymous = https_get(addr, client_config(dir.path(), None), &[]).unwrap();
+    assert_eq!(anonymous.status, StatusCode::OK);
+
+    // STRICT from now on (Istio's PeerAuthentication flip), by a reload, not a restart.
+    let mut strict = spec.clone();
+    if let Some(tls) = strict.listeners[0].tls.as_mut() {
+        tls.ca_file = Some(dir.path().join("ca.pem"));
+        tls.require_client_certificate = true;
+    }
+    proxy.reload(strict).unwrap();
+    assert_eq!(proxy.address("main"), Some(addr), "the port stays bound");
+    let refused = https_get(addr, client_config(dir.path(), None), &[]);
+    assert!(refused.is_err(), "{refused:?}");
+    let mutual = https_get(addr, client_config(dir.path(), Some(&sleep)), &[]).unwrap();
+    assert_eq!(mutual.status, StatusCode::OK);
+
+    // A certificate file that does not exist: refused, STRICT stays.
+    let mut broken = spec;
+    if let Some(tls) = broken.listeners[0].tls.as_mut() {
+        tls.cert_file = dir.path().join("missing.pem");
+    }
+    let error = proxy.reload(broken).unwrap_err().to_string();
+    assert!(error.contains("listener main: TLS"), "{error}");
+    assert!(https_get(addr, client_config(dir.path(), None), &[]).is_err());
+    proxy.shutdown();
+}

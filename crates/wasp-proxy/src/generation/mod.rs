@@ -119,7 +119,12 @@ impl Generation {
                 }
                 _ => (Arc::new(ConnectionEpoch::new()), tls_context(l)?),
             };
-            let socket = match previous.and_then(|p| p.socket_at(l)) {
+            let taken = |s: &Arc<BoundSocket>| {
+                listeners
+                    .iter()
+                    .any(|l: &ListenerShared| Arc::ptr_eq(&l.socket, s))
+            };
+            let socket = match previous.and_then(|p| p.socket_at(l)).filter(|s| !taken(s)) {
                 Some(socket) => socket,
                 None => Arc::new(BoundSocket::bind(l, workers)?),
             };
@@ -158,12 +163,19 @@ impl Generation {
             .find(|(l, _)| l.name == name)
     }
 
-    /// The socket bound for `listener`'s configured address, whichever listener had it.
+    /// The socket bound for `listener`'s configured address, whichever listener had it; for
+    /// port 0 (any free port), only the same listener's, since every such listener got a port
+    /// of its own.
     fn socket_at(&self, listener: &ListenerSpec) -> Option<Arc<BoundSocket>> {
-        self.listeners
+        self.spec
+            .listeners
             .iter()
-            .find(|l| l.socket.configured == listener.address)
-            .map(|l| l.socket.clone())
+            .zip(&self.listeners)
+            .find(|(spec, l)| {
+                l.socket.configured == listener.address
+                    && (listener.address.port() != 0 || spec.name == listener.name)
+            })
+            .map(|(_, l)| l.socket.clone())
     }
 
     fn all_logs(&self) -> impl Iterator<Item = &Arc<AccessLog>> {
