@@ -293,7 +293,10 @@ pub fn quick(
             address: listen,
             direction: TrafficDirection::Inbound,
             tls: None,
+            virtual_hosts: Vec::new(),
             routes: vec![RouteSpec {
+                name: String::new(),
+                plugins: Default::default(),
                 path: PathMatch::Prefix("/".to_string()),
                 headers: Vec::new(),
                 action,

@@ -64,6 +64,8 @@ pub struct RawListener {
     pub protocol: Option<S<RawListenerProtocol>>,
     pub tls: Option<RawServerTls>,
     pub routes: Option<Vec<S<RawRoute>>>,
+    /// Hosts by domain, each with routes of its own (before `routes`, the default host).
+    pub virtual_hosts: Option<Vec<S<RawVirtualHost>>>,
     /// TCP listeners: the cluster connections go to (unless an SNI route applies).
     pub cluster: Option<S<String>>,
     /// TCP listeners: clusters by the TLS server name of the ClientHello (passthrough).
@@ -121,13 +123,42 @@ pub struct RawServerTls {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
+    /// Envoy's route name.
+    pub name: Option<S<String>>,
     #[serde(rename = "match")]
     pub matcher: S<RawMatch>,
+    /// Plugin settings for this route's requests, by plugin name.
+    pub plugins: Option<BTreeMap<String, S<RawPluginSetting>>>,
     pub cluster: Option<S<String>>,
     pub timeout: Option<S<String>>,
     pub direct_response: Option<S<RawDirectResponse>>,
     pub retry_policy: Option<S<RawRetryPolicy>>,
     pub hash_policy: Option<S<RawHashPolicy>>,
+}
+
+/// A virtual host: domains and the routes for requests to them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVirtualHost {
+    pub name: S<String>,
+    pub domains: S<Vec<S<String>>>,
+    pub routes: Option<Vec<S<RawRoute>>>,
+    /// Plugin settings for every route of the host, by plugin name.
+    pub plugins: Option<BTreeMap<String, S<RawPluginSetting>>>,
+}
+
+/// What a plugin does on a route or host: exactly one field. `disabled: true` (Envoy's
+/// `FilterConfig`); for a Wasm plugin `pluginConfig` or `configuration`; for a Lua filter
+/// `name` (one of its `sourceCodes`) or `source_code` (Envoy's `LuaPerRoute`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPluginSetting {
+    pub disabled: Option<S<bool>>,
+    #[serde(rename = "pluginConfig")]
+    pub plugin_config: Option<S<serde_json::Value>>,
+    pub configuration: Option<S<String>>,
+    pub name: Option<S<String>>,
+    pub source_code: Option<S<String>>,
 }
 
 /// A route's `retry_policy`, as Envoy's.
@@ -308,6 +339,8 @@ pub enum RawPluginType {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawLua {
     pub inline_code: S<String>,
+    /// Named scripts routes may run instead (Envoy's `source_codes`, `LuaPerRoute.name`).
+    pub source_codes: Option<BTreeMap<String, S<String>>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

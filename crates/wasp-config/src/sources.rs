@@ -263,6 +263,7 @@ async fn plugin_spec(
         listeners: attached,
         load_error,
         origin,
+        routing: decl.routing.clone(),
     }
 }
 
@@ -294,6 +295,7 @@ fn lua_spec(
         listeners,
         load_error,
         origin,
+        routing: decl.routing.clone(),
     }
 }
 

@@ -44,6 +44,14 @@ pub struct PluginStats {
     pub call_time_us: AtomicU64,
 }
 
+/// Wasm VMs and root contexts alive on all workers (a root context per plugin per VM, and one
+/// per distinct route configuration).
+#[derive(Default)]
+pub struct VmGauges {
+    pub vms: std::sync::atomic::AtomicI64,
+    pub root_contexts: std::sync::atomic::AtomicI64,
+}
+
 #[derive(Default)]
 pub struct Stats {
     pub downstream_requests: AtomicU64,
@@ -56,6 +64,7 @@ pub struct Stats {
     pub upstream_timeouts: AtomicU64,
     pub upstream_latency: Histogram,
     pub local_replies: AtomicU64,
+    pub vm_gauges: std::sync::Arc<VmGauges>,
 }
 
 /// Counters of one listener (Envoy's `listener.<address>.*`, and `tcp.<prefix>.*` for a TCP

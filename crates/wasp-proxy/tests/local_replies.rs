@@ -176,6 +176,8 @@ fn unknown_route_is_404() {
     let up = upstream();
     let mut spec = spec(up.address, vec![plugin("hostcalls", "")]);
     spec.listeners[0].routes = vec![RouteSpec {
+        name: String::new(),
+        plugins: Default::default(),
         path: PathMatch::Exact("/only".into()),
         headers: vec![],
         action: RouteAction::Cluster {
@@ -204,6 +206,8 @@ fn header_matchers_pick_routes() {
     spec.listeners[0].routes.insert(
         0,
         RouteSpec {
+            name: String::new(),
+            plugins: Default::default(),
             path: PathMatch::Prefix("/".into()),
             headers: vec![wasp_proxy::spec::HeaderMatch {
                 name: "x-direct".into(),

@@ -67,6 +67,7 @@ fn tcp_listener(proxy: TcpProxySpec) -> ListenerSpec {
         direction: TrafficDirection::Inbound,
         tls: None,
         routes: Vec::new(),
+        virtual_hosts: Vec::new(),
         tcp: Some(proxy),
         access_log: Vec::new(),
     }

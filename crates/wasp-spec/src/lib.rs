@@ -6,8 +6,10 @@
 
 #![deny(missing_docs)]
 
+mod per_route;
 mod resilience;
 
+pub use per_route::{MatchRule, PluginRouting, PluginSetting, PluginSettings, VirtualHostSpec};
 pub use resilience::{
     CircuitBreakers, HealthCheck, LbPolicy, OutlierDetection, RetryOn, RetryPolicy,
 };
@@ -84,8 +86,11 @@ pub struct ListenerSpec {
     /// TLS termination; `None`: plain TCP.
     pub tls: Option<ServerTls>,
     /// Tried in order; the first that matches serves the request (HTTP listeners; empty
-    /// for a TCP one).
+    /// for a TCP one). These are the routes of the default host (domain `*`): requests whose
+    /// authority no [`ListenerSpec::virtual_hosts`] entry matches.
     pub routes: Vec<RouteSpec>,
+    /// Hosts by domain, each with its routes, matched before the default routes.
+    pub virtual_hosts: Vec<VirtualHostSpec>,
     /// `Some`: a TCP listener (Envoy's `tcp_proxy`), which relays each connection's bytes to
     /// a cluster instead of serving HTTP.
     pub tcp: Option<TcpProxySpec>,
@@ -159,6 +164,11 @@ pub struct ServerTls {
 /// One route of a listener.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteSpec {
+    /// Envoy's route `name` (Lua's `streamInfo():routeName()`, Higress's `ingress` rules);
+    /// empty: none.
+    pub name: String,
+    /// Plugin settings for requests of this route (Envoy's `typed_per_filter_config`).
+    pub plugins: PluginSettings,
     /// How the path must match.
     pub path: PathMatch,
     /// Every header matcher must match.
@@ -312,6 +322,8 @@ pub struct PluginSpec {
     pub load_error: Option<String>,
     /// Facts about the code's delivery (digest, fetched at, ...), shown by /plugins.
     pub origin: Origin,
+    /// Which requests it serves, and with which configuration, beyond its listeners.
+    pub routing: PluginRouting,
 }
 
 /// What a plugin runs.
@@ -376,6 +388,7 @@ impl PluginSpec {
             listeners: Vec::new(),
             load_error: None,
             origin: Origin::new(),
+            routing: PluginRouting::default(),
         }
     }
 

@@ -64,10 +64,17 @@ impl Builder<'_> {
                 Some(tls) => Some(self.server_tls(tls, &format!("{path}.tls"))?),
                 None => None,
             };
-            let mut routes = Vec::new();
-            for (j, r) in l.routes.as_deref().unwrap_or_default().iter().enumerate() {
-                routes.push(self.route(r, &format!("{path}.routes[{j}]"), clusters)?);
-            }
+            let routes = self.routes(
+                l.routes.as_deref().unwrap_or_default(),
+                &format!("{path}.routes"),
+                clusters,
+            )?;
+            let virtual_hosts = self.virtual_hosts(
+                l.virtual_hosts.as_deref().unwrap_or_default(),
+                &path,
+                clusters,
+                !routes.is_empty(),
+            )?;
             out.push(ListenerSpec {
                 name,
                 address,
@@ -77,6 +84,7 @@ impl Builder<'_> {
                 },
                 tls,
                 routes,
+                virtual_hosts,
                 tcp,
                 access_log: self.access_logs(l.access_log.as_deref().unwrap_or_default(), &path)?,
             });
@@ -84,7 +92,7 @@ impl Builder<'_> {
         Ok(out)
     }
 
-    fn route(
+    pub(super) fn route(
         &self,
         raw: &Spanned<RawRoute>,
         path: &str,
@@ -222,7 +230,14 @@ impl Builder<'_> {
                 ));
             }
         };
+        let name = match &r.name {
+            Some(n) => self.name(n, &format!("{path}.name"))?,
+            None => String::new(),
+        };
         Ok(RouteSpec {
+            name,
+            // Filled in once the plugins are known (route_plugins.rs).
+            plugins: Default::default(),
             path: path_match,
             headers,
             action,

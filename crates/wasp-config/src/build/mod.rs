@@ -16,9 +16,11 @@ use crate::{DEFAULT_BUFFER_LIMIT, Workload};
 
 mod access_log;
 mod clusters;
+mod hosts;
 mod listeners;
 mod plugins;
 mod resilience;
+mod route_plugins;
 mod tcp;
 mod tls;
 mod tracing;
@@ -89,7 +91,7 @@ impl<'a> Builder<'a> {
         };
 
         let clusters = self.clusters(raw.clusters.as_deref().unwrap_or_default())?;
-        let listeners = self.listeners(raw.listeners.as_ref(), &clusters)?;
+        let mut listeners = self.listeners(raw.listeners.as_ref(), &clusters)?;
 
         let mut plugins = Vec::new();
         let mut sources = None;
@@ -98,6 +100,18 @@ impl<'a> Builder<'a> {
             if let Some(inline) = &raw_plugins.inline {
                 plugins = self.plugins(inline, &listeners)?;
             }
+        }
+        if let Some(raw_listeners) = &raw.listeners {
+            let known = route_plugins::KnownPlugins {
+                specs: &plugins,
+                raw: raw
+                    .plugins
+                    .as_ref()
+                    .and_then(|p| p.inline.as_deref())
+                    .unwrap_or_default(),
+                open: sources.is_some(),
+            };
+            self.route_plugins(&raw_listeners.value, &mut listeners, &known)?;
         }
 
         let spec = ProxySpec {

@@ -4,13 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::Value;
 use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 use wasp_spec::{FailStrategy, ListenerSpec, LuaSpec, PluginKind, PluginSpec, WasmSpec};
 
 use crate::raw::{RawFailStrategy, RawPhase, RawPlugin, RawPluginType};
-use crate::values::{canonical_json, file_url, parse_module_file};
+use crate::values::{file_url, parse_module_file};
 
 use super::{Builder, Result};
 
@@ -119,18 +118,12 @@ impl Builder<'_> {
                     ));
                 }
                 (Some(c), None) => c.value.clone().into_bytes(),
-                (None, Some(pc)) => match &pc.value {
-                    Value::Null => Vec::new(),
-                    Value::Object(m) if m.is_empty() => Vec::new(),
-                    v @ Value::Object(_) => canonical_json(v).into_bytes(),
-                    _ => {
-                        return Err(self.errs.at(
-                            &pc.referenced,
-                            format!("{path}.pluginConfig"),
-                            "must be a mapping (use configuration for a plain string)",
-                        ));
-                    }
-                },
+                (None, Some(pc)) => {
+                    super::route_plugins::plugin_config_bytes(&pc.value).map_err(|m| {
+                        self.errs
+                            .at(&pc.referenced, format!("{path}.pluginConfig"), m)
+                    })?
+                }
                 (None, None) => Vec::new(),
             };
             // Empty, as Envoy's default: plugins with the same module, VM configuration and
@@ -184,6 +177,18 @@ impl Builder<'_> {
                 Some(RawPhase::Stats) => Some("STATS"),
                 Some(RawPhase::Unspecified) | None => None,
             };
+            if let Some(codes) = p.lua.as_ref().and_then(|l| l.value.source_codes.as_ref()) {
+                for (script, code) in codes {
+                    wasp_lua::LuaScript::compile(&format!("{name}/{script}"), &code.value)
+                        .map_err(|e| {
+                            self.errs.at(
+                                &code.referenced,
+                                format!("{path}.lua.sourceCodes.{script}"),
+                                e.to_string(),
+                            )
+                        })?;
+                }
+            }
             let kind = match lua {
                 Some(source) => PluginKind::Lua(LuaSpec { source }),
                 None => PluginKind::Wasm(WasmSpec {
@@ -210,6 +215,7 @@ impl Builder<'_> {
                 listeners: plugin_listeners,
                 load_error: None,
                 origin: Default::default(),
+                routing: Default::default(),
             };
             specs.push(spec);
         }

@@ -31,6 +31,14 @@ impl Builder<'_> {
                  server name)",
             ));
         }
+        if let Some(first) = l.virtual_hosts.as_ref().and_then(|h| h.first()) {
+            return Err(self.errs.at(
+                &first.referenced,
+                format!("{path}.virtual_hosts"),
+                "a tcp listener has no HTTP virtual hosts: give it `cluster:` (and `sni:` to choose by \
+                 server name)",
+            ));
+        }
         let cluster = l
             .cluster
             .as_ref()

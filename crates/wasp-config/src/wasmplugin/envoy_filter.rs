@@ -192,6 +192,7 @@ impl Checker<'_> {
                 creation_timestamp: meta.creation_timestamp,
                 resource_version: meta.resource_version.clone(),
                 attachment: attachment.clone(),
+                routing: Default::default(),
                 phase: lua.phase,
                 // Our chain puts higher priorities first. Before the router, a patch applied
                 // later (higher EnvoyFilter priority) lands later: negate. Inserted first, it

@@ -345,6 +345,9 @@ pub struct Resource {
     pub body: ResourceBody,
     /// Where it was read, for messages and /plugins.
     pub source: Source,
+    /// Per-host, per-service and per-route settings (Higress `matchRules`, Istio `targetRefs`
+    /// of kind Service).
+    pub routing: wasp_spec::PluginRouting,
 }
 
 impl Resource {
@@ -393,6 +396,7 @@ impl Resource {
             resource_version: self.resource_version.clone(),
             source: self.source.clone(),
             body,
+            routing: self.routing.clone(),
         }
     }
 }
@@ -420,6 +424,8 @@ pub struct PluginDecl {
     pub source: Source,
     /// The Wasm module or Lua script to run.
     pub body: PluginBody,
+    /// Which requests it serves with which configuration, beyond its listeners.
+    pub routing: wasp_spec::PluginRouting,
 }
 
 impl PluginDecl {

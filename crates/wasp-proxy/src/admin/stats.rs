@@ -88,6 +88,18 @@ impl Collector for ProxyMetrics {
             "Open client connections.",
             &ConstGauge::new(stats.active_connections.load(Relaxed)),
         )?;
+        encode_one(
+            &mut encoder,
+            "wasp_wasm_vms_active",
+            "Wasm VMs alive on all workers (plugins of one VM group share one per worker).",
+            &ConstGauge::new(stats.vm_gauges.vms.load(Relaxed)),
+        )?;
+        encode_one(
+            &mut encoder,
+            "wasp_wasm_root_contexts_active",
+            "Plugin root contexts alive on all workers: one per plugin per VM, and one per distinct route configuration.",
+            &ConstGauge::new(stats.vm_gauges.root_contexts.load(Relaxed)),
+        )?;
         for (name, help, value) in [
             (
                 "wasp_downstream_connections",

@@ -15,6 +15,7 @@ use wasp_host::HeaderMap;
 
 use crate::filter::signals::Direction;
 use crate::filter::{DataFlow, Filter, HeadersFlow, Stop, StreamCx, StreamFilter};
+use crate::spec::PluginSetting;
 
 /// The chain state of one stream.
 pub(crate) struct Chain {
@@ -46,11 +47,12 @@ fn index(direction: Direction) -> usize {
 }
 
 impl Chain {
-    /// The chain of the stream's plugins (indices in its plugin set, in chain order).
-    pub fn new(cx: StreamCx, plugins: &[usize]) -> Chain {
+    /// The chain of the stream's plugins (indices in its plugin set, in chain order, each with
+    /// its setting for the request).
+    pub fn new(cx: StreamCx, plugins: &[(usize, PluginSetting)]) -> Chain {
         let filters: Vec<Filter> = plugins
             .iter()
-            .map(|&plugin| Filter::new(&cx.vms, plugin))
+            .map(|(plugin, setting)| Filter::new(&cx.vms, *plugin, setting))
             .collect();
         let n = filters.len();
         let none = || RefCell::new(vec![None; n]);

@@ -4,6 +4,7 @@
 //! answers.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
@@ -34,13 +35,16 @@ enum Flow {
 pub(crate) struct LuaFilter {
     /// The plugin's index in the stream's plugin set.
     pub(super) plugin: usize,
+    /// The script the request's route runs instead of the filter's (`LuaPerRoute`).
+    script: Option<Arc<str>>,
     run: RefCell<Option<LuaStream>>,
 }
 
 impl LuaFilter {
-    pub fn new(plugin: usize) -> LuaFilter {
+    pub fn new(plugin: usize, script: Option<Arc<str>>) -> LuaFilter {
         LuaFilter {
             plugin,
+            script,
             run: RefCell::new(None),
         }
     }
@@ -54,7 +58,7 @@ impl LuaFilter {
         phase: ScriptPhase,
     ) -> Result<Flow, Stop> {
         if self.run.borrow().is_none() {
-            let Some(worker) = cx.vms.lua(self.plugin) else {
+            let Some(worker) = cx.vms.lua(self.plugin, self.script.as_ref()) else {
                 return match cx.vms.unavailable::<()>(self.plugin) {
                     Step::Fail(code) => Err(cx.fail(code)),
                     _ => Ok(Flow::Continue),

@@ -102,7 +102,12 @@ pub(crate) fn stream_info(info: &StreamRecord) -> wasp_lua::StreamInfo {
         downstream_remote_address: c.peer.to_string(),
         downstream_direct_remote_address: c.peer.to_string(),
         requested_server_name: c.sni.clone().unwrap_or_default(),
-        route_name: String::new(),
+        route_name: info
+            .route_name
+            .lock()
+            .ok()
+            .and_then(|n| n.as_deref().map(str::to_string))
+            .unwrap_or_default(),
         ssl: c.tls.as_deref().map(ssl_info),
         ..Default::default()
     }

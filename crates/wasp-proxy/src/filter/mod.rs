@@ -28,6 +28,7 @@ use crate::filter::properties::StreamRecord;
 use crate::filter::signals::{Direction, Interrupt, StreamSignals};
 use crate::plugins::vms::WorkerVms;
 use crate::shared::Shared;
+use crate::spec::PluginSetting;
 use crate::upstream::Upstreams;
 
 /// What the filters of one stream share.
@@ -176,12 +177,21 @@ pub(crate) enum Filter {
 }
 
 impl Filter {
-    /// The filter for plugin `plugin` of the stream's set.
-    pub fn new(vms: &WorkerVms, plugin: usize) -> Filter {
+    /// The filter for plugin `plugin` of the stream's set, as `setting` (the request's route,
+    /// host or rule) has it run.
+    pub fn new(vms: &WorkerVms, plugin: usize, setting: &PluginSetting) -> Filter {
+        let configuration = match setting {
+            PluginSetting::Configuration(c) => Some(c.clone()),
+            _ => None,
+        };
+        let script = match setting {
+            PluginSetting::LuaSource(s) => Some(s.clone()),
+            _ => None,
+        };
         if vms.plugin(plugin).spec.is_lua() {
-            Filter::Lua(lua::LuaFilter::new(plugin))
+            Filter::Lua(lua::LuaFilter::new(plugin, script))
         } else {
-            Filter::Wasm(wasm::WasmFilter::new(plugin))
+            Filter::Wasm(wasm::WasmFilter::new(plugin, configuration))
         }
     }
 }

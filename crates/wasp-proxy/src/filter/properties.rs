@@ -39,6 +39,8 @@ pub struct StreamRecord {
     /// The cluster of the route the request matched as it arrived (`xds.cluster_name` before
     /// the upstream is picked: Envoy routes before the filters run).
     pub route_cluster: Mutex<Option<Arc<str>>>,
+    /// The name of that route, if it has one (Lua's `streamInfo():routeName()`).
+    pub route_name: Mutex<Option<Arc<str>>>,
     /// Body bytes received from the client / sent to it.
     pub request_body_bytes: AtomicU64,
     pub response_body_bytes: AtomicU64,
@@ -79,6 +81,7 @@ impl StreamRecord {
             start: SystemTime::now(),
             upstream: Mutex::default(),
             route_cluster: Mutex::default(),
+            route_name: Mutex::default(),
             request_body_bytes: AtomicU64::new(0),
             response_body_bytes: AtomicU64::new(0),
             code_details: Mutex::default(),

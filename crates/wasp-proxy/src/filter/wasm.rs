@@ -2,6 +2,7 @@
 //! the first phase that reaches it and always ended when the stream goes away.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use wasp_host::{CallError, DataAction, HeadersAction, TrailersAction, Vm};
 
@@ -24,13 +25,16 @@ enum Ctx {
 pub(crate) struct WasmFilter {
     /// The plugin's index in the stream's plugin set.
     pub(super) plugin: usize,
+    /// The configuration of the request's route (its root context's); `None`: the plugin's.
+    configuration: Option<Arc<[u8]>>,
     ctx: Cell<Ctx>,
 }
 
 impl WasmFilter {
-    pub fn new(plugin: usize) -> WasmFilter {
+    pub fn new(plugin: usize, configuration: Option<Arc<[u8]>>) -> WasmFilter {
         WasmFilter {
             plugin,
+            configuration,
             ctx: Cell::new(Ctx::NotYet),
         }
     }
@@ -48,10 +52,13 @@ impl WasmFilter {
                 ctx, generation, ..
             } => (ctx, generation),
             Ctx::NotYet => {
-                match cx
-                    .vms
-                    .open_stream(self.plugin, cx.exchange.shared(), &cx.signals, pos)
-                {
+                match cx.vms.open_stream(
+                    self.plugin,
+                    self.configuration.as_ref(),
+                    cx.exchange.shared(),
+                    &cx.signals,
+                    pos,
+                ) {
                     Step::Done((ctx, generation)) => {
                         self.ctx.set(Ctx::Open {
                             ctx,
@@ -184,10 +191,13 @@ impl StreamFilter for WasmFilter {
             // A plugin the request never reached (an earlier one answered) still logs the
             // stream: Envoy creates its context at log time and calls on_log and on_done.
             Ctx::NotYet => {
-                if let Step::Done((ctx, generation)) =
-                    cx.vms
-                        .open_stream(self.plugin, cx.exchange.shared(), &cx.signals, pos)
-                {
+                if let Step::Done((ctx, generation)) = cx.vms.open_stream(
+                    self.plugin,
+                    self.configuration.as_ref(),
+                    cx.exchange.shared(),
+                    &cx.signals,
+                    pos,
+                ) {
                     cx.vms.close_stream(self.plugin, ctx, generation);
                 }
             }

@@ -25,6 +25,8 @@ pub(crate) struct WorkerLink {
     pub clusters: Arc<Generations>,
     /// `xds.node.*` properties.
     pub node: Arc<HashMap<String, PropertyValue>>,
+    /// Counts of live VMs and root contexts, for /stats.
+    pub gauges: Arc<crate::stats::VmGauges>,
 }
 
 /// Work a plugin asked for from inside a hostcall, carried out on the worker's loop. `set`

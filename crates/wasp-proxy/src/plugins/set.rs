@@ -154,6 +154,9 @@ pub(crate) struct PluginSet {
     pub vm_groups: Vec<VmGroup>,
     /// How many workers have instantiated this set (their VMs started or failed).
     pub started_on: std::sync::atomic::AtomicUsize,
+    /// Whether a plugin has rules or is off by default (if none is, and a listener gives no
+    /// plugin a setting, a stream runs the listener's chain as it is).
+    pub has_routing: bool,
 }
 
 impl PluginSet {
@@ -176,6 +179,9 @@ impl PluginSet {
         PluginSet {
             version,
             vm_groups: group_plugins(&plugins),
+            has_routing: plugins
+                .iter()
+                .any(|p| p.spec.routing != crate::spec::PluginRouting::default()),
             plugins,
             started_on: Default::default(),
         }
@@ -264,6 +270,7 @@ fn same_plugin(a: &PluginSpec, b: &PluginSpec) -> bool {
         && a.listeners == b.listeners
         && a.load_error == b.load_error
         && a.origin == b.origin
+        && a.routing == b.routing
 }
 
 /// The current set and a way for workers to hear of the next one.

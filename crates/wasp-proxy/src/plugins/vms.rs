@@ -26,6 +26,9 @@ enum VmSlot {
         vm: Box<Vm>,
         /// Each member plugin's root context; `None`: that plugin refused to start.
         roots: Vec<Option<u32>>,
+        /// Root contexts of members with another configuration (a route's or a rule's), by
+        /// member and configuration, created on first use; `None`: refused.
+        variants: HashMap<(usize, Arc<[u8]>), Option<u32>>,
         generation: u64,
     },
     /// The module could not be loaded or the VM did not start.
@@ -45,6 +48,9 @@ pub(crate) enum Step<T> {
 /// plugin's position in its chain.
 type StreamRoutes = HashMap<(usize, u32), (Weak<StreamSignals>, usize)>;
 
+/// Lua states of per-route scripts, by plugin and script.
+type RouteLuas = HashMap<(usize, Arc<str>), Option<Rc<wasp_lua::LuaWorker>>>;
+
 /// The VMs of one plugin set on one worker.
 pub(crate) struct WorkerVms {
     pub set: Arc<PluginSet>,
@@ -56,7 +62,10 @@ pub(crate) struct WorkerVms {
     timers: RefCell<HashMap<(usize, u32), tokio::task::JoinHandle<()>>>,
     next_reload: RefCell<HashMap<usize, Instant>>,
     /// Per plugin: its Lua state on this worker, for Lua filters (one per worker, as Envoy).
-    luas: Vec<Option<wasp_lua::LuaWorker>>,
+    luas: Vec<Option<Rc<wasp_lua::LuaWorker>>>,
+    /// Lua states of scripts routes run instead of a filter's own (Envoy's `LuaPerRoute`),
+    /// by plugin and script, created on first use; `None`: the script did not load.
+    route_luas: RefCell<RouteLuas>,
     me: Weak<WorkerVms>,
 }
 
@@ -75,7 +84,7 @@ impl WorkerVms {
             .map(|p| {
                 let script = p.script()?;
                 match wasp_lua::LuaWorker::new(script, wasp_lua::Limits::default()) {
-                    Ok(lua) => Some(lua),
+                    Ok(lua) => Some(Rc::new(lua)),
                     Err(e) => {
                         p.set_failed(&e.to_string());
                         tracing::error!(plugin = %p.spec.name, worker = link.id, "Lua filter failed to start: {e}");
@@ -86,6 +95,7 @@ impl WorkerVms {
             .collect();
         let vms = Rc::new_cyclic(|me| WorkerVms {
             luas,
+            route_luas: RefCell::default(),
             vms: (0..set.vm_groups.len())
                 .map(|_| RefCell::new(VmSlot::Unavailable))
                 .collect(),
@@ -110,31 +120,57 @@ impl WorkerVms {
         &self.set.plugins[plugin]
     }
 
-    /// The worker's Lua state of a Lua filter (`None`: it failed to start).
-    pub fn lua(&self, plugin: usize) -> Option<&wasp_lua::LuaWorker> {
-        self.luas[plugin].as_ref()
+    /// The worker's Lua state of a Lua filter, or of the script a route runs instead
+    /// (`None`: it failed to start).
+    pub fn lua(&self, plugin: usize, script: Option<&Arc<str>>) -> Option<Rc<wasp_lua::LuaWorker>> {
+        let Some(script) = script else {
+            return self.luas[plugin].clone();
+        };
+        let key = (plugin, script.clone());
+        if let Some(lua) = self.route_luas.borrow().get(&key) {
+            return lua.clone();
+        }
+        let name = &self.plugin(plugin).spec.name;
+        let lua = wasp_lua::LuaScript::compile(name, script)
+            .and_then(|s| wasp_lua::LuaWorker::new(&s, wasp_lua::Limits::default()))
+            .map(Rc::new)
+            .map_err(|e| {
+                tracing::error!(plugin = %name, worker = self.link.id, "a route's Lua script failed to start: {e}");
+            })
+            .ok();
+        self.route_luas.borrow_mut().insert(key, lua.clone());
+        lua
     }
 
     /// The plugin whose root context `root` is in VM `v`.
     pub fn owner(&self, v: usize, root: u32) -> Option<usize> {
         match &*self.vms.get(v)?.borrow() {
-            VmSlot::Ready { roots, .. } => {
-                let member = roots.iter().position(|r| *r == Some(root))?;
+            VmSlot::Ready {
+                roots, variants, ..
+            } => {
+                let member = roots.iter().position(|r| *r == Some(root)).or_else(|| {
+                    variants
+                        .iter()
+                        .find(|(_, r)| **r == Some(root))
+                        .map(|((member, _), _)| *member)
+                })?;
                 Some(self.set.vm_groups[v].members[member])
             }
             VmSlot::Unavailable => None,
         }
     }
 
-    /// Creates a stream context in `plugin`'s VM and registers where its effects go.
+    /// Creates a stream context in `plugin`'s VM, under the root context of `configuration`
+    /// (a route's; `None`: the plugin's own), and registers where its effects go.
     pub fn open_stream(
         &self,
         plugin: usize,
+        configuration: Option<&Arc<[u8]>>,
         stream: &wasp_host::SharedHttpStream,
         signals: &Rc<StreamSignals>,
         position: usize,
     ) -> Step<(u32, u64)> {
-        match self.open(plugin, signals, position, |vm, root| {
+        match self.open(plugin, configuration, signals, position, |vm, root| {
             vm.create_http_stream(root, stream.clone())
                 .map(|ctx| (ctx, ()))
         }) {
@@ -153,7 +189,7 @@ impl WorkerVms {
         signals: &Rc<StreamSignals>,
         position: usize,
     ) -> Step<(u32, u64, wasp_host::NetworkAction)> {
-        self.open(plugin, signals, position, |vm, root| {
+        self.open(plugin, None, signals, position, |vm, root| {
             vm.create_tcp_stream(root, connection.clone())
         })
     }
@@ -168,26 +204,30 @@ impl WorkerVms {
     fn open<T>(
         &self,
         plugin: usize,
+        configuration: Option<&Arc<[u8]>>,
         signals: &Rc<StreamSignals>,
         position: usize,
         create: impl FnOnce(&mut Vm, u32) -> Result<(u32, T), CallError>,
     ) -> Step<(u32, u64, T)> {
         self.maybe_reload(plugin);
-        let (v, member) = self.placement[plugin];
+        let v = self.placement[plugin].0;
         let result = {
             let mut slot = self.vms[v].borrow_mut();
             match &mut *slot {
                 VmSlot::Ready {
                     vm,
                     roots,
+                    variants,
                     generation,
-                } if vm.failure().is_none() => match roots[member] {
-                    Some(root) => {
-                        let generation = *generation;
-                        create(vm, root).map(|(ctx, extra)| (ctx, generation, extra))
+                } if vm.failure().is_none() => {
+                    match self.root_for(vm, roots, variants, plugin, configuration) {
+                        Some(root) => {
+                            let generation = *generation;
+                            create(vm, root).map(|(ctx, extra)| (ctx, generation, extra))
+                        }
+                        None => Err(CallError::Failed("the plugin did not start".into())),
                     }
-                    None => Err(CallError::Failed("the plugin did not start".into())),
-                },
+                }
                 VmSlot::Ready { vm, .. } => {
                     Err(CallError::Failed(vm.failure().unwrap_or_default().into()))
                 }
@@ -205,6 +245,47 @@ impl WorkerVms {
             Err(_) if !self.can_run(plugin) => self.unavailable(plugin),
             Err(e) => self.failed(plugin, e),
         }
+    }
+
+    /// The root context a stream of `plugin` goes under: its own, or the one of
+    /// `configuration`, started on first use (`proxy_on_context_create`, `on_configure`) as
+    /// Higress starts a root context per distinct configuration.
+    fn root_for(
+        &self,
+        vm: &mut Vm,
+        roots: &[Option<u32>],
+        variants: &mut HashMap<(usize, Arc<[u8]>), Option<u32>>,
+        plugin: usize,
+        configuration: Option<&Arc<[u8]>>,
+    ) -> Option<u32> {
+        let member = self.placement[plugin].1;
+        let p = self.plugin(plugin);
+        let wasm = p.spec.wasm()?;
+        let Some(configuration) = configuration.filter(|c| ***c != *wasm.configuration) else {
+            return roots[member];
+        };
+        let key = (member, configuration.clone());
+        if let Some(root) = variants.get(&key) {
+            return *root;
+        }
+        let started = vm.start_plugin(&PluginConfig {
+            name: p.spec.name.clone(),
+            root_id: wasm.root_id.clone(),
+            configuration: configuration.to_vec(),
+            allow_headers_stop_iteration: false,
+        });
+        let root = match started {
+            Ok(root) => {
+                self.link.gauges.root_contexts.fetch_add(1, Relaxed);
+                Some(root)
+            }
+            Err(e) => {
+                tracing::error!(plugin = %p.spec.name, worker = self.link.id, "the plugin refused a route's configuration: {e}");
+                None
+            }
+        };
+        variants.insert(key, root);
+        root
     }
 
     /// Runs one callback of `plugin` in its VM.
@@ -327,8 +408,22 @@ impl WorkerVms {
         drop(next);
         tracing::warn!(plugin = %self.plugin(plugin).spec.name, worker = self.link.id, "replacing the failed VM (FAIL_RELOAD)");
         let slot = self.build_vm(v, generation + 1);
-        *self.vms[v].borrow_mut() = slot;
+        let old = std::mem::replace(&mut *self.vms[v].borrow_mut(), slot);
+        self.uncount(&old);
         self.after_call(v);
+    }
+
+    /// Takes a VM that goes away out of the gauges.
+    fn uncount(&self, slot: &VmSlot) {
+        if let VmSlot::Ready {
+            roots, variants, ..
+        } = slot
+        {
+            let gauges = &self.link.gauges;
+            gauges.vms.fetch_sub(1, Relaxed);
+            let n = roots.iter().chain(variants.values()).flatten().count();
+            gauges.root_contexts.fetch_sub(n as i64, Relaxed);
+        }
     }
 
     /// Carries out what the plugins of VM `v` asked for during the call that just returned.
@@ -457,9 +552,15 @@ impl WorkerVms {
                 }
             }
         }
+        let gauges = &self.link.gauges;
+        gauges.vms.fetch_add(1, Relaxed);
+        gauges
+            .root_contexts
+            .fetch_add(roots.iter().flatten().count() as i64, Relaxed);
         VmSlot::Ready {
             vm: Box::new(vm),
             roots,
+            variants: HashMap::new(),
             generation,
         }
     }
@@ -472,11 +573,19 @@ impl Drop for WorkerVms {
         for (_, timer) in self.timers.get_mut().drain() {
             timer.abort();
         }
+        for slot in &self.vms {
+            self.uncount(&slot.borrow());
+        }
         for slot in &mut self.vms {
-            if let VmSlot::Ready { vm, roots, .. } = slot.get_mut()
+            if let VmSlot::Ready {
+                vm,
+                roots,
+                variants,
+                ..
+            } = slot.get_mut()
                 && vm.failure().is_none()
             {
-                for root in roots.iter().flatten() {
+                for root in roots.iter().chain(variants.values()).flatten() {
                     let _ = vm.shutdown_plugin(*root);
                 }
             }

@@ -2,6 +2,8 @@
 //! listener's routes, or a TCP listener's [`tcp::TcpRoutes`]), resolved against the clusters
 //! of one configuration generation.
 
+mod hosts;
+pub(crate) mod plugins;
 pub(crate) mod tcp;
 
 use std::cell::RefCell;
@@ -12,7 +14,9 @@ use wasp_host::HeaderMap;
 
 use crate::generation::ListenerShared;
 use crate::plugins::set::PluginSet;
-use crate::spec::{ClusterSpec, ListenerSpec, PathMatch, RetryPolicy, RouteAction, RouteSpec};
+use crate::spec::{
+    ClusterSpec, ListenerSpec, PathMatch, RetryPolicy, RouteAction, RouteSpec, VirtualHostSpec,
+};
 use crate::upstream::ClusterId;
 
 pub(crate) struct Listener {
@@ -21,9 +25,15 @@ pub(crate) struct Listener {
     pub shared: ListenerShared,
     /// Its plugin chain in the plugin set of this version, computed on first use.
     chain: RefCell<Option<(u64, Arc<[usize]>)>>,
-    /// The cluster of each of `spec.routes`, resolved once (`None` for a direct response or
-    /// a cluster the spec does not define).
+    /// The default host's routes (`spec.routes`), their clusters resolved.
     targets: Vec<Option<ClusterId>>,
+    /// The virtual hosts (`spec.virtual_hosts`): which one an authority picks, and the
+    /// clusters of each one's routes.
+    hosts: hosts::Hosts,
+    host_targets: Vec<Vec<Option<ClusterId>>>,
+    /// Whether any route or host gives a plugin a setting (if none does, a stream's chain is
+    /// the listener's as it is).
+    pub has_plugin_settings: bool,
     /// A TCP listener's routing (`spec.tcp`), resolved likewise.
     pub tcp: Option<tcp::TcpRoutes>,
 }
@@ -41,23 +51,47 @@ pub(crate) enum Target<'a> {
     Direct { status: u16, body: &'a str },
 }
 
+/// The route a request matched, and the virtual host it is in (`None`: the default host).
+pub(crate) struct Matched<'a> {
+    pub target: Target<'a>,
+    pub route: &'a RouteSpec,
+    pub host: Option<&'a VirtualHostSpec>,
+}
+
+fn targets_of(routes: &[RouteSpec], clusters: &[ClusterSpec]) -> Vec<Option<ClusterId>> {
+    routes
+        .iter()
+        .map(|route| match &route.action {
+            RouteAction::Cluster { name, .. } => ClusterId::of(clusters, name),
+            RouteAction::Direct { .. } => None,
+        })
+        .collect()
+}
+
 impl Listener {
     /// `spec`, its routes resolved against `clusters` (of the same generation).
     pub fn new(spec: ListenerSpec, shared: ListenerShared, clusters: &[ClusterSpec]) -> Listener {
-        let targets = spec
-            .routes
+        let targets = targets_of(&spec.routes, clusters);
+        let host_targets = spec
+            .virtual_hosts
             .iter()
-            .map(|route| match &route.action {
-                RouteAction::Cluster { name, .. } => ClusterId::of(clusters, name),
-                RouteAction::Direct { .. } => None,
-            })
+            .map(|h| targets_of(&h.routes, clusters))
             .collect();
+        let hosts = hosts::Hosts::new(&spec.virtual_hosts);
+        let has_plugin_settings = spec.routes.iter().any(|r| !r.plugins.is_empty())
+            || spec
+                .virtual_hosts
+                .iter()
+                .any(|h| !h.plugins.is_empty() || h.routes.iter().any(|r| !r.plugins.is_empty()));
         let tcp = spec.tcp.as_ref().map(|t| tcp::TcpRoutes::new(t, clusters));
         Listener {
             spec,
             shared,
             chain: RefCell::new(None),
             targets,
+            hosts,
+            host_targets,
+            has_plugin_settings,
             tcp,
         }
     }
@@ -74,8 +108,14 @@ impl Listener {
         chain
     }
 
-    /// The first route whose path and headers match, as Envoy's route table.
+    /// Where the first route that matches sends the request.
     pub fn route(&self, headers: &HeaderMap) -> Option<Target<'_>> {
+        self.matched(headers).map(|m| m.target)
+    }
+
+    /// The first route whose path and headers match, in the virtual host the request's
+    /// authority picks (Envoy's route table), with that host.
+    pub fn matched(&self, headers: &HeaderMap) -> Option<Matched<'_>> {
         // Envoy's route matcher reads the scheme from `x-forwarded-proto` (added before the
         // filters run) and matches nothing without it, as after a plugin replaced every
         // request header with `proxy_set_header_map_pairs`.
@@ -85,21 +125,28 @@ impl Listener {
         {
             return None;
         }
+        let (routes, targets, host) = match self.hosts.pick(headers.get(b":authority")) {
+            Some(i) => (
+                &self.spec.virtual_hosts[i].routes,
+                &self.host_targets[i],
+                Some(&self.spec.virtual_hosts[i]),
+            ),
+            None => (&self.spec.routes, &self.targets, None),
+        };
         let path = headers.get_str(":path").unwrap_or("/");
         let path = path.split_once('?').map_or(path, |(p, _)| p);
-        let i = self
-            .spec
-            .routes
+        let i = routes
             .iter()
             .position(|route| matches(route, path, headers))?;
-        Some(match &self.spec.routes[i].action {
+        let route = &routes[i];
+        let target = match &route.action {
             RouteAction::Cluster {
                 timeout,
                 retry,
                 hash_header,
                 ..
             } => Target::Cluster {
-                id: self.targets[i],
+                id: targets[i],
                 timeout: *timeout,
                 retry: retry.as_ref(),
                 hash_header: hash_header.as_deref(),
@@ -108,6 +155,11 @@ impl Listener {
                 status: *status,
                 body,
             },
+        };
+        Some(Matched {
+            target,
+            route,
+            host,
         })
     }
 }

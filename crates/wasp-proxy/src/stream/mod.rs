@@ -22,7 +22,9 @@ use crate::filter::chain::Chain;
 use crate::filter::exchange::Exchange;
 use crate::filter::properties::{ConnInfo, StreamRecord};
 use crate::filter::{self, StreamCx};
-use crate::routes::{Listener, Target};
+use crate::routes::plugins::{RequestFacts, plan as plugins_plan};
+use crate::routes::{Listener, Matched, Target};
+use crate::spec::PluginSetting;
 use crate::worker::Worker;
 use crate::worker::local::LocalGeneration;
 
@@ -69,16 +71,41 @@ pub(crate) async fn handle(
         headers.get_str("x-forwarded-for"),
         span,
     ));
-    // Envoy picks the route before the filters run; plugins read it as xds.cluster_name.
-    // Without plugins nobody asks, and the route is looked up once, after the chain.
-    if !chain.is_empty()
-        && let Some(Target::Cluster { id: Some(id), .. }) = listener.route(&headers)
-    {
-        *info
-            .route_cluster
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = generation.upstreams.name(id);
-    }
+    // Envoy picks the route before the filters run; plugins read it as xds.cluster_name, and
+    // it decides which plugins run and how (route and host settings, plugin rules). Without
+    // plugins nobody asks, and the route is looked up once, after the chain.
+    let plan = if chain.is_empty() {
+        Vec::new()
+    } else {
+        let matched = listener.matched(&headers);
+        if let Some(m) = matched.as_ref().filter(|m| !m.route.name.is_empty()) {
+            *info
+                .route_name
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(Arc::from(m.route.name.as_str()));
+        }
+        if let Some(Matched {
+            target: Target::Cluster { id: Some(id), .. },
+            ..
+        }) = &matched
+        {
+            *info
+                .route_cluster
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                generation.upstreams.name(*id);
+        }
+        if listener.has_plugin_settings || vms.set.has_routing {
+            let request = RequestFacts {
+                authority: headers.get_str(":authority").unwrap_or_default(),
+                matched: matched.as_ref(),
+            };
+            plugins_plan(&vms.set, &chain, &request)
+        } else {
+            chain.iter().map(|&p| (p, PluginSetting::Enabled)).collect()
+        }
+    };
     info.request_complete.store(end_of_stream, Relaxed);
     let cx = StreamCx {
         exchange: Exchange::new(headers, info.clone()),
@@ -90,9 +117,9 @@ pub(crate) async fn handle(
         cluster_names: generation.shared.cluster_names.clone(),
         shared: worker.shared.clone(),
         metadata: Default::default(),
-        len: chain.len(),
+        len: plan.len(),
     };
-    let run = Rc::new(Chain::new(cx, &chain));
+    let run = Rc::new(Chain::new(cx, &plan));
     let result = match forward::forward(&run, &listener, (body, body_end), end_of_stream).await {
         Ok(response) => Ok(response),
         Err(stop) => local_reply::reply(&run, stop),

@@ -100,6 +100,7 @@ impl Worker {
             id: self.id,
             commands: self.commands.clone(),
             clusters: self.shared.generations.clone(),
+            gauges: self.shared.stats.vm_gauges.clone(),
             node: self.shared.node_properties.clone(),
         }
     }

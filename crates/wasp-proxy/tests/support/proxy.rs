@@ -30,6 +30,8 @@ pub fn spec(upstream: SocketAddr, plugins: Vec<PluginSpec>) -> ProxySpec {
 pub fn routes() -> Vec<RouteSpec> {
     vec![
         RouteSpec {
+            name: String::new(),
+            plugins: Default::default(),
             path: PathMatch::Exact("/direct".into()),
             headers: vec![],
             action: RouteAction::Direct {
@@ -38,6 +40,8 @@ pub fn routes() -> Vec<RouteSpec> {
             },
         },
         RouteSpec {
+            name: String::new(),
+            plugins: Default::default(),
             path: PathMatch::Prefix("/".into()),
             headers: vec![],
             action: RouteAction::Cluster {
@@ -53,6 +57,7 @@ pub fn routes() -> Vec<RouteSpec> {
 pub fn listener(name: &str, routes: Vec<RouteSpec>) -> ListenerSpec {
     ListenerSpec {
         name: name.into(),
+        virtual_hosts: Vec::new(),
         address: "127.0.0.1:0".parse().unwrap(),
         direction: TrafficDirection::Inbound,
         tls: None,
@@ -64,6 +69,8 @@ pub fn listener(name: &str, routes: Vec<RouteSpec>) -> ListenerSpec {
 
 pub fn route_to(prefix: &str, cluster: &str) -> RouteSpec {
     RouteSpec {
+        name: String::new(),
+        plugins: Default::default(),
         path: PathMatch::Prefix(prefix.into()),
         headers: vec![],
         action: RouteAction::Cluster {

@@ -254,6 +254,7 @@ impl Checker<'_> {
             creation_timestamp: meta.creation_timestamp,
             resource_version: meta.resource_version,
             attachment,
+            routing: Default::default(),
             phase,
             priority,
             matcher,
