@@ -143,9 +143,10 @@ fn root_namespace_scope() {
 }
 
 /// `ShouldAttachPolicy` for targetRefs: a Gateway ref attaches to the pods of that Gateway API
-/// gateway in the same namespace; targetRefs policies are ignored on other workloads; Service,
-/// ServiceEntry and GatewayClass refs attach to waypoints only; the legacy `targetRef` is a
-/// one-element `targetRefs`.
+/// gateway in the same namespace; a Service ref attaches to the routes whose cluster is that
+/// service (off elsewhere), on any workload of the namespaces looked at; ServiceEntry and
+/// GatewayClass refs never match; other targetRefs policies are ignored (no selector
+/// fallback); the legacy `targetRef` is a one-element `targetRefs`.
 #[test]
 fn target_refs() {
     const GW: &str = "gateway.networking.k8s.io/gateway-name";
@@ -165,8 +166,32 @@ fn target_refs() {
     let set = parse(&docs).unwrap();
     assert_eq!(
         names(&plugins(&set, &workload("ingress", &[(GW, "my-gw")]))),
-        ["ingress.by-selector", "ingress.legacy", "ingress.to-my-gw"]
+        [
+            "ingress.by-selector",
+            "ingress.legacy",
+            "ingress.to-my-gw",
+            "ingress.to-service"
+        ]
     );
+    let on_gateway = plugins(&set, &workload("ingress", &[(GW, "my-gw")]));
+    let to_service = on_gateway
+        .iter()
+        .find(|d| d.name == "ingress.to-service")
+        .unwrap();
+    assert!(to_service.routing.default_disabled);
+    assert_eq!(
+        to_service.routing.rules[0].services,
+        ["my-gw.ingress.svc.cluster.local", "my-gw"]
+    );
+    assert_eq!(
+        to_service.routing.rules[0].setting,
+        wasp_config::spec::PluginSetting::Enabled
+    );
+    let to_gateway = on_gateway
+        .iter()
+        .find(|d| d.name == "ingress.to-my-gw")
+        .unwrap();
+    assert_eq!(to_gateway.routing, Default::default());
     // Same gateway name, other namespace: the refs are namespace-local.
     assert!(plugins(&set, &workload("elsewhere", &[(GW, "my-gw")])).is_empty());
     // A root-namespace targetRefs policy attaches to gateways of the root namespace only.
@@ -175,8 +200,11 @@ fn target_refs() {
         ["istio-system.root-to-my-gw"]
     );
     // Not a Gateway API gateway: targetRefs policies are ignored, even when the labels would
-    // match a selector.
-    assert!(plugins(&set, &workload("ingress", &[("app", "my-gw")])).is_empty());
+    // match a selector, but for the Service ref.
+    assert_eq!(
+        names(&plugins(&set, &workload("ingress", &[("app", "my-gw")]))),
+        ["ingress.to-service"]
+    );
     let r = &set.resources()[2];
     assert_eq!(
         r.attachment,

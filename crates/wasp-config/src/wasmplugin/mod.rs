@@ -100,7 +100,23 @@ impl ResourceSet {
         let selected = select::select(&self.resources, workload, root_namespace);
         order::order(selected)
             .into_iter()
-            .map(|r| r.declare(&self.secrets, host_env))
+            .map(|r| {
+                let mut decl = r.declare(&self.secrets, host_env);
+                if let Some(services) = select::service_targets(r, workload) {
+                    // Off, except on the routes to these services.
+                    decl.routing.default_disabled = true;
+                    decl.routing.rules.insert(
+                        0,
+                        wasp_spec::MatchRule {
+                            domains: Vec::new(),
+                            services,
+                            routes: Vec::new(),
+                            setting: wasp_spec::PluginSetting::Enabled,
+                        },
+                    );
+                }
+                decl
+            })
             .collect()
     }
 }

@@ -37,11 +37,13 @@ pub fn select<'a>(
 }
 
 /// `ShouldAttachPolicy` for a workload that is not a waypoint:
-/// - `targetRefs`: only Gateway API gateway workloads (labelled
+/// - `targetRefs`: Gateway API gateway workloads (labelled
 ///   `gateway.networking.k8s.io/gateway-name`), in the resource's own namespace, through a
-///   `gateway.networking.k8s.io/Gateway` ref naming that gateway. `Service`, `ServiceEntry` and
-///   `GatewayClass` refs attach to waypoints only, which wasp is not: they never match. On any
-///   other workload a resource with targetRefs is ignored (no fallback to a selector).
+///   `gateway.networking.k8s.io/Gateway` ref naming that gateway: the whole listener. A
+///   `Service` ref attaches the plugin to the routes whose cluster is that service (see
+///   [`service_targets`]), as Istio attaches it to the service's traffic at a waypoint.
+///   `ServiceEntry` and `GatewayClass` refs never match. A resource with targetRefs is not
+///   matched by labels (no fallback to a selector).
 /// - otherwise the selector: every `matchLabels` entry present with the same value (also on
 ///   Gateway API gateways, as with Istio's default `ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY`).
 pub fn attaches(resource: &Resource, workload: &Workload) -> bool {
@@ -51,15 +53,45 @@ pub fn attaches(resource: &Resource, workload: &Workload) -> bool {
             .iter()
             .all(|(k, v)| workload.labels.get(k) == Some(v)),
         Attachment::TargetRefs(refs) => {
-            let Some(gateway) = workload.labels.get(GATEWAY_NAME_LABEL) else {
-                return false;
-            };
-            resource.namespace == workload.namespace
-                && refs.iter().any(|r| {
-                    r.group == "gateway.networking.k8s.io"
-                        && r.kind == "Gateway"
-                        && &r.name == gateway
-                })
+            gateway_attached(resource, refs, workload) || refs.iter().any(is_service)
         }
     }
+}
+
+fn is_service(r: &super::TargetRef) -> bool {
+    r.group == "core" && r.kind == "Service"
+}
+
+fn gateway_attached(resource: &Resource, refs: &[super::TargetRef], workload: &Workload) -> bool {
+    let Some(gateway) = workload.labels.get(GATEWAY_NAME_LABEL) else {
+        return false;
+    };
+    resource.namespace == workload.namespace
+        && refs.iter().any(|r| {
+            r.group == "gateway.networking.k8s.io" && r.kind == "Gateway" && &r.name == gateway
+        })
+}
+
+/// The services a resource attaches to when only its `Service` targetRefs bring it to this
+/// workload: each as `NAME.NAMESPACE.svc.cluster.local` (matched against route clusters with
+/// or without a port, and in Istio's `outbound|PORT||HOST` form) and as `NAME` (a cluster
+/// named after the service). `None`: it applies to whole listeners.
+pub fn service_targets(resource: &Resource, workload: &Workload) -> Option<Vec<String>> {
+    let Attachment::TargetRefs(refs) = &resource.attachment else {
+        return None;
+    };
+    if gateway_attached(resource, refs, workload) {
+        return None;
+    }
+    let services: Vec<String> = refs
+        .iter()
+        .filter(|r| is_service(r))
+        .flat_map(|r| {
+            [
+                format!("{}.{}.svc.cluster.local", r.name, resource.namespace),
+                r.name.clone(),
+            ]
+        })
+        .collect();
+    (!services.is_empty()).then_some(services)
 }

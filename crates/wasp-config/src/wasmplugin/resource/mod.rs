@@ -17,6 +17,7 @@ type S<T> = Spanned<T>;
 type Result<T> = std::result::Result<T, ConfigError>;
 
 mod attach;
+mod higress;
 mod names;
 mod raw;
 mod wasm;
@@ -26,6 +27,9 @@ use self::names::{check_dns_label, check_dns_subdomain};
 pub use self::raw::*;
 
 pub const API_VERSION: &str = "extensions.istio.io/v1alpha1";
+/// Higress's WasmPlugin: Istio's fields and `defaultConfig`, `defaultConfigDisable`,
+/// `matchRules`.
+pub const HIGRESS_API_VERSION: &str = "extensions.higress.io/v1alpha1";
 
 // ---------------------------------------------------------------------------------------------
 // Validation.
@@ -82,17 +86,28 @@ impl Checker<'_> {
     }
 
     pub fn wasm_plugin(&self, raw: RawResource<RawWasmPluginSpec>) -> Result<Resource> {
-        let (meta, spec) = self.head(&raw.api_version, &raw.metadata, raw.spec)?;
+        let (meta, mut spec) = self.head_for(
+            &[API_VERSION, HIGRESS_API_VERSION],
+            &raw.api_version,
+            &raw.metadata,
+            raw.spec,
+        )?;
         let spec_at = spec.referenced;
+        let higress = spec.value.take_higress();
+        let higress_api = raw.api_version.value == HIGRESS_API_VERSION;
+        self.higress_default(&higress, higress_api, &mut spec.value)?;
         let (common, wasm) = spec.value.split();
         let base = self.file.parent().unwrap_or(Path::new("."));
         let wasm = self.wasm(wasm, "spec", &spec_at, base)?;
-        self.finish(
+        let routing = self.higress_routing(&higress)?;
+        let mut resource = self.finish(
             ResourceKind::WasmPlugin,
             meta,
             common,
             ResourceBody::Wasm(Box::new(wasm)),
-        )
+        )?;
+        resource.routing = routing;
+        Ok(resource)
     }
 
     pub fn traffic_extension(&self, raw: RawResource<RawTrafficExtensionSpec>) -> Result<Resource> {

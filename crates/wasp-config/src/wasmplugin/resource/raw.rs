@@ -146,6 +146,23 @@ pub struct RawWasmPluginSpec {
     pub matcher: Option<S<Vec<S<RawTrafficSelector>>>>,
     #[serde(rename = "type")]
     pub plugin_type: Option<S<Scalar>>,
+    /// Higress (`extensions.higress.io/v1alpha1`): the configuration when no rule matches.
+    pub default_config: Option<S<Value>>,
+    /// Higress: off when no rule matches.
+    pub default_config_disable: Option<S<bool>>,
+    /// Higress: settings by domain, service and ingress (route), the first match wins.
+    pub match_rules: Option<S<Vec<S<RawMatchRule>>>>,
+}
+
+/// One of Higress's `matchRules`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawMatchRule {
+    pub ingress: Option<Vec<S<String>>>,
+    pub domain: Option<Vec<S<String>>>,
+    pub service: Option<Vec<S<String>>>,
+    pub config: Option<S<Value>>,
+    pub config_disable: Option<S<bool>>,
 }
 
 /// `TrafficExtension.spec`.
@@ -277,6 +294,15 @@ pub struct RawPortSelector {
 impl RawWasmPluginSpec {
     /// The Wasm fields, as a TrafficExtension holds them (Istio 1.30 translates WasmPlugins
     /// this way, reference §1.9).
+    /// Takes Higress's fields out: `defaultConfig`, `defaultConfigDisable`, `matchRules`.
+    pub(super) fn take_higress(&mut self) -> HigressFields {
+        HigressFields {
+            default_config: self.default_config.take(),
+            default_config_disable: self.default_config_disable.take(),
+            match_rules: self.match_rules.take(),
+        }
+    }
+
     pub(super) fn split(self) -> (Common, RawWasmConfig) {
         let common = Common {
             selector: self.selector,
@@ -300,6 +326,13 @@ impl RawWasmPluginSpec {
         };
         (common, wasm)
     }
+}
+
+/// Higress's per-route fields of a WasmPlugin.
+pub(super) struct HigressFields {
+    pub(super) default_config: Option<S<Value>>,
+    pub(super) default_config_disable: Option<S<bool>>,
+    pub(super) match_rules: Option<S<Vec<S<RawMatchRule>>>>,
 }
 
 /// The fields both kinds share.
