@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::plan::{NODE_CLUSTER, NODE_ID, Plan};
-use crate::scenario::{Code, FailStrategy, Layer, PluginInstance};
+use crate::scenario::{Code, FailStrategy, Layer, PluginInstance, RouteDef, RouteSetting};
 
 pub fn bootstrap(plan: &Plan, layer: Layer) -> Value {
     let mut listeners = Vec::new();
@@ -18,6 +18,13 @@ pub fn bootstrap(plan: &Plan, layer: Layer) -> Value {
             continue;
         }
         let mut filters: Vec<Value> = case.layout.plugins.iter().map(filter).collect();
+        // Per-route settings name the filter: each gets the plugin's name then (with the
+        // default names, one setting would reach every filter of the kind).
+        if !case.routes.is_empty() {
+            for (f, p) in filters.iter_mut().zip(&case.layout.plugins) {
+                f["name"] = p.name.clone().into();
+            }
+        }
         filters.push(json!({
             "name": "envoy.filters.http.router",
             // No x-envoy-upstream-service-time & co.: plugins would see headers wasp never adds.
@@ -56,6 +63,18 @@ pub fn bootstrap(plan: &Plan, layer: Layer) -> Value {
         if let Some(policy) = &case.retry_policy {
             listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"]
                 [0]["routes"][0]["route"]["retry_policy"] = policy.clone();
+        }
+        if !case.routes.is_empty() {
+            let routes = &mut listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]
+                ["virtual_hosts"][0]["routes"];
+            let catch_all = routes[0].clone();
+            let mut all: Vec<Value> = case
+                .routes
+                .iter()
+                .map(|r| route(id, r, &case.layout.plugins))
+                .collect();
+            all.push(catch_all);
+            *routes = Value::Array(all);
         }
         if let Some(dir) = &plan.access_logs {
             listener["filter_chains"][0]["filters"][0]["typed_config"]["access_log"] = json!([{
@@ -132,6 +151,32 @@ fn tcp_listener(id: &str, address: std::net::SocketAddr, plugins: &[PluginInstan
         "address": socket(address),
         "traffic_direction": "INBOUND",
         "filter_chains": [{"name": id, "filters": filters}]
+    })
+}
+
+/// A case route with Envoy's per-filter settings.
+fn route(id: &str, r: &RouteDef, plugins: &[PluginInstance]) -> Value {
+    let mut per_filter = serde_json::Map::new();
+    for (&position, setting) in &r.plugins {
+        let Some(p) = plugins.get(position) else {
+            continue;
+        };
+        let value = match setting {
+            RouteSetting::Disabled => json!({
+                "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+                "disabled": true
+            }),
+            RouteSetting::SourceCode(code) => json!({
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute",
+                "source_code": {"inline_string": code}
+            }),
+        };
+        per_filter.insert(p.name.clone(), value);
+    }
+    json!({
+        "match": {"prefix": r.prefix},
+        "route": {"cluster": id, "timeout": "15s"},
+        "typed_per_filter_config": per_filter
     })
 }
 

@@ -33,6 +33,8 @@ pub struct CasePlan {
     pub tls: Option<DownstreamTls>,
     /// The route's retry policy, as both proxies spell it.
     pub retry_policy: Option<serde_json::Value>,
+    /// Routes before the catch-all, with per-plugin settings.
+    pub routes: Vec<crate::scenario::RouteDef>,
 }
 
 /// Ports handed out and still held, so that no two get the same one.

@@ -32,6 +32,7 @@ pub fn run(
                 upstream: free_port()?,
                 tls: None,
                 retry_policy: None,
+                routes: Vec::new(),
             }],
             clusters: Vec::new(),
             pki: None,

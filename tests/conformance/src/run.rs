@@ -53,6 +53,7 @@ async fn side(
             upstream: upstream.address,
             tls: case.tls,
             retry_policy: case.retry_policy.clone(),
+            routes: case.routes.clone(),
         });
         case_upstreams.push(upstream);
     }

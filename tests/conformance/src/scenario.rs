@@ -161,6 +161,11 @@ pub struct Case {
     /// Envoy's: `retry_on`, `num_retries`, `per_try_timeout`, `retriable_status_codes`,
     /// `retry_back_off`).
     pub retry_policy: Option<serde_json::Value>,
+    /// Routes before the catch-all (all to the case's cluster), each with settings for plugins
+    /// of the chain by position: Envoy's `typed_per_filter_config` (`FilterConfig`,
+    /// `LuaPerRoute`), wasp's route `plugins`.
+    #[serde(default)]
+    pub routes: Vec<RouteDef>,
     /// The case's listener terminates TLS with client certificates (mTLS): both proxies get
     /// the same certificates (`pki.rs`), and the client presents one unless a request says
     /// `client_certificate: false`.
@@ -178,6 +183,25 @@ pub struct Case {
     /// mismatch fails the case.
     #[serde(default)]
     pub differences: BTreeMap<Aspect, String>,
+}
+
+/// A route of a case: a path prefix and per-plugin settings by chain position.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteDef {
+    pub prefix: String,
+    #[serde(default)]
+    pub plugins: BTreeMap<usize, RouteSetting>,
+}
+
+/// What a route does with one plugin of the chain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteSetting {
+    /// Off (Envoy's `FilterConfig { disabled: true }`).
+    Disabled,
+    /// A Lua filter runs this script instead (Envoy's `LuaPerRoute.source_code`).
+    SourceCode(String),
 }
 
 /// A case listener's TLS: the CA is always configured; the client certificate is required or

@@ -170,6 +170,7 @@ pub fn run_served(
                 upstream: upstream.address,
                 tls: None,
                 retry_policy: None,
+                routes: Vec::new(),
             });
             upstreams.push(upstream);
         }

@@ -4,7 +4,28 @@
 use serde_json::{Value, json};
 
 use crate::plan::{NODE_CLUSTER, NODE_ID, Plan};
-use crate::scenario::{Code, FailStrategy, Layer};
+use crate::scenario::{Code, FailStrategy, Layer, PluginInstance, RouteDef, RouteSetting};
+
+/// A case route with wasp's per-plugin settings (route `plugins`, by plugin name).
+fn route(id: &str, r: &RouteDef, plugins: &[PluginInstance]) -> Value {
+    let mut settings = serde_json::Map::new();
+    for (&position, setting) in &r.plugins {
+        let Some(p) = plugins.get(position) else {
+            continue;
+        };
+        let value = match setting {
+            RouteSetting::Disabled => json!({"disabled": true}),
+            RouteSetting::SourceCode(code) => json!({"source_code": code}),
+        };
+        settings.insert(p.name.clone(), value);
+    }
+    json!({
+        "match": {"prefix": r.prefix},
+        "cluster": id,
+        "timeout": "15s",
+        "plugins": settings
+    })
+}
 
 pub fn config(plan: &Plan, layer: Layer) -> Value {
     let mut listeners = Vec::new();
@@ -21,6 +42,16 @@ pub fn config(plan: &Plan, layer: Layer) -> Value {
                 });
                 if let Some(policy) = &case.retry_policy {
                     listener["routes"][0]["retry_policy"] = policy.clone();
+                }
+                if !case.routes.is_empty() {
+                    let catch_all = listener["routes"][0].clone();
+                    let mut routes: Vec<Value> = case
+                        .routes
+                        .iter()
+                        .map(|r| route(id, r, &case.layout.plugins))
+                        .collect();
+                    routes.push(catch_all);
+                    listener["routes"] = Value::Array(routes);
                 }
                 if let Some(dir) = &plan.access_logs {
                     listener["access_log"] = json!([{
