@@ -137,3 +137,73 @@ spec:
     );
     assert_eq!(config(&get_as(main, "www.shop.test", "/")), None);
 }
+
+#[test]
+fn an_envoy_filter_sets_its_lua_filter_per_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let main: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::write(
+        plugins.join("lua.yaml"),
+        r#"apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: { name: lua, namespace: default }
+spec:
+  configPatches:
+    - applyTo: HTTP_FILTER
+      match:
+        context: SIDECAR_INBOUND
+        listener: { filterChain: { filter: { name: envoy.filters.network.http_connection_manager, subFilter: { name: envoy.filters.http.router } } } }
+      patch:
+        operation: INSERT_BEFORE
+        value:
+          name: envoy.lua
+          typed_config:
+            "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+            inlineCode: |
+              function envoy_on_response(handle) handle:headers():add("x-lua", "default") end
+            source_codes:
+              loud: { inline_string: "function envoy_on_response(handle) handle:headers():add('x-lua', 'loud') end" }
+    - applyTo: HTTP_ROUTE
+      match: { context: SIDECAR_INBOUND, routeConfiguration: { vhost: { route: { name: quiet } } } }
+      patch:
+        operation: MERGE
+        value:
+          typed_per_filter_config:
+            envoy.lua: { "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute, disabled: true }
+    - applyTo: HTTP_ROUTE
+      match: { context: SIDECAR_INBOUND, routeConfiguration: { vhost: { route: { name: loud } } } }
+      patch:
+        operation: MERGE
+        value:
+          typed_per_filter_config:
+            envoy.lua: { "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute, name: loud }
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("wasp.yaml"),
+        format!(
+            r#"admin: {{ address: "{admin}" }}
+workers: 2
+listeners:
+  - name: main
+    address: "{main}"
+    routes:
+      - {{ name: quiet, match: {{ prefix: /quiet }}, direct_response: {{ status: 200 }} }}
+      - {{ name: loud, match: {{ prefix: /loud }}, direct_response: {{ status: 200 }} }}
+      - {{ match: {{ prefix: / }}, direct_response: {{ status: 200 }} }}
+plugins:
+  sources: [./plugins/]
+"#
+        ),
+    )
+    .unwrap();
+    let _wasp = run_wasp(dir.path(), admin);
+    let lua = |path: &str| get_as(main, "a.test", path).header("x-lua");
+    assert_eq!(lua("/").as_deref(), Some("default"));
+    assert_eq!(lua("/quiet"), None);
+    assert_eq!(lua("/loud").as_deref(), Some("loud"));
+}

@@ -201,7 +201,9 @@ fn traffic_extension_bodies() {
     assert_eq!(
         d.body,
         PluginBody::Lua(LuaDecl {
-            inline_code: "function envoy_on_request(h) end\n".into()
+            inline_code: "function envoy_on_request(h) end\n".into(),
+            filter_name: String::new(),
+            source_codes: Default::default(),
         })
     );
     assert_eq!(d.plugin_type(), PluginType::Http);

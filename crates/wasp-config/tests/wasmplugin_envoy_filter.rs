@@ -77,7 +77,7 @@ fn envoy_filter_lua_patches_become_lua_plugins() {
     assert_eq!(late.kind, ResourceKind::EnvoyFilter);
     assert_eq!(late.phase, PluginPhase::BeforeRouter);
     match &late.body {
-        PluginBody::Lua(LuaDecl { inline_code }) => {
+        PluginBody::Lua(LuaDecl { inline_code, .. }) => {
             assert!(inline_code.contains("x-lua"), "{inline_code}");
         }
         other => panic!("{other:?}"),
@@ -156,6 +156,107 @@ fn envoy_filter_patches_other_than_lua_are_refused_clearly() {
     let e = error(&bad_version);
     assert!(
         e.contains("unsupported apiVersion `networking.istio.io/v2`"),
+        "{e}"
+    );
+}
+
+/// `HTTP_ROUTE` patches set a Lua filter's per-route settings (`typed_per_filter_config`):
+/// off on a route, a named script of the filter's `source_codes`, inline code, every route of
+/// a host; keyed by the name the filter was inserted under; other filters' settings refused.
+#[test]
+fn envoy_filter_route_patches_set_lua_per_route() {
+    use wasp_config::spec::PluginSetting;
+    let insert = r#"  - applyTo: HTTP_FILTER
+    patch:
+      operation: INSERT_BEFORE
+      value:
+        name: envoy.filters.http.lua
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+          default_source_code: { inline_string: "function envoy_on_request(h) end" }
+          source_codes:
+            quiet: { inline_string: "function envoy_on_response(h) end" }
+"#;
+    let route = |matcher: &str, value: &str| {
+        format!(
+            "  - applyTo: HTTP_ROUTE\n    match:\n      context: SIDECAR_INBOUND\n      routeConfiguration: {matcher}\n    patch:\n      operation: MERGE\n      value:\n        typed_per_filter_config:\n          envoy.filters.http.lua: {value}\n"
+        )
+    };
+    let per_route = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute";
+    let patches = [
+        insert.to_string(),
+        route(
+            "{ vhost: { route: { name: checkout } } }",
+            &format!("{{ \"@type\": {per_route}, disabled: true }}"),
+        ),
+        route(
+            "{ vhost: { route: { name: reviews } } }",
+            &format!("{{ \"@type\": {per_route}, name: quiet }}"),
+        ),
+        route(
+            "{ vhost: { name: shop } }",
+            &format!(
+                "{{ \"@type\": {per_route}, source_code: {{ inline_string: \"function envoy_on_request(h) end\" }} }}"
+            ),
+        ),
+    ]
+    .concat();
+    let set = parse(&envoy_filter("shop", "lua", "", &patches)).unwrap();
+    let decls = plugins(&set, &workload("shop", &[]));
+    assert_eq!(names(&decls), ["shop.lua"]);
+    let rules = &decls[0].routing.rules;
+    assert_eq!(rules.len(), 3);
+    assert_eq!(rules[0].routes, ["checkout"]);
+    assert_eq!(rules[0].setting, PluginSetting::Disabled);
+    assert_eq!(rules[1].routes, ["reviews"]);
+    assert_eq!(
+        rules[1].setting,
+        PluginSetting::LuaSource("function envoy_on_response(h) end".into())
+    );
+    assert_eq!(rules[2].virtual_hosts, ["shop"]);
+    assert!(matches!(rules[2].setting, PluginSetting::LuaSource(_)));
+    // A route patch in another EnvoyFilter applies too; one for another namespace does not.
+    let other = envoy_filter(
+        "shop",
+        "off-everywhere",
+        "",
+        &route(
+            "{ vhost: { route: { name: x } } }",
+            "{ \"@type\": type.googleapis.com/envoy.config.route.v3.FilterConfig, disabled: true }",
+        ),
+    );
+    let set = parse(&[envoy_filter("shop", "lua", "", insert), other].join("---\n")).unwrap();
+    assert_eq!(
+        plugins(&set, &workload("shop", &[]))[0].routing.rules.len(),
+        1
+    );
+    assert!(plugins(&set, &workload("elsewhere", &[])).is_empty());
+    // Another filter's per-route settings are refused with where they belong.
+    let e = error(&envoy_filter(
+        "shop",
+        "wasm",
+        "",
+        &route(
+            "{ vhost: { route: { name: x } } }",
+            "{ \"@type\": x, disabled: true }",
+        )
+        .replace("envoy.filters.http.lua:", "envoy.filters.http.wasm:"),
+    ));
+    assert!(
+        e.contains("spec.configPatches[0].patch.value.typed_per_filter_config.envoy.filters.http.wasm: `envoy.filters.http.wasm`: wasp applies per-route settings of Lua filters"),
+        "{e}"
+    );
+    let e = error(&envoy_filter(
+        "shop",
+        "bad",
+        "",
+        &route(
+            "{ vhost: { route: { name: x } } }",
+            &format!("{{ \"@type\": {per_route} }}"),
+        ),
+    ));
+    assert!(
+        e.contains("LuaPerRoute needs disabled: true, name, or source_code.inline_string"),
         "{e}"
     );
 }

@@ -162,18 +162,21 @@ fn plugin_rules_pick_by_domain_service_and_route_name() {
     p.routing.default_disabled = true;
     p.routing.rules = vec![
         MatchRule {
+            virtual_hosts: Vec::new(),
             domains: vec!["*.example.com".into()],
             services: vec![],
             routes: vec![],
             setting: config("by-domain"),
         },
         MatchRule {
+            virtual_hosts: Vec::new(),
             domains: vec![],
             services: vec!["backend".into()],
             routes: vec![],
             setting: PluginSetting::Enabled,
         },
         MatchRule {
+            virtual_hosts: Vec::new(),
             domains: vec![],
             services: vec![],
             routes: vec!["default/named".into()],

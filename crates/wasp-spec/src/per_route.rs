@@ -64,6 +64,8 @@ pub struct MatchRule {
     pub services: Vec<String>,
     /// Route names (Higress's `ingress`: `namespace/name` or `name`).
     pub routes: Vec<String>,
+    /// Virtual host names (an EnvoyFilter `HTTP_ROUTE` patch's `vhost.name`).
+    pub virtual_hosts: Vec<String>,
     /// The setting when the rule matches.
     pub setting: PluginSetting,
 }

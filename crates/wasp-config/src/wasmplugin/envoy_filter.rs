@@ -1,8 +1,9 @@
-//! Istio `EnvoyFilter` resources, in the one form most Istio users run Lua with: configPatches
-//! that insert an `envoy.filters.http.lua` HTTP filter with inline code. Each such patch becomes
-//! a Lua plugin of the chain; anything else an EnvoyFilter can do (patch clusters, routes,
-//! listeners, other filters) is refused with a message that says what is supported, because
-//! wasp has no Envoy configuration to patch.
+//! Istio `EnvoyFilter` resources, in the form most Istio users run Lua with: configPatches
+//! that insert an `envoy.filters.http.lua` HTTP filter with inline code (each becomes a Lua
+//! plugin of the chain), and `HTTP_ROUTE` patches that set its per-route settings
+//! (`typed_per_filter_config`: `LuaPerRoute` or `FilterConfig`; `route_patch.rs`). Anything
+//! else an EnvoyFilter can do (patch clusters, listeners, other filters) is refused with a
+//! message that says what is supported, because wasp has no Envoy configuration to patch.
 //!
 //! Placement: `INSERT_BEFORE` the router puts the script after every WasmPlugin (Istio applies
 //! EnvoyFilters to the configuration it generated, so the script lands right before the
@@ -18,8 +19,8 @@ use serde_saphyr::Spanned;
 
 use super::resource::{Checker, RawMetadata, RawTargetRef};
 use super::{
-    Attachment, LuaDecl, PluginPhase, Resource, ResourceBody, ResourceKind, Source, TrafficMatcher,
-    TrafficSelector, WorkloadMode,
+    Attachment, LuaDecl, PluginPhase, Resource, ResourceBody, ResourceKind, RoutePatch, Source,
+    TrafficMatcher, TrafficSelector, WorkloadMode,
 };
 use crate::error::ConfigError;
 
@@ -29,7 +30,7 @@ type Result<T> = std::result::Result<T, ConfigError>;
 /// The apiVersions Istio serves EnvoyFilter under.
 pub const API_VERSIONS: [&str; 2] = ["networking.istio.io/v1alpha3", "networking.istio.io/v1"];
 
-const LUA_FILTER_NAMES: [&str; 2] = ["envoy.filters.http.lua", "envoy.lua"];
+pub(super) const LUA_FILTER_NAMES: [&str; 2] = ["envoy.filters.http.lua", "envoy.lua"];
 const LUA_TYPES: [&str; 2] = [
     "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
     "type.googleapis.com/envoy.config.filter.http.lua.v2.Lua",
@@ -69,28 +70,56 @@ struct RawWorkloadSelector {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawPatch {
-    apply_to: Option<S<String>>,
+pub(super) struct RawPatch {
+    pub(super) apply_to: Option<S<String>>,
     #[serde(rename = "match")]
-    matcher: Option<S<RawPatchMatch>>,
-    patch: Option<S<RawPatchBody>>,
+    pub(super) matcher: Option<S<RawPatchMatch>>,
+    pub(super) patch: Option<S<RawPatchBody>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawPatchMatch {
-    context: Option<S<String>>,
+pub(super) struct RawPatchMatch {
+    pub(super) context: Option<S<String>>,
     /// Proxy version / metadata conditions: there is one proxy, it matches.
     #[allow(dead_code)]
-    proxy: Option<IgnoredAny>,
-    listener: Option<S<RawListenerMatch>>,
-    route_configuration: Option<S<IgnoredAny>>,
-    cluster: Option<S<IgnoredAny>>,
+    pub(super) proxy: Option<IgnoredAny>,
+    pub(super) listener: Option<S<RawListenerMatch>>,
+    pub(super) route_configuration: Option<S<RawRouteConfigurationMatch>>,
+    pub(super) cluster: Option<S<IgnoredAny>>,
+}
+
+/// `match.routeConfiguration` of an `HTTP_ROUTE` patch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawRouteConfigurationMatch {
+    pub(super) port_number: Option<S<u32>>,
+    pub(super) port_name: Option<S<String>>,
+    pub(super) gateway: Option<S<String>>,
+    pub(super) vhost: Option<S<RawVhostMatch>>,
+    pub(super) name: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawListenerMatch {
+pub(super) struct RawVhostMatch {
+    pub(super) name: Option<S<String>>,
+    pub(super) domain_name: Option<S<String>>,
+    pub(super) route: Option<S<RawRouteMatch>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRouteMatch {
+    pub(super) name: Option<S<String>>,
+    /// ANY, ROUTE, REDIRECT, DIRECT_RESPONSE: any route by its name here.
+    #[allow(dead_code)]
+    pub(super) action: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawListenerMatch {
     port_number: Option<S<u32>>,
     filter_chain: Option<S<RawFilterChainMatch>>,
     name: Option<S<String>>,
@@ -100,7 +129,7 @@ struct RawListenerMatch {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawFilterChainMatch {
+pub(super) struct RawFilterChainMatch {
     filter: Option<S<RawFilterMatch>>,
     name: Option<S<String>>,
     sni: Option<S<String>>,
@@ -111,28 +140,29 @@ struct RawFilterChainMatch {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawFilterMatch {
+pub(super) struct RawFilterMatch {
     name: Option<S<String>>,
     sub_filter: Option<S<RawSubFilter>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSubFilter {
+pub(super) struct RawSubFilter {
     name: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawPatchBody {
-    operation: Option<S<String>>,
-    value: Option<S<Value>>,
-    filter_class: Option<S<String>>,
+pub(super) struct RawPatchBody {
+    pub(super) operation: Option<S<String>>,
+    pub(super) value: Option<S<Value>>,
+    pub(super) filter_class: Option<S<String>>,
 }
 
 impl Checker<'_> {
-    /// The Lua plugins an EnvoyFilter inserts, one per config patch.
-    pub fn envoy_filter(&self, raw: RawEnvoyFilter) -> Result<Vec<Resource>> {
+    /// The Lua plugins an EnvoyFilter inserts (one per `HTTP_FILTER` patch), and the per-route
+    /// settings its `HTTP_ROUTE` patches give Lua filters.
+    pub fn envoy_filter(&self, raw: RawEnvoyFilter) -> Result<(Vec<Resource>, Vec<RoutePatch>)> {
         let (meta, spec) =
             self.head_for(&API_VERSIONS, &raw.api_version, &raw.metadata, raw.spec)?;
         let spec_at = spec.referenced;
@@ -176,10 +206,43 @@ impl Checker<'_> {
                 "must hold at least one patch",
             ));
         }
-        let single = patches.value.len() == 1;
+        let inserting = patches
+            .value
+            .iter()
+            .filter(|p| {
+                p.value
+                    .apply_to
+                    .as_ref()
+                    .is_none_or(|a| a.value != "HTTP_ROUTE")
+            })
+            .count();
+        let single = inserting == 1;
         let mut out = Vec::new();
+        let mut routes = Vec::new();
         for (i, patch) in patches.value.into_iter().enumerate() {
             let field = format!("spec.configPatches[{i}]");
+            if patch
+                .value
+                .apply_to
+                .as_ref()
+                .is_some_and(|a| a.value == "HTTP_ROUTE")
+            {
+                for p in self.route_patch(patch, &field)? {
+                    routes.push(RoutePatch {
+                        namespace: meta.namespace.clone(),
+                        attachment: attachment.clone(),
+                        filter_name: p.filter_name,
+                        routes: p.routes,
+                        virtual_hosts: p.virtual_hosts,
+                        setting: p.setting,
+                        source: Source {
+                            file: self.file.to_path_buf(),
+                            line: self.start.0,
+                        },
+                    });
+                }
+                continue;
+            }
             let lua = self.lua_patch(patch, &field)?;
             out.push(Resource {
                 kind: ResourceKind::EnvoyFilter,
@@ -203,7 +266,9 @@ impl Checker<'_> {
                 }),
                 matcher: lua.matcher,
                 body: ResourceBody::Lua(LuaDecl {
-                    inline_code: lua.code,
+                    inline_code: lua.code.code,
+                    filter_name: lua.code.filter_name,
+                    source_codes: lua.code.source_codes,
                 }),
                 source: Source {
                     file: self.file.to_path_buf(),
@@ -211,7 +276,7 @@ impl Checker<'_> {
                 },
             });
         }
-        Ok(out)
+        Ok((out, routes))
     }
 
     fn lua_patch(&self, patch: S<RawPatch>, field: &str) -> Result<LuaPatch> {
@@ -226,8 +291,9 @@ impl Checker<'_> {
                 &format!("{field}.applyTo"),
                 format!(
                     "{} patches are not supported: wasp runs EnvoyFilters that insert an \
-                     envoy.filters.http.lua filter (applyTo: HTTP_FILTER); it has no Envoy \
-                     configuration to patch otherwise",
+                     envoy.filters.http.lua filter (applyTo: HTTP_FILTER) and set its per-route \
+                     settings (applyTo: HTTP_ROUTE); it has no Envoy configuration to patch \
+                     otherwise",
                     apply_to.value
                 ),
             ));
@@ -421,8 +487,8 @@ impl Checker<'_> {
         )
     }
 
-    /// The inline code of an `envoy.filters.http.lua` filter value.
-    fn lua_code(&self, value: &S<Value>, field: &str) -> Result<String> {
+    /// The inline code, name and named scripts of an `envoy.filters.http.lua` filter value.
+    fn lua_code(&self, value: &S<Value>, field: &str) -> Result<LuaCode> {
         let at = &value.referenced;
         let err = |path: &str, message: String| self.err(at, &format!("{field}{path}"), message);
         let name = value
@@ -458,12 +524,26 @@ impl Checker<'_> {
                 return Err(err(".typed_config", "is required".to_string()));
             }
         };
-        for per_route in ["source_codes", "sourceCodes"] {
-            if config.get(per_route).is_some() {
+        let mut source_codes = BTreeMap::new();
+        for key in ["source_codes", "sourceCodes"] {
+            let Some(codes) = config.get(key) else {
+                continue;
+            };
+            let Some(codes) = codes.as_object() else {
                 return Err(err(
-                    &format!(".typed_config.{per_route}"),
-                    "named per-route scripts are not supported yet; use inline code".to_string(),
+                    &format!(".typed_config.{key}"),
+                    "must be a mapping of names to sources".to_string(),
                 ));
+            };
+            for (name, source) in codes {
+                let code = inline_string(source).ok_or_else(|| {
+                    err(
+                        &format!(".typed_config.{key}.{name}"),
+                        "no inline_string (files and other data sources are not supported)"
+                            .to_string(),
+                    )
+                })?;
+                source_codes.insert(name.clone(), code.to_string());
             }
         }
         let inline = ["inlineCode", "inline_code"]
@@ -480,7 +560,11 @@ impl Checker<'_> {
                     })
             });
         match inline {
-            Some(code) if !code.trim().is_empty() => Ok(code.to_string()),
+            Some(code) if !code.trim().is_empty() => Ok(LuaCode {
+                code: code.to_string(),
+                filter_name: name.to_string(),
+                source_codes,
+            }),
             Some(_) => Err(err(".typed_config", "the inline code is empty".to_string())),
             None => Err(err(
                 ".typed_config",
@@ -492,8 +576,23 @@ impl Checker<'_> {
     }
 }
 
+/// A Lua filter's code as an `HTTP_FILTER` patch gives it.
+struct LuaCode {
+    code: String,
+    /// The filter's name in the patch (`envoy.filters.http.lua` or `envoy.lua`).
+    filter_name: String,
+    source_codes: BTreeMap<String, String>,
+}
+
+/// A DataSource's `inline_string`.
+fn inline_string(source: &Value) -> Option<&str> {
+    ["inline_string", "inlineString"]
+        .iter()
+        .find_map(|k| source.get(*k).and_then(Value::as_str))
+}
+
 struct LuaPatch {
     phase: PluginPhase,
     matcher: TrafficMatcher,
-    code: String,
+    code: LuaCode,
 }

@@ -175,9 +175,11 @@ impl Reader {
             Some("EnvoyFilter") => {
                 let raw: super::envoy_filter::RawEnvoyFilter =
                     serde_saphyr::from_str(text).map_err(deser_error)?;
-                for resource in checker.envoy_filter(raw)? {
+                let (resources, routes) = checker.envoy_filter(raw)?;
+                for resource in resources {
                     self.add(resource, node)?;
                 }
+                self.set.route_patches.extend(routes);
                 self.set.warnings.extend(checker.warnings.take());
                 return Ok(());
             }

@@ -16,6 +16,7 @@ mod envoy_filter;
 mod load;
 mod order;
 mod resource;
+mod route_patch;
 mod select;
 mod url;
 
@@ -39,8 +40,41 @@ pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
 #[derive(Debug, Clone, Default)]
 pub struct ResourceSet {
     pub(crate) resources: Vec<Resource>,
+    /// EnvoyFilter `HTTP_ROUTE` patches: per-route settings of Lua filters.
+    pub(crate) route_patches: Vec<RoutePatch>,
     pub(crate) secrets: Vec<SecretDoc>,
     pub(crate) warnings: Vec<ConfigError>,
+}
+
+/// One Lua filter setting an EnvoyFilter `HTTP_ROUTE` patch gives the routes it matches
+/// (`typed_per_filter_config` of `envoy.filters.http.lua`: `LuaPerRoute` or `FilterConfig`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePatch {
+    /// The EnvoyFilter's namespace.
+    pub namespace: String,
+    /// Its `workloadSelector` / `targetRefs`.
+    pub attachment: Attachment,
+    /// The key of the setting: the name the Lua filter was inserted under.
+    pub filter_name: String,
+    /// `routeConfiguration.vhost.route.name`; none: every route (of the host, if given).
+    pub routes: Vec<String>,
+    /// `routeConfiguration.vhost.name`.
+    pub virtual_hosts: Vec<String>,
+    /// What the filter does on those routes.
+    pub setting: LuaRouteSetting,
+    /// Where the patch was read, for messages.
+    pub source: Source,
+}
+
+/// What a route patch does with a Lua filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LuaRouteSetting {
+    /// `disabled: true` (`LuaPerRoute` or `FilterConfig`).
+    Disabled,
+    /// `LuaPerRoute.name`: one of the filter's `source_codes`.
+    Named(String),
+    /// `LuaPerRoute.source_code.inline_string`.
+    Source(String),
 }
 
 impl ResourceSet {
@@ -54,6 +88,7 @@ impl ResourceSet {
     /// Adds what another read found (one Kubernetes object at a time is read on its own).
     pub(crate) fn extend(&mut self, other: ResourceSet) {
         self.resources.extend(other.resources);
+        self.route_patches.extend(other.route_patches);
         self.secrets.extend(other.secrets);
         self.warnings.extend(other.warnings);
     }
@@ -102,12 +137,14 @@ impl ResourceSet {
             .into_iter()
             .map(|r| {
                 let mut decl = r.declare(&self.secrets, host_env);
+                self.apply_route_patches(&mut decl, workload, root_namespace);
                 if let Some(services) = select::service_targets(r, workload) {
                     // Off, except on the routes to these services.
                     decl.routing.default_disabled = true;
                     decl.routing.rules.insert(
                         0,
                         wasp_spec::MatchRule {
+                            virtual_hosts: Vec::new(),
                             domains: Vec::new(),
                             services,
                             routes: Vec::new(),
@@ -118,6 +155,64 @@ impl ResourceSet {
                 decl
             })
             .collect()
+    }
+}
+
+impl ResourceSet {
+    /// The settings of the `HTTP_ROUTE` patches that apply to `workload`, as rules of the
+    /// EnvoyFilter Lua filter `decl` (keyed by the name it was inserted under).
+    fn apply_route_patches(&self, decl: &mut PluginDecl, workload: &Workload, root: &str) {
+        let PluginBody::Lua(lua) = &decl.body else {
+            return;
+        };
+        if lua.filter_name.is_empty() {
+            return;
+        }
+        for patch in &self.route_patches {
+            let namespace_ok = patch.namespace == workload.namespace || patch.namespace == root;
+            if !namespace_ok
+                || patch.filter_name != lua.filter_name
+                || !select::attachment_applies(&patch.attachment, &patch.namespace, workload)
+            {
+                continue;
+            }
+            let setting = match &patch.setting {
+                LuaRouteSetting::Disabled => wasp_spec::PluginSetting::Disabled,
+                LuaRouteSetting::Source(code) => {
+                    wasp_spec::PluginSetting::LuaSource(std::sync::Arc::from(code.as_str()))
+                }
+                LuaRouteSetting::Named(name) => match lua.source_codes.get(name) {
+                    Some(code) => {
+                        wasp_spec::PluginSetting::LuaSource(std::sync::Arc::from(code.as_str()))
+                    }
+                    None => {
+                        tracing::warn!(
+                            plugin = %decl.key,
+                            "an HTTP_ROUTE patch ({}:{}) names the script `{name}`, which the filter's source_codes lack: left out",
+                            patch.source.file.display(),
+                            patch.source.line
+                        );
+                        continue;
+                    }
+                },
+            };
+            let everywhere = patch.routes.is_empty() && patch.virtual_hosts.is_empty();
+            decl.routing.rules.push(wasp_spec::MatchRule {
+                virtual_hosts: if patch.routes.is_empty() {
+                    patch.virtual_hosts.clone()
+                } else {
+                    Vec::new()
+                },
+                domains: if everywhere {
+                    vec!["*".to_string()]
+                } else {
+                    Vec::new()
+                },
+                services: Vec::new(),
+                routes: patch.routes.clone(),
+                setting,
+            });
+        }
     }
 }
 
@@ -477,6 +572,11 @@ pub enum PluginBody {
 pub struct LuaDecl {
     /// `lua.inlineCode`, 1 to 65536 bytes.
     pub inline_code: String,
+    /// The HTTP filter name an EnvoyFilter inserted it under (what `HTTP_ROUTE` patches key
+    /// their settings by); empty for a TrafficExtension.
+    pub filter_name: String,
+    /// An EnvoyFilter Lua filter's named scripts (`source_codes`), for `LuaPerRoute.name`.
+    pub source_codes: BTreeMap<String, String>,
 }
 
 /// A Wasm plugin, with everything resolved for one workload.

@@ -47,13 +47,18 @@ pub fn select<'a>(
 /// - otherwise the selector: every `matchLabels` entry present with the same value (also on
 ///   Gateway API gateways, as with Istio's default `ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY`).
 pub fn attaches(resource: &Resource, workload: &Workload) -> bool {
-    match &resource.attachment {
+    attachment_applies(&resource.attachment, &resource.namespace, workload)
+}
+
+/// [`attaches`] for an attachment declared in `namespace`.
+pub fn attachment_applies(attachment: &Attachment, namespace: &str, workload: &Workload) -> bool {
+    match attachment {
         Attachment::All => true,
         Attachment::Selector(labels) => labels
             .iter()
             .all(|(k, v)| workload.labels.get(k) == Some(v)),
         Attachment::TargetRefs(refs) => {
-            gateway_attached(resource, refs, workload) || refs.iter().any(is_service)
+            gateway_attached(namespace, refs, workload) || refs.iter().any(is_service)
         }
     }
 }
@@ -62,11 +67,11 @@ fn is_service(r: &super::TargetRef) -> bool {
     r.group == "core" && r.kind == "Service"
 }
 
-fn gateway_attached(resource: &Resource, refs: &[super::TargetRef], workload: &Workload) -> bool {
+fn gateway_attached(namespace: &str, refs: &[super::TargetRef], workload: &Workload) -> bool {
     let Some(gateway) = workload.labels.get(GATEWAY_NAME_LABEL) else {
         return false;
     };
-    resource.namespace == workload.namespace
+    namespace == workload.namespace
         && refs.iter().any(|r| {
             r.group == "gateway.networking.k8s.io" && r.kind == "Gateway" && &r.name == gateway
         })
@@ -80,7 +85,7 @@ pub fn service_targets(resource: &Resource, workload: &Workload) -> Option<Vec<S
     let Attachment::TargetRefs(refs) = &resource.attachment else {
         return None;
     };
-    if gateway_attached(resource, refs, workload) {
+    if gateway_attached(&resource.namespace, refs, workload) {
         return None;
     }
     let services: Vec<String> = refs

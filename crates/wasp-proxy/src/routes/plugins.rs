@@ -64,6 +64,9 @@ fn rule_matches(rule: &MatchRule, request: &RequestFacts<'_>) -> bool {
     let Some(m) = request.matched else {
         return false;
     };
+    if m.host.is_some_and(|h| rule.virtual_hosts.contains(&h.name)) {
+        return true;
+    }
     let by_route = !m.route.name.is_empty()
         && rule.routes.iter().any(|r| {
             r == &m.route.name

@@ -110,6 +110,7 @@ impl Checker<'_> {
                 }
             };
             routing.rules.push(MatchRule {
+                virtual_hosts: Vec::new(),
                 domains,
                 services,
                 routes,

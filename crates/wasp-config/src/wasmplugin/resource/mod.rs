@@ -146,6 +146,8 @@ impl Checker<'_> {
                 }
                 ResourceBody::Lua(LuaDecl {
                     inline_code: code.value.clone(),
+                    filter_name: String::new(),
+                    source_codes: Default::default(),
                 })
             }
             (Some(_), Some(lua)) => {
