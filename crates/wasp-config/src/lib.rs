@@ -308,6 +308,7 @@ pub fn quick(
         plugins: specs,
         buffer_limit_bytes: DEFAULT_BUFFER_LIMIT,
         tracing: None,
+        plugin_recovery: Default::default(),
     };
     Ok(Loaded {
         spec,

@@ -22,6 +22,18 @@ pub struct RawConfig {
     pub clusters: Option<Vec<S<RawCluster>>>,
     pub plugins: Option<RawPlugins>,
     pub tracing: Option<S<RawTracing>>,
+    pub plugin_recovery: Option<S<RawRecovery>>,
+}
+
+/// `plugin_recovery`: how failed plugin VMs are replaced.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecovery {
+    pub backoff_base: Option<S<String>>,
+    pub backoff_max: Option<S<String>>,
+    pub park_after: Option<S<u32>>,
+    pub park_window: Option<S<String>>,
+    pub park_for: Option<S<String>>,
 }
 
 /// `tracing`: spans exported over OTLP/HTTP.

@@ -177,3 +177,37 @@ fn never_panics_on_truncated_or_mangled_input() {
         let _ = parse(text, &file);
     }
 }
+
+#[test]
+fn plugin_recovery_settings() {
+    let dir = Dir::new();
+    let loaded = dir
+        .load(&format!(
+            "{BASE}plugin_recovery: {{ backoff_base: 50ms, park_after: 3, park_for: 2m }}\n"
+        ))
+        .unwrap();
+    let r = loaded.spec.plugin_recovery;
+    assert_eq!(r.backoff_base, std::time::Duration::from_millis(50));
+    assert_eq!(r.park_after, 3);
+    assert_eq!(r.park_for, std::time::Duration::from_secs(120));
+    assert_eq!(r.backoff_max, std::time::Duration::from_secs(30));
+    let e = dir.error(&format!("{BASE}plugin_recovery: {{ park_after: 0 }}\n"));
+    assert!(
+        e.contains("plugin_recovery.park_after: must be at least 1"),
+        "{e}"
+    );
+    let e = dir.error(&format!("{BASE}plugin_recovery: {{ backoff_base: 0s }}\n"));
+    assert!(
+        e.contains("plugin_recovery.backoff_base: must be greater than 0s"),
+        "{e}"
+    );
+    let e = dir.error(&format!(
+        "{BASE}plugin_recovery: {{ backoff_base: 2s, backoff_max: 1s }}\n"
+    ));
+    assert!(
+        e.contains("plugin_recovery.backoff_max: must not be less than backoff_base"),
+        "{e}"
+    );
+    let e = dir.error(&format!("{BASE}plugin_recovery: {{ park_for: soon }}\n"));
+    assert!(e.contains("plugin_recovery.park_for"), "{e}");
+}

@@ -41,6 +41,8 @@ impl Histogram {
 pub struct PluginStats {
     pub calls: AtomicU64,
     pub failures: AtomicU64,
+    /// Failed VMs replaced by fresh ones.
+    pub replacements: AtomicU64,
     pub call_time_us: AtomicU64,
 }
 

@@ -57,6 +57,7 @@ fn tcp_spec(listener: ListenerSpec, clusters: Vec<ClusterSpec>) -> ProxySpec {
         plugins: Vec::new(),
         buffer_limit_bytes: 1 << 20,
         tracing: None,
+        plugin_recovery: Default::default(),
     }
 }
 

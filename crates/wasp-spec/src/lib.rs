@@ -39,6 +39,39 @@ pub struct ProxySpec {
     pub buffer_limit_bytes: usize,
     /// Distributed tracing; `None`: no spans, no trace headers added.
     pub tracing: Option<TracingSpec>,
+    /// How failed plugin VMs are replaced.
+    pub plugin_recovery: RecoveryPolicy,
+}
+
+/// How a plugin VM that failed (a trap, the CPU deadline, the memory cap) is replaced, whatever
+/// the plugin's failure strategy: the first replacement comes with the next request, later ones
+/// after a backoff that doubles from `backoff_base` up to `backoff_max` (with ±20 % jitter); a VM
+/// that fails `park_after` times within `park_window` is parked — no replacement for
+/// `park_for` — and then tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryPolicy {
+    /// The wait before the second replacement of a run of failures.
+    pub backoff_base: Duration,
+    /// The longest wait between replacements.
+    pub backoff_max: Duration,
+    /// Failures within `park_window` that park the VM.
+    pub park_after: u32,
+    /// The window failures are counted in.
+    pub park_window: Duration,
+    /// How long a parked VM stays down before it is tried again.
+    pub park_for: Duration,
+}
+
+impl Default for RecoveryPolicy {
+    fn default() -> RecoveryPolicy {
+        RecoveryPolicy {
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            park_after: 10,
+            park_window: Duration::from_secs(60),
+            park_for: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Distributed tracing: a span per request, exported over OTLP/HTTP.

@@ -126,8 +126,56 @@ impl<'a> Builder<'a> {
                 Some(t) => Some(self.tracing(t)?),
                 None => None,
             },
+            plugin_recovery: match &raw.plugin_recovery {
+                Some(r) => self.recovery(&r.value)?,
+                None => Default::default(),
+            },
         };
         Ok((spec, workload, sources))
+    }
+
+    fn recovery(&self, r: &crate::raw::RawRecovery) -> Result<wasp_spec::RecoveryPolicy> {
+        let d = wasp_spec::RecoveryPolicy::default();
+        let positive =
+            |v: Option<&Spanned<String>>, field: &str, default: Duration| -> Result<Duration> {
+                match self.duration(v, &format!("plugin_recovery.{field}"))? {
+                    Some(d) if d.is_zero() => Err(self.errs.at(
+                        &v.expect("parsed").referenced,
+                        format!("plugin_recovery.{field}"),
+                        "must be greater than 0s",
+                    )),
+                    Some(d) => Ok(d),
+                    None => Ok(default),
+                }
+            };
+        let policy = wasp_spec::RecoveryPolicy {
+            backoff_base: positive(r.backoff_base.as_ref(), "backoff_base", d.backoff_base)?,
+            backoff_max: positive(r.backoff_max.as_ref(), "backoff_max", d.backoff_max)?,
+            park_after: match &r.park_after {
+                Some(n) if n.value == 0 => {
+                    return Err(self.errs.at(
+                        &n.referenced,
+                        "plugin_recovery.park_after",
+                        "must be at least 1",
+                    ));
+                }
+                Some(n) => n.value,
+                None => d.park_after,
+            },
+            park_window: positive(r.park_window.as_ref(), "park_window", d.park_window)?,
+            park_for: positive(r.park_for.as_ref(), "park_for", d.park_for)?,
+        };
+        if policy.backoff_max < policy.backoff_base {
+            let at = r.backoff_max.as_ref().map(|v| &v.referenced);
+            if let Some(at) = at {
+                return Err(self.errs.at(
+                    at,
+                    "plugin_recovery.backoff_max",
+                    "must not be less than backoff_base",
+                ));
+            }
+        }
+        Ok(policy)
     }
 
     fn socket_addr(&self, text: &Spanned<String>, path: &str) -> Result<std::net::SocketAddr> {

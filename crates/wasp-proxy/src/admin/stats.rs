@@ -314,7 +314,7 @@ impl ProxyMetrics {
     /// What the proxy counts of each plugin it runs, labelled `plugin`.
     fn encode_plugin_stats(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
         let set = self.0.plugins.current();
-        let per_plugin: [(&str, &str, PluginValue); 3] = [
+        let per_plugin: [(&str, &str, PluginValue); 4] = [
             ("wasp_plugin_calls", "Callbacks into each plugin.", |p| {
                 p.calls.load(Relaxed) as f64
             }),
@@ -328,7 +328,24 @@ impl ProxyMetrics {
                 "Time spent in each plugin's callbacks.",
                 |p| p.call_time_us.load(Relaxed) as f64 / 1e6,
             ),
+            (
+                "wasp_plugin_vm_replacements",
+                "Failed VMs of the plugin replaced by fresh ones.",
+                |p| p.replacements.load(Relaxed) as f64,
+            ),
         ];
+        // Parked plugins (their VM kept failing) by name: 1 while parked on some worker.
+        let mut parked = encoder.encode_descriptor(
+            "wasp_plugin_parked",
+            "1 while the plugin's VM is parked after repeated failures.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for plugin in &set.plugins {
+            let state = plugin.status().state;
+            ConstGauge::new(i64::from(state == "parked"))
+                .encode(parked.encode_family(&[("plugin", plugin.spec.name.as_str())])?)?;
+        }
         for (name, help, value) in per_plugin {
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
             for plugin in &set.plugins {

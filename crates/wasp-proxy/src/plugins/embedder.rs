@@ -27,6 +27,8 @@ pub(crate) struct WorkerLink {
     pub node: Arc<HashMap<String, PropertyValue>>,
     /// Counts of live VMs and root contexts, for /stats.
     pub gauges: Arc<crate::stats::VmGauges>,
+    /// How failed VMs are replaced.
+    pub recovery: crate::spec::RecoveryPolicy,
 }
 
 /// Work a plugin asked for from inside a hostcall, carried out on the worker's loop. `set`

@@ -36,8 +36,10 @@ pub struct PluginStatus {
     /// `ready`, `failed` (trapped or refused to start on some worker) or `unavailable`
     /// (could not be loaded).
     pub state: String,
-    /// Why it failed or is unavailable.
+    /// Why it failed or is unavailable (none while it runs).
     pub error: Option<String>,
+    /// The last failure, kept after a fresh VM replaced the failed one.
+    pub last_failure: Option<String>,
     /// Seconds since the epoch when the module was loaded.
     pub loaded_at: u64,
     /// Where the module came from and when, as the delivery layer reported it.
@@ -96,6 +98,7 @@ impl PluginShared {
                 priority: spec.priority,
                 fail_strategy: format!("{:?}", spec.fail_strategy),
                 state: state.into(),
+                last_failure: error.clone(),
                 error,
                 loaded_at,
                 origin: spec.origin.clone(),
@@ -123,12 +126,21 @@ impl PluginShared {
     }
 
     pub fn set_failed(&self, error: &str) {
+        self.set_state("failed", Some(error));
+    }
+
+    /// `ready`, `failed`, `recovering` (a failed VM awaits its replacement) or `parked` (it
+    /// kept failing); `error` says why (none when ready).
+    pub fn set_state(&self, state: &str, error: Option<&str>) {
         let mut status = self
             .status
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        status.state = "failed".into();
-        status.error = Some(error.to_owned());
+        status.state = state.into();
+        if let Some(e) = error {
+            status.last_failure = Some(e.to_owned());
+        }
+        status.error = error.map(str::to_owned);
     }
 
     pub fn status(&self) -> PluginStatus {

@@ -101,6 +101,7 @@ impl Worker {
             commands: self.commands.clone(),
             clusters: self.shared.generations.clone(),
             gauges: self.shared.stats.vm_gauges.clone(),
+            recovery: self.generation.borrow().shared.spec.plugin_recovery,
             node: self.shared.node_properties.clone(),
         }
     }

@@ -23,6 +23,7 @@ pub fn spec(upstream: SocketAddr, plugins: Vec<PluginSpec>) -> ProxySpec {
         plugins,
         buffer_limit_bytes: 1 << 20,
         tracing: None,
+        plugin_recovery: Default::default(),
     }
 }
 

@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use wasp_host::{CallError, Effect, PluginConfig, QueueNotifier, StreamType, Vm, VmConfig};
 
+mod recover;
+
 use crate::filter::signals::{Direction, StreamSignals};
 use crate::plugins::embedder::{WorkerEmbedder, WorkerLink, WorkerQueues};
 use crate::plugins::set::{PluginSet, PluginShared};
-use crate::spec::FailStrategy;
 
 /// One VM, shared by the plugins of one `VmGroup`.
 enum VmSlot {
@@ -60,7 +61,10 @@ pub(crate) struct WorkerVms {
     placement: Vec<(usize, usize)>,
     streams: RefCell<StreamRoutes>,
     timers: RefCell<HashMap<(usize, u32), tokio::task::JoinHandle<()>>>,
-    next_reload: RefCell<HashMap<usize, Instant>>,
+    /// Per VM slot: its failures and when its replacement is due.
+    recovery: RefCell<HashMap<usize, crate::plugins::recovery::Recovery>>,
+    /// The last VM generation built here (each replacement takes the next).
+    next_generation: std::cell::Cell<u64>,
     /// Per plugin: its Lua state on this worker, for Lua filters (one per worker, as Envoy).
     luas: Vec<Option<Rc<wasp_lua::LuaWorker>>>,
     /// Lua states of scripts routes run instead of a filter's own (Envoy's `LuaPerRoute`),
@@ -104,7 +108,8 @@ impl WorkerVms {
             placement,
             streams: RefCell::default(),
             timers: RefCell::default(),
-            next_reload: RefCell::default(),
+            recovery: RefCell::default(),
+            next_generation: std::cell::Cell::new(1),
             me: me.clone(),
         });
         for v in 0..vms.vms.len() {
@@ -209,7 +214,7 @@ impl WorkerVms {
         position: usize,
         create: impl FnOnce(&mut Vm, u32) -> Result<(u32, T), CallError>,
     ) -> Step<(u32, u64, T)> {
-        self.maybe_reload(plugin);
+        self.maybe_recover(plugin);
         let v = self.placement[plugin].0;
         let result = {
             let mut slot = self.vms[v].borrow_mut();
@@ -352,65 +357,6 @@ impl WorkerVms {
         if let Some(plugin) = self.owner(v, root) {
             let _ = self.call(plugin, generation, f);
         }
-    }
-
-    /// Whether `plugin` ever started here: false when its module did not load, its VM did
-    /// not start, or it refused its configuration.
-    fn can_run(&self, plugin: usize) -> bool {
-        let (v, member) = self.placement[plugin];
-        matches!(&*self.vms[v].borrow(), VmSlot::Ready { roots, .. } if roots[member].is_some())
-    }
-
-    /// What a stream gets from a plugin that cannot serve it.
-    pub fn unavailable<T>(&self, plugin: usize) -> Step<T> {
-        match self.plugin(plugin).spec.fail_strategy {
-            FailStrategy::FailOpen => Step::Skip,
-            // Istio answers requests of a plugin that could not be loaded with 403.
-            FailStrategy::FailClose | FailStrategy::FailReload => Step::Fail(403),
-        }
-    }
-
-    fn failed<T>(&self, plugin: usize, error: CallError) -> Step<T> {
-        let p = self.plugin(plugin);
-        if matches!(error, CallError::Trap { .. }) {
-            p.stats.failures.fetch_add(1, Relaxed);
-            // The trap failed the VM, and so every plugin that shares it.
-            let v = self.placement[plugin].0;
-            for &member in &self.set.vm_groups[v].members {
-                self.plugin(member).set_failed(&error.to_string());
-            }
-            tracing::error!(plugin = %p.spec.name, worker = self.link.id, "{error}");
-        }
-        match p.spec.fail_strategy {
-            FailStrategy::FailOpen => Step::Skip,
-            // Envoy fails the stream with 503 (wasm_fail_stream).
-            FailStrategy::FailClose | FailStrategy::FailReload => Step::Fail(503),
-        }
-    }
-
-    /// FAIL_RELOAD: a failed VM is replaced by a fresh one (with every plugin that shares it),
-    /// at most once per backoff period.
-    fn maybe_reload(&self, plugin: usize) {
-        if self.plugin(plugin).spec.fail_strategy != FailStrategy::FailReload {
-            return;
-        }
-        let v = self.placement[plugin].0;
-        let generation = match &*self.vms[v].borrow() {
-            VmSlot::Ready { vm, generation, .. } if vm.failure().is_some() => *generation,
-            _ => return,
-        };
-        let now = Instant::now();
-        let mut next = self.next_reload.borrow_mut();
-        if next.get(&v).is_some_and(|at| now < *at) {
-            return;
-        }
-        next.insert(v, now + Duration::from_secs(1));
-        drop(next);
-        tracing::warn!(plugin = %self.plugin(plugin).spec.name, worker = self.link.id, "replacing the failed VM (FAIL_RELOAD)");
-        let slot = self.build_vm(v, generation + 1);
-        let old = std::mem::replace(&mut *self.vms[v].borrow_mut(), slot);
-        self.uncount(&old);
-        self.after_call(v);
     }
 
     /// Takes a VM that goes away out of the gauges.
