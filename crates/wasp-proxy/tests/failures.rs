@@ -195,6 +195,8 @@ fn malformed_http_is_400() {
         &b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"[..],
         b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
         b"NOT-HTTP\r\n\r\n",
+        // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400, as Envoy does.
+        b"GET / HTTP/1.1\r\n\r\n",
     ] {
         let answer = raw(addr, bad, Duration::from_secs(2));
         assert_eq!(
@@ -206,6 +208,9 @@ fn malformed_http_is_400() {
     }
     // None of them reached a plugin or the upstream.
     assert!(up.seen().is_empty());
+    // HTTP/1.0 needs no Host.
+    let answer = raw(addr, b"GET / HTTP/1.0\r\n\r\n", Duration::from_secs(2));
+    assert_eq!(raw_status(&answer), Some(200), "{answer:?}");
     assert_eq!(get(addr, "/", &[]).status, 200);
     proxy.shutdown();
 }

@@ -41,6 +41,10 @@ pub(crate) async fn handle(
     let shared = worker.shared.clone();
     let started = std::time::Instant::now();
     shared.stats.downstream_requests.fetch_add(1, Relaxed);
+    if let Some(refused) = refuse_malformed(&req) {
+        shared.stats.response(refused.status().as_u16());
+        return Ok(refused);
+    }
     let scheme = if conn.tls.is_some() { "https" } else { "http" };
     let protocol = match req.version() {
         Version::HTTP_2 => "HTTP/2",
@@ -150,6 +154,25 @@ pub(crate) async fn handle(
         status: response.status().as_u16(),
     };
     Ok(response.map(|body| body.on_end(Box::new(move |sent| pending.finish(sent)))))
+}
+
+/// What HTTP/1 requires that hyper lets through, answered as Envoy's codec answers it, before
+/// any plugin runs: an HTTP/1.1 request needs a `Host` (RFC 9112 §3.2: "A server MUST respond
+/// with a 400"), unless its target carries the authority (absolute form). The connection closes.
+fn refuse_malformed(req: &Request<Incoming>) -> Option<Response<ChannelBody>> {
+    let missing_host = req.version() == Version::HTTP_11
+        && !req.headers().contains_key(http::header::HOST)
+        && req.uri().authority().is_none();
+    if !missing_host {
+        return None;
+    }
+    tracing::debug!("HTTP/1.1 request without Host: 400 (missing_host_header)");
+    Response::builder()
+        .status(400)
+        .header(http::header::CONTENT_TYPE, "text/plain")
+        .header(http::header::CONNECTION, "close")
+        .body(ChannelBody::full("Bad Request"))
+        .ok()
 }
 
 /// The proxy's span for a request (Envoy's `ingress` operation), with OpenTelemetry's HTTP
