@@ -8,16 +8,18 @@ pub const UPSTREAM_CONNECTION_TERMINATION: u32 = 0x40;
 pub const UPSTREAM_OVERFLOW: u32 = 0x80;
 pub const NO_ROUTE_FOUND: u32 = 0x100;
 pub const UPSTREAM_RETRY_LIMIT_EXCEEDED: u32 = 0x8000;
+pub const DOWNSTREAM_PROTOCOL_ERROR: u32 = 0x4_0000;
 pub const NO_CLUSTER_FOUND: u32 = 0x100_0000;
 
 /// Short names, in the order Envoy prints them.
-const NAMES: [(u32, &str); 7] = [
+const NAMES: [(u32, &str); 8] = [
     (UPSTREAM_REQUEST_TIMEOUT, "UT"),
     (UPSTREAM_CONNECTION_FAILURE, "UF"),
     (UPSTREAM_CONNECTION_TERMINATION, "UC"),
     (UPSTREAM_OVERFLOW, "UO"),
     (NO_ROUTE_FOUND, "NR"),
     (UPSTREAM_RETRY_LIMIT_EXCEEDED, "URX"),
+    (DOWNSTREAM_PROTOCOL_ERROR, "DPE"),
     (NO_CLUSTER_FOUND, "NC"),
 ];
 

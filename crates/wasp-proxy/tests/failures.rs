@@ -208,6 +208,38 @@ fn malformed_http_is_400() {
     }
     // None of them reached a plugin or the upstream.
     assert!(up.seen().is_empty());
+    // A malformed chunked body is the client's fault: 400 (Envoy's answer), not a 503 that
+    // blames the upstream.
+    for bad in [
+        &b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"[..],
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nabc\r\n0\r\n\r\n",
+    ] {
+        let answer = raw(addr, bad, Duration::from_secs(2));
+        assert_eq!(
+            raw_status(&answer),
+            Some(400),
+            "{:?} -> {answer:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    // Content-Length with Transfer-Encoding (CL.TE / TE.CL smuggling shapes): decoded by the
+    // transfer coding, the length dropped, the connection closed after the answer (RFC 9112
+    // §6.1's other choice; Envoy answers 400). Nothing past the chunked body is read as a
+    // second request.
+    let answer = raw(
+        addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(2),
+    );
+    assert_eq!(raw_status(&answer), Some(200), "{answer:?}");
+    assert!(answer.contains("connection: close"), "{answer:?}");
+    assert!(!answer.contains("x-echo-h-content-length"), "{answer:?}");
+    assert_eq!(
+        answer.matches("HTTP/1.1 ").count(),
+        1,
+        "a second answer: {answer:?}"
+    );
+    assert!(up.seen_at("/smuggled").is_empty());
     // HTTP/1.0 needs no Host.
     let answer = raw(addr, b"GET / HTTP/1.0\r\n\r\n", Duration::from_secs(2));
     assert_eq!(raw_status(&answer), Some(200), "{answer:?}");

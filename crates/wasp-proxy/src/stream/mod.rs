@@ -157,8 +157,14 @@ pub(crate) async fn handle(
 }
 
 /// What HTTP/1 requires that hyper lets through, answered as Envoy's codec answers it, before
-/// any plugin runs: an HTTP/1.1 request needs a `Host` (RFC 9112 §3.2: "A server MUST respond
-/// with a 400"), unless its target carries the authority (absolute form). The connection closes.
+/// any plugin runs, and the connection closed: an HTTP/1.1 request needs a `Host` (RFC 9112
+/// §3.2: "A server MUST respond with a 400"), unless its target carries the authority
+/// (absolute form).
+///
+/// (`Content-Length` with `Transfer-Encoding` is hyper's to handle before this: it decodes by
+/// the transfer coding, drops the length and closes the connection after the response — the
+/// other behaviour RFC 9112 §6.1 allows; Envoy answers 400. Neither lets a length-reading front
+/// proxy smuggle a second request through.)
 fn refuse_malformed(req: &Request<Incoming>) -> Option<Response<ChannelBody>> {
     let missing_host = req.version() == Version::HTTP_11
         && !req.headers().contains_key(http::header::HOST)

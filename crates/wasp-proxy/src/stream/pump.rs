@@ -73,6 +73,22 @@ pub(super) async fn pump_response(
     }
 }
 
+/// Whether a body error is the peer's malformed framing (hyper reports it as invalid data),
+/// rather than the peer going away mid-body.
+fn malformed(e: &hyper::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            );
+        }
+        source = s.source();
+    }
+    e.is_parse()
+}
+
 /// Passes one direction's body frames through the chain into `tx`: data chunks, then the end
 /// of the stream or the (plugin-edited) trailers. A failure of the sending side (the peer went
 /// away mid-body) is passed on as an error frame, so the other side is aborted too.
@@ -97,6 +113,20 @@ async fn pass_body(
                 let rest = run.finish_body(direction).await?;
                 send_data(tx, rest).await;
                 return Ok(());
+            }
+            Some(Err(e)) if direction == Direction::Request && malformed(&e) => {
+                // The client's framing is wrong (a bad chunk size, ...): its fault, answered
+                // 400 as Envoy's codec answers it, not blamed on the upstream.
+                run.cx
+                    .info
+                    .add_flags(crate::flags::DOWNSTREAM_PROTOCOL_ERROR);
+                tracing::debug!("malformed request body: {e}");
+                return Err(Stop::proxy(
+                    400,
+                    "http1.codec_error",
+                    "Bad Request",
+                    run.len(),
+                ));
             }
             Some(Err(e)) => {
                 let _ = tx.send(Err(Box::new(e))).await;
