@@ -76,6 +76,12 @@ impl ConnectionEpoch {
     fn retire(&self) {
         self.drain.send_replace(true);
     }
+
+    /// Whether the settings were replaced (read on each request, so a request that arrives
+    /// before its connection's task has seen the news is told to close all the same).
+    pub fn is_retired(&self) -> bool {
+        *self.drain.borrow()
+    }
 }
 
 /// Whether a connection accepted under `a` can go on serving under `b`.

@@ -144,7 +144,7 @@ async fn serve_http<I>(
         if !http1 && !state.http2.replace(true) && state.asked.get() {
             state.http2_seen.notify_one();
         }
-        let close = http1 && state.asked.get();
+        let close = http1 && (state.asked.get() || listener.shared.epoch.is_retired());
         let response =
             crate::stream::handle(worker.clone(), generation, listener, conn.clone(), req);
         async move {
