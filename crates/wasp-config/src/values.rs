@@ -271,6 +271,17 @@ pub fn file_url(path: &Path) -> String {
     format!("file://{}", path.display())
 }
 
+/// A `pluginConfig`-style mapping as the bytes a plugin's `proxy_on_configure` reads: canonical
+/// JSON (as Istio hands it to Envoy), nothing for `null` or `{}`; `None` when it is not a mapping.
+pub(crate) fn config_bytes(value: &Value) -> Option<Vec<u8>> {
+    match value {
+        Value::Null => Some(Vec::new()),
+        Value::Object(m) if m.is_empty() => Some(Vec::new()),
+        v @ Value::Object(_) => Some(canonical_json(v).into_bytes()),
+        _ => None,
+    }
+}
+
 /// `pluginConfig` as Istio hands it to the plugin: the protobuf `Struct` printed as compact JSON,
 /// keys sorted, numbers as doubles (so `1.0` prints as `1`).
 pub fn canonical_json(value: &Value) -> String {

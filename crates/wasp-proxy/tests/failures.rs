@@ -8,31 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use support::*;
-use wasp_proxy::spec::{FailStrategy, PluginSpec, ProxySpec};
-
-/// One worker (so "the worker that failed" is every request's), `hostcalls` on `main`, the
-/// `headers` plugin alone on a second listener `other`.
-fn two_listeners(up: &Upstream, hostcalls: PluginSpec) -> ProxySpec {
-    let mut spec = spec(up.address, vec![]);
-    spec.workers = 1;
-    spec.listeners.push(listener("other", routes()));
-    let mut hostcalls = hostcalls;
-    hostcalls.listeners = vec!["main".into()];
-    let mut headers = plugin("headers", "");
-    headers.listeners = vec!["other".into()];
-    spec.plugins = vec![hostcalls, headers];
-    spec
-}
-
-fn plugin_status(proxy: &wasp_proxy::Proxy, name: &str) -> serde_json::Value {
-    let json: serde_json::Value = serde_json::from_str(&admin(proxy, "/plugins").body).unwrap();
-    json.as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .cloned()
-        .unwrap()
-}
+use wasp_proxy::spec::{FailStrategy, PluginSpec};
 
 fn failures(proxy: &wasp_proxy::Proxy, name: &str) -> Option<f64> {
     metric(
@@ -78,7 +54,7 @@ fn failures_in_body_phases() {
 #[test]
 fn spinning_plugin_is_stopped_at_the_callback_deadline() {
     let up = upstream();
-    let mut spec = two_listeners(&up, plugin("spin", ""));
+    let mut spec = two_listeners(up.address, plugin("spin", ""));
     spec.workers = 2;
     let proxy = start(spec);
     let main = proxy.address("main").unwrap();

@@ -17,26 +17,9 @@ const PANIC: [(&str, &str); 1] = [("x-scenario", "panic-request-headers")];
 
 /// One worker, `hostcalls` on `main` with `strategy`, `headers` alone on `other`.
 fn one_worker(up: &Upstream, strategy: FailStrategy) -> ProxySpec {
-    let mut spec = spec(up.address, vec![]);
-    spec.workers = 1;
-    spec.listeners.push(listener("other", routes()));
     let mut hostcalls = plugin("hostcalls", "");
     hostcalls.fail_strategy = strategy;
-    hostcalls.listeners = vec!["main".into()];
-    let mut headers = plugin("headers", "");
-    headers.listeners = vec!["other".into()];
-    spec.plugins = vec![hostcalls, headers];
-    spec
-}
-
-fn status(proxy: &wasp_proxy::Proxy, name: &str) -> serde_json::Value {
-    let json: serde_json::Value = serde_json::from_str(&admin(proxy, "/plugins").body).unwrap();
-    json.as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .cloned()
-        .unwrap()
+    two_listeners(up.address, hostcalls)
 }
 
 fn counter(proxy: &wasp_proxy::Proxy, name: &str) -> Option<f64> {
@@ -58,13 +41,13 @@ fn one_panic_fails_one_request_under_every_strategy() {
             FailStrategy::FailOpen => assert_eq!(a.status, 200, "{strategy:?}: {a:?}"),
             _ => assert_eq!(a.status, 503, "{strategy:?}: {a:?}"),
         }
-        assert_eq!(status(&proxy, "hostcalls")["state"], "recovering");
+        assert_eq!(plugin_status(&proxy, "hostcalls")["state"], "recovering");
         // The next request gets a fresh VM: the plugin runs again.
         let b = get(main, "/", &[("x-scenario", "headers")]);
         assert_eq!(b.status, 200, "{strategy:?}: {b:?}");
         assert_eq!(b.header("x-echo-h-x-added"), Some("yes"), "{strategy:?}");
         assert_eq!(b.header("x-hostcalls-response"), Some("1"));
-        let s = status(&proxy, "hostcalls");
+        let s = plugin_status(&proxy, "hostcalls");
         assert_eq!(s["state"], "ready", "{s}");
         assert_eq!(s["error"], serde_json::Value::Null);
         assert!(s["last_failure"].as_str().unwrap().contains("panic"), "{s}");
@@ -105,7 +88,7 @@ fn repeated_failures_back_off_then_park_then_recover() {
     assert_eq!(get(main, "/", &[]).status, 200);
     // Third failure within the window: parked.
     assert_eq!(get(main, "/", &PANIC).status, 503);
-    let s = status(&proxy, "hostcalls");
+    let s = plugin_status(&proxy, "hostcalls");
     assert_eq!(s["state"], "parked", "{s}");
     assert!(
         s["error"].as_str().unwrap().contains("failed 3 times"),
@@ -118,7 +101,7 @@ fn repeated_failures_back_off_then_park_then_recover() {
     std::thread::sleep(Duration::from_millis(700));
     let a = get(main, "/", &[]);
     assert_eq!(a.status, 200, "{a:?}");
-    assert_eq!(status(&proxy, "hostcalls")["state"], "ready");
+    assert_eq!(plugin_status(&proxy, "hostcalls")["state"], "ready");
     assert_eq!(counter(&proxy, "wasp_plugin_parked"), Some(0.0));
     assert_eq!(counter(&proxy, "wasp_plugin_failures_total"), Some(3.0));
     proxy.shutdown();

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use wasp_spec::{FailStrategy, ListenerSpec, LuaSpec, PluginKind, PluginSpec, WasmSpec};
 
 use crate::raw::{RawFailStrategy, RawPhase, RawPlugin, RawPluginType};
-use crate::values::{file_url, parse_module_file};
+use crate::values::{config_bytes, file_url, parse_module_file};
 
 use super::{Builder, Result};
 
@@ -118,12 +118,13 @@ impl Builder<'_> {
                     ));
                 }
                 (Some(c), None) => c.value.clone().into_bytes(),
-                (None, Some(pc)) => {
-                    super::route_plugins::plugin_config_bytes(&pc.value).map_err(|m| {
-                        self.errs
-                            .at(&pc.referenced, format!("{path}.pluginConfig"), m)
-                    })?
-                }
+                (None, Some(pc)) => config_bytes(&pc.value).ok_or_else(|| {
+                    self.errs.at(
+                        &pc.referenced,
+                        format!("{path}.pluginConfig"),
+                        super::route_plugins::NOT_A_MAPPING,
+                    )
+                })?,
                 (None, None) => Vec::new(),
             };
             // Empty, as Envoy's default: plugins with the same module, VM configuration and

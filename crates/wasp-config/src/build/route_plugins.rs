@@ -11,12 +11,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::Value;
 use serde_saphyr::Spanned;
 use wasp_spec::{ListenerSpec, PluginSetting, PluginSettings, PluginSpec, RouteSpec};
 
 use crate::raw::{RawListener, RawPlugin, RawPluginSetting, RawRoute};
-use crate::values::canonical_json;
+use crate::values::config_bytes;
 
 use super::{Builder, Result};
 
@@ -188,8 +187,8 @@ impl Builder<'_> {
                     return Err(wrong_kind(true));
                 }
                 let bytes = match (&s.plugin_config, &s.configuration) {
-                    (Some(v), _) => plugin_config_bytes(&v.value)
-                        .map_err(|m| self.errs.at(at, &field_path, m))?,
+                    (Some(v), _) => config_bytes(&v.value)
+                        .ok_or_else(|| self.errs.at(at, &field_path, NOT_A_MAPPING))?,
                     (None, Some(c)) => c.value.clone().into_bytes(),
                     (None, None) => Vec::new(),
                 };
@@ -237,13 +236,5 @@ impl Builder<'_> {
     }
 }
 
-/// `pluginConfig` as the bytes a plugin's `proxy_on_configure` reads: a mapping as canonical
-/// JSON (as Istio hands it to Envoy), nothing for `null` or `{}`.
-pub(super) fn plugin_config_bytes(value: &Value) -> std::result::Result<Vec<u8>, &'static str> {
-    match value {
-        Value::Null => Ok(Vec::new()),
-        Value::Object(m) if m.is_empty() => Ok(Vec::new()),
-        v @ Value::Object(_) => Ok(canonical_json(v).into_bytes()),
-        _ => Err("must be a mapping (use configuration for a plain string)"),
-    }
-}
+/// What a `pluginConfig` that is not a mapping is told.
+pub(super) const NOT_A_MAPPING: &str = "must be a mapping (use configuration for a plain string)";

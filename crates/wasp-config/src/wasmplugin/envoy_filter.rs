@@ -549,16 +549,7 @@ impl Checker<'_> {
         let inline = ["inlineCode", "inline_code"]
             .iter()
             .find_map(|k| config.get(*k).and_then(Value::as_str))
-            .or_else(|| {
-                ["default_source_code", "defaultSourceCode"]
-                    .iter()
-                    .filter_map(|k| config.get(*k))
-                    .find_map(|src| {
-                        ["inline_string", "inlineString"]
-                            .iter()
-                            .find_map(|k| src.get(*k).and_then(Value::as_str))
-                    })
-            });
+            .or_else(|| inline_source(config, ["default_source_code", "defaultSourceCode"]));
         match inline {
             Some(code) if !code.trim().is_empty() => Ok(LuaCode {
                 code: code.to_string(),
@@ -589,6 +580,15 @@ fn inline_string(source: &Value) -> Option<&str> {
     ["inline_string", "inlineString"]
         .iter()
         .find_map(|k| source.get(*k).and_then(Value::as_str))
+}
+
+/// The `inline_string` of the DataSource under either spelling of a field (`source_code` /
+/// `sourceCode`).
+pub(super) fn inline_source<'a>(config: &'a Value, field: [&str; 2]) -> Option<&'a str> {
+    field
+        .iter()
+        .filter_map(|k| config.get(*k))
+        .find_map(inline_string)
 }
 
 struct LuaPatch {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use super::LuaRouteSetting;
-use super::envoy_filter::{LUA_FILTER_NAMES, RawPatch};
+use super::envoy_filter::{LUA_FILTER_NAMES, RawPatch, inline_source};
 use super::resource::Checker;
 use crate::error::ConfigError;
 
@@ -165,15 +165,7 @@ fn lua_setting(config: &Value) -> std::result::Result<LuaRouteSetting, String> {
             if let Some(name) = config.get("name").and_then(Value::as_str) {
                 return Ok(LuaRouteSetting::Named(name.to_string()));
             }
-            let code = ["source_code", "sourceCode"]
-                .iter()
-                .filter_map(|k| config.get(*k))
-                .find_map(|src| {
-                    ["inline_string", "inlineString"]
-                        .iter()
-                        .find_map(|k| src.get(*k).and_then(Value::as_str))
-                });
-            match code {
+            match inline_source(config, ["source_code", "sourceCode"]) {
                 Some(code) => {
                     wasp_lua::LuaScript::compile("LuaPerRoute", code).map_err(|e| e.to_string())?;
                     Ok(LuaRouteSetting::Source(code.to_string()))

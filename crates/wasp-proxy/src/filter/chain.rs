@@ -48,12 +48,16 @@ fn index(direction: Direction) -> usize {
 
 impl Chain {
     /// The chain of the stream's plugins (indices in its plugin set, in chain order, each with
-    /// its setting for the request).
-    pub fn new(cx: StreamCx, plugins: &[(usize, PluginSetting)]) -> Chain {
+    /// its setting for the request); sets `cx.len`.
+    pub fn new(
+        mut cx: StreamCx,
+        plugins: impl IntoIterator<Item = (usize, PluginSetting)>,
+    ) -> Chain {
         let filters: Vec<Filter> = plugins
-            .iter()
-            .map(|(plugin, setting)| Filter::new(&cx.vms, *plugin, setting))
+            .into_iter()
+            .map(|(plugin, setting)| Filter::new(&cx.vms, plugin, &setting))
             .collect();
+        cx.len = filters.len();
         let n = filters.len();
         let none = || RefCell::new(vec![None; n]);
         Chain {

@@ -48,7 +48,7 @@ pub(crate) struct StreamCx {
     pub shared: Arc<Shared>,
     /// The stream's dynamic metadata (Envoy's stream info metadata), shared by its Lua filters.
     pub metadata: Rc<RefCell<wasp_lua::DynamicMetadata>>,
-    /// Filters in the chain (proxy replies pass all of them).
+    /// Filters in the chain (proxy replies pass all of them); set by `Chain::new`.
     pub len: usize,
 }
 

@@ -78,8 +78,9 @@ pub(crate) async fn handle(
     // Envoy picks the route before the filters run; plugins read it as xds.cluster_name, and
     // it decides which plugins run and how (route and host settings, plugin rules). Without
     // plugins nobody asks, and the route is looked up once, after the chain.
+    // `None`: the listener's chain as it is, every plugin on its own configuration.
     let plan = if chain.is_empty() {
-        Vec::new()
+        None
     } else {
         let matched = listener.matched(&headers);
         if let Some(m) = matched.as_ref().filter(|m| !m.route.name.is_empty()) {
@@ -105,9 +106,9 @@ pub(crate) async fn handle(
                 authority: headers.get_str(":authority").unwrap_or_default(),
                 matched: matched.as_ref(),
             };
-            plugins_plan(&vms.set, &chain, &request)
+            Some(plugins_plan(&vms.set, &chain, &request))
         } else {
-            chain.iter().map(|&p| (p, PluginSetting::Enabled)).collect()
+            None
         }
     };
     info.request_complete.store(end_of_stream, Relaxed);
@@ -121,9 +122,12 @@ pub(crate) async fn handle(
         cluster_names: generation.shared.cluster_names.clone(),
         shared: worker.shared.clone(),
         metadata: Default::default(),
-        len: plan.len(),
+        len: 0,
     };
-    let run = Rc::new(Chain::new(cx, &plan));
+    let run = Rc::new(match plan {
+        Some(plan) => Chain::new(cx, plan),
+        None => Chain::new(cx, chain.iter().map(|&p| (p, PluginSetting::Enabled))),
+    });
     let result = match forward::forward(&run, &listener, (body, body_end), end_of_stream).await {
         Ok(response) => Ok(response),
         Err(stop) => local_reply::reply(&run, stop),

@@ -20,6 +20,17 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
     })
 }
 
+/// `/plugins`' entry for the plugin named `name`.
+pub fn plugin_status(proxy: &Proxy, name: &str) -> serde_json::Value {
+    let json: serde_json::Value = serde_json::from_str(&admin(proxy, "/plugins").body).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .cloned()
+        .unwrap()
+}
+
 pub fn stats(proxy: &Proxy) -> String {
     admin(proxy, "/stats/prometheus").body
 }

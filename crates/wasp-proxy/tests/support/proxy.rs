@@ -158,3 +158,17 @@ pub fn hostcalls_named(name: &str) -> PluginSpec {
     };
     with_wasm(p, |w| w.root_id = name.into())
 }
+
+/// One worker (so "the worker that failed" is every request's), `plugin` on `main`, the
+/// `headers` plugin alone on a second listener `other`.
+pub fn two_listeners(upstream: SocketAddr, plugin_on_main: PluginSpec) -> ProxySpec {
+    let mut spec = spec(upstream, vec![]);
+    spec.workers = 1;
+    spec.listeners.push(listener("other", routes()));
+    let mut on_main = plugin_on_main;
+    on_main.listeners = vec!["main".into()];
+    let mut headers = plugin("headers", "");
+    headers.listeners = vec!["other".into()];
+    spec.plugins = vec![on_main, headers];
+    spec
+}

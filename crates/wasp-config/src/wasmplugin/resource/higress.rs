@@ -5,12 +5,11 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use wasp_spec::{MatchRule, PluginRouting, PluginSetting};
 
 use super::raw::{HigressFields, RawWasmPluginSpec};
 use super::{Checker, Result, S};
-use crate::values::canonical_json;
+use crate::values::config_bytes;
 
 impl Checker<'_> {
     /// Moves `defaultConfig` into `pluginConfig` for a Higress resource; on Istio's
@@ -104,9 +103,16 @@ impl Checker<'_> {
             } else {
                 match &rule.config {
                     None => PluginSetting::Enabled,
-                    Some(c) => PluginSetting::Configuration(Arc::from(
-                        self.config_bytes(c, &format!("{path}.config"))?,
-                    )),
+                    Some(c) => {
+                        let bytes = config_bytes(&c.value).ok_or_else(|| {
+                            self.err(
+                                &c.referenced,
+                                &format!("{path}.config"),
+                                "must be a mapping (a JSON object)",
+                            )
+                        })?;
+                        PluginSetting::Configuration(Arc::from(bytes))
+                    }
                 }
             };
             routing.rules.push(MatchRule {
@@ -118,14 +124,5 @@ impl Checker<'_> {
             });
         }
         Ok(routing)
-    }
-
-    fn config_bytes(&self, value: &S<Value>, path: &str) -> Result<Vec<u8>> {
-        match &value.value {
-            Value::Null => Ok(Vec::new()),
-            Value::Object(m) if m.is_empty() => Ok(Vec::new()),
-            v @ Value::Object(_) => Ok(canonical_json(v).into_bytes()),
-            _ => Err(self.err(&value.referenced, path, "must be a mapping (a JSON object)")),
-        }
     }
 }

@@ -4,11 +4,10 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use serde_json::Value;
 use serde_saphyr::Location;
 
 use super::{EnvVar, FailStrategy, PluginType, PullPolicy, WasmSpec};
-use crate::values::canonical_json;
+use crate::values::config_bytes;
 
 use super::raw::*;
 use super::{Checker, Result, S};
@@ -77,18 +76,13 @@ impl Checker<'_> {
         };
         let configuration = match &w.plugin_config {
             None => Vec::new(),
-            Some(pc) => match &pc.value {
-                Value::Null => Vec::new(),
-                Value::Object(m) if m.is_empty() => Vec::new(),
-                v @ Value::Object(_) => canonical_json(v).into_bytes(),
-                _ => {
-                    return Err(self.err(
-                        &pc.referenced,
-                        &field("pluginConfig"),
-                        "must be a mapping (a JSON object)",
-                    ));
-                }
-            },
+            Some(pc) => config_bytes(&pc.value).ok_or_else(|| {
+                self.err(
+                    &pc.referenced,
+                    &field("pluginConfig"),
+                    "must be a mapping (a JSON object)",
+                )
+            })?,
         };
         let root_id = match &w.plugin_name {
             None => String::new(),
