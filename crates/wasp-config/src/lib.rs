@@ -303,12 +303,14 @@ pub fn quick(
             }],
             tcp: None,
             access_log: Vec::new(),
+            http: Default::default(),
         }],
         clusters,
         plugins: specs,
         buffer_limit_bytes: DEFAULT_BUFFER_LIMIT,
         tracing: None,
         plugin_recovery: Default::default(),
+        max_connections: None,
     };
     Ok(Loaded {
         spec,

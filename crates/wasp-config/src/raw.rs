@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub plugins: Option<RawPlugins>,
     pub tracing: Option<S<RawTracing>>,
     pub plugin_recovery: Option<S<RawRecovery>>,
+    /// Most client connections at once, over all listeners (no limit unless set).
+    pub max_connections: Option<S<i64>>,
 }
 
 /// `plugin_recovery`: how failed plugin VMs are replaced.
@@ -82,8 +84,16 @@ pub struct RawListener {
     pub cluster: Option<S<String>>,
     /// TCP listeners: clusters by the TLS server name of the ClientHello (passthrough).
     pub sni: Option<Vec<S<RawSniRoute>>>,
-    /// TCP listeners: close a connection idle this long (`1h` unless set; `0s`: never).
+    /// Close a connection idle this long (`1h` unless set; `0s`: never): no bytes either way
+    /// on a TCP listener, no request in flight on an HTTP one.
     pub idle_timeout: Option<S<String>>,
+    /// HTTP listeners: Envoy's HttpConnectionManager timeouts and limits (`http_options.rs`).
+    pub request_headers_timeout: Option<S<String>>,
+    pub stream_idle_timeout: Option<S<String>>,
+    pub request_timeout: Option<S<String>>,
+    pub max_request_headers_kb: Option<S<i64>>,
+    pub max_headers_count: Option<S<i64>>,
+    pub max_concurrent_streams: Option<S<i64>>,
     /// Access logs, each a file and a format.
     pub access_log: Option<Vec<S<RawAccessLog>>>,
 }

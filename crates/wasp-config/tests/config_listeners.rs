@@ -533,3 +533,79 @@ fn tracing_settings() {
     );
     assert!(dir.load(BASE).unwrap().spec.tracing.is_none());
 }
+
+#[test]
+fn http_timeouts_and_limits() {
+    use std::time::Duration;
+    let dir = Dir::new();
+    // Defaults: Envoy's, with its edge guidance where Envoy has none.
+    let spec = dir.load(BASE).unwrap().spec;
+    let http = spec.listeners[0].http;
+    assert_eq!(http, wasp_spec::HttpOptions::default());
+    assert_eq!(http.request_headers_timeout, Some(Duration::from_secs(10)));
+    assert_eq!(http.idle_timeout, Some(Duration::from_secs(3600)));
+    assert_eq!(http.max_headers_count, 100);
+    assert_eq!(spec.max_connections, None);
+
+    let yaml = BASE.replace(
+        "    address: 127.0.0.1:8080\n",
+        "    address: 127.0.0.1:8080
+    request_headers_timeout: 5s
+    idle_timeout: 0s
+    stream_idle_timeout: 30s
+    request_timeout: 2m
+    max_request_headers_kb: 96
+    max_headers_count: 50
+    max_concurrent_streams: 20
+",
+    );
+    let spec = dir
+        .load(&format!("max_connections: 1000\n{yaml}"))
+        .unwrap()
+        .spec;
+    let http = spec.listeners[0].http;
+    assert_eq!(http.request_headers_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(http.idle_timeout, None, "0s: never");
+    assert_eq!(http.stream_idle_timeout, Some(Duration::from_secs(30)));
+    assert_eq!(http.request_timeout, Some(Duration::from_secs(120)));
+    assert_eq!(http.max_request_headers_bytes, 96 * 1024);
+    assert_eq!(http.max_headers_count, 50);
+    assert_eq!(http.max_concurrent_streams, 20);
+    assert_eq!(spec.max_connections, Some(1000));
+
+    let cases = [
+        (
+            BASE.replace(
+                "    address: 127.0.0.1:8080\n",
+                "    address: 127.0.0.1:8080\n    max_headers_count: 0\n",
+            ),
+            "wasp.yaml:4:24: listeners[0].max_headers_count: must be between 1 and 65535",
+        ),
+        (
+            BASE.replace(
+                "    address: 127.0.0.1:8080\n",
+                "    address: 127.0.0.1:8080\n    max_request_headers_kb: 9000\n",
+            ),
+            "wasp.yaml:4:29: listeners[0].max_request_headers_kb: must be between 1 and 8192",
+        ),
+        (
+            BASE.replace(
+                "    address: 127.0.0.1:8080\n",
+                "    address: 127.0.0.1:8080\n    request_headers_timeout: soon\n",
+            ),
+            "wasp.yaml:4:30: listeners[0].request_headers_timeout: invalid duration `soon`",
+        ),
+        (
+            format!("max_connections: 0\n{BASE}"),
+            "wasp.yaml:1:18: max_connections: must be at least 1 (leave it out for no limit)",
+        ),
+        (
+            tcp("    cluster: db\n    max_concurrent_streams: 10\n"),
+            "wasp.yaml:6:29: listeners[0].max_concurrent_streams: `max_concurrent_streams` is for HTTP listeners; a `protocol: tcp` listener relays bytes",
+        ),
+    ];
+    for (yaml, want) in cases {
+        let e = dir.error(&yaml);
+        assert!(e.starts_with(want), "got:  {e}\nwant: {want}");
+    }
+}

@@ -41,6 +41,8 @@ enum Rest {
     Channel(mpsc::Receiver<Result<Frame<Bytes>, BoxError>>),
     /// The peer's body, passed on untouched.
     Peer(hyper::body::Incoming),
+    /// The client's request body, passed on untouched but timed.
+    Client(crate::stream::client_body::ClientBody),
 }
 
 /// The sending end of a streamed body.
@@ -92,6 +94,19 @@ impl ChannelBody {
         }
     }
 
+    /// The client's request body passed upstream as it arrives, for a stream no filter sees
+    /// the body of.
+    pub fn from_client(body: crate::stream::client_body::ClientBody) -> ChannelBody {
+        ChannelBody {
+            ahead: VecDeque::new(),
+            rest: Rest::Client(body),
+            exact: None,
+            deadline: None,
+            on_end: None,
+            sent: 0,
+        }
+    }
+
     /// This (full) body followed by trailers.
     pub fn with_trailers(mut self, trailers: http::HeaderMap) -> ChannelBody {
         self.ahead.push_back(Frame::trailers(trailers));
@@ -106,7 +121,7 @@ impl ChannelBody {
     pub async fn recv(&mut self) -> Option<Result<Frame<Bytes>, BoxError>> {
         match &mut self.rest {
             Rest::Channel(rx) => rx.recv().await,
-            Rest::Nothing | Rest::Peer(_) => None,
+            Rest::Nothing | Rest::Peer(_) | Rest::Client(_) => None,
         }
     }
 
@@ -163,12 +178,14 @@ impl Body for ChannelBody {
                 Rest::Nothing => true,
                 Rest::Channel(_) => self.exact == Some(0),
                 Rest::Peer(body) => body.is_end_stream(),
+                Rest::Client(body) => body.is_end_stream(),
             }
     }
 
     fn size_hint(&self) -> SizeHint {
         match (&self.rest, self.exact) {
             (Rest::Peer(body), _) => body.size_hint(),
+            (Rest::Client(body), _) => body.size_hint(),
             (_, Some(n)) => SizeHint::with_exact(n),
             (_, None) => SizeHint::default(),
         }
@@ -202,6 +219,7 @@ impl ChannelBody {
             Rest::Peer(body) => Pin::new(body)
                 .poll_frame(cx)
                 .map(|frame| frame.map(|f| f.map_err(BoxError::from))),
+            Rest::Client(body) => Pin::new(body).poll_frame(cx),
         }
     }
 }

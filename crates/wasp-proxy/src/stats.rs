@@ -67,6 +67,23 @@ pub struct Stats {
     pub upstream_latency: Histogram,
     pub local_replies: AtomicU64,
     pub vm_gauges: std::sync::Arc<VmGauges>,
+    /// What stopped slow or greedy clients (Envoy's `http.<prefix>.*` names in /metrics).
+    pub client_limits: ClientLimitStats,
+}
+
+/// Clients stopped by a listener's timeouts and the connection limit.
+#[derive(Default)]
+pub struct ClientLimitStats {
+    /// Request heads not complete within `request_headers_timeout` (408, closed).
+    pub header_timeouts: AtomicU64,
+    /// Connections closed after `idle_timeout` with no request in flight.
+    pub idle_timeouts: AtomicU64,
+    /// Requests whose body stalled for `stream_idle_timeout`.
+    pub stream_idle_timeouts: AtomicU64,
+    /// Requests not received in full within `request_timeout`.
+    pub request_timeouts: AtomicU64,
+    /// Connections closed on arrival because `max_connections` were open.
+    pub overflows: AtomicU64,
 }
 
 /// Counters of one listener (Envoy's `listener.<address>.*`, and `tcp.<prefix>.*` for a TCP

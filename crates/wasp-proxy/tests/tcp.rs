@@ -58,6 +58,7 @@ fn tcp_spec(listener: ListenerSpec, clusters: Vec<ClusterSpec>) -> ProxySpec {
         buffer_limit_bytes: 1 << 20,
         tracing: None,
         plugin_recovery: Default::default(),
+        max_connections: None,
     }
 }
 
@@ -71,6 +72,7 @@ fn tcp_listener(proxy: TcpProxySpec) -> ListenerSpec {
         virtual_hosts: Vec::new(),
         tcp: Some(proxy),
         access_log: Vec::new(),
+        http: Default::default(),
     }
 }
 

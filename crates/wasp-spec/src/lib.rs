@@ -6,8 +6,11 @@
 
 #![deny(missing_docs)]
 
+mod http_options;
 mod per_route;
 mod resilience;
+
+pub use http_options::HttpOptions;
 
 pub use per_route::{MatchRule, PluginRouting, PluginSetting, PluginSettings, VirtualHostSpec};
 pub use resilience::{
@@ -41,6 +44,9 @@ pub struct ProxySpec {
     pub tracing: Option<TracingSpec>,
     /// How failed plugin VMs are replaced.
     pub plugin_recovery: RecoveryPolicy,
+    /// Most client connections open at once, over all listeners; more are closed as they are
+    /// accepted (Envoy's `global_downstream_max_connections`). `None`: no limit, as in Envoy.
+    pub max_connections: Option<usize>,
 }
 
 /// How a plugin VM that failed (a trap, the CPU deadline, the memory cap) is replaced, whatever
@@ -129,6 +135,8 @@ pub struct ListenerSpec {
     pub tcp: Option<TcpProxySpec>,
     /// Where and how each finished request is logged (Envoy's file access loggers).
     pub access_log: Vec<AccessLogSpec>,
+    /// Timeouts and limits for HTTP clients (unused by a TCP listener).
+    pub http: HttpOptions,
 }
 
 /// One access log of a listener: a line per finished request, in Envoy's format language.

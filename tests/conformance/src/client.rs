@@ -55,6 +55,9 @@ fn classify(e: &anyhow::Error) -> String {
 }
 
 async fn exchange(proxy: SocketAddr, def: &RequestDef, tls: Option<&Pki>) -> anyhow::Result<Seen> {
+    if let Some(bytes) = &def.raw {
+        return crate::raw::exchange(proxy, bytes.as_bytes()).await;
+    }
     let tcp = tokio::net::TcpStream::connect(proxy).await?;
     let pieces: Vec<Bytes> = if def.chunks.is_empty() {
         vec![Bytes::from(def.body.clone())]

@@ -11,6 +11,7 @@ pub mod observe;
 pub mod pki;
 pub mod plan;
 pub mod process;
+pub mod raw;
 pub mod refusal;
 pub mod report;
 pub mod run;

@@ -280,6 +280,10 @@ pub struct RequestDef {
     /// On a TLS case: present the client certificate (default) or not.
     #[serde(default = "yes")]
     pub client_certificate: bool,
+    /// Bytes written as they are on a new plain connection instead of a request built from
+    /// the fields above (malformed and smuggling shapes); every answer read until the proxy
+    /// closes or goes quiet is compared by status.
+    pub raw: Option<String>,
 }
 
 fn yes() -> bool {
@@ -306,7 +310,10 @@ impl ScenarioFile {
             .unwrap_or_default();
         for case in &file.cases {
             let plugins = case.plugins.as_ref().unwrap_or(&file.plugins);
-            if plugins.is_empty() {
+            // Only the proxies' own HTTP handling is compared without plugins: raw requests.
+            let raw_only =
+                !case.requests.is_empty() && case.requests.iter().all(|r| r.raw.is_some());
+            if plugins.is_empty() && !raw_only {
                 bail!("{}: case {}: no plugins", path.display(), case.name);
             }
             for p in plugins {

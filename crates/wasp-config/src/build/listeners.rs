@@ -55,6 +55,7 @@ impl Builder<'_> {
                 .as_ref()
                 .is_some_and(|p| matches!(p.value, RawListenerProtocol::Tcp));
             let tcp = if is_tcp {
+                self.no_http_fields(l, &path)?;
                 Some(self.tcp_proxy(l, &path, clusters)?)
             } else {
                 self.no_tcp_fields(l, &path)?;
@@ -87,6 +88,11 @@ impl Builder<'_> {
                 virtual_hosts,
                 tcp,
                 access_log: self.access_logs(l.access_log.as_deref().unwrap_or_default(), &path)?,
+                http: if is_tcp {
+                    wasp_spec::HttpOptions::default()
+                } else {
+                    self.http_options(l, &path)?
+                },
             });
         }
         Ok(out)

@@ -17,6 +17,7 @@ use crate::{DEFAULT_BUFFER_LIMIT, Workload};
 mod access_log;
 mod clusters;
 mod hosts;
+mod http_options;
 mod listeners;
 mod plugins;
 mod resilience;
@@ -129,6 +130,17 @@ impl<'a> Builder<'a> {
             plugin_recovery: match &raw.plugin_recovery {
                 Some(r) => self.recovery(&r.value)?,
                 None => Default::default(),
+            },
+            max_connections: match &raw.max_connections {
+                Some(n) if n.value < 1 => {
+                    return Err(self.errs.at(
+                        &n.referenced,
+                        "max_connections",
+                        "must be at least 1 (leave it out for no limit)",
+                    ));
+                }
+                Some(n) => Some(n.value as usize),
+                None => None,
             },
         };
         Ok((spec, workload, sources))

@@ -106,10 +106,6 @@ impl Builder<'_> {
                     .and_then(|s| s.first())
                     .map(|s| &s.referenced),
             ),
-            (
-                "idle_timeout",
-                l.idle_timeout.as_ref().map(|t| &t.referenced),
-            ),
         ];
         match given.into_iter().find_map(|(field, at)| Some((field, at?))) {
             Some((field, at)) => Err(self.errs.at(

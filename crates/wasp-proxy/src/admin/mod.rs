@@ -136,6 +136,18 @@ fn config_dump(shared: &Shared) -> String {
                     "sni": t.sni_routes.iter().map(|r| json!({"server_names": r.server_names, "cluster": r.cluster})).collect::<Vec<_>>(),
                     "idle_timeout_ms": t.idle_timeout.map(|d| d.as_millis() as u64),
                 })),
+                "http": l.tcp.is_none().then(|| {
+                    let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64);
+                    json!({
+                        "request_headers_timeout_ms": ms(l.http.request_headers_timeout),
+                        "idle_timeout_ms": ms(l.http.idle_timeout),
+                        "stream_idle_timeout_ms": ms(l.http.stream_idle_timeout),
+                        "request_timeout_ms": ms(l.http.request_timeout),
+                        "max_request_headers_bytes": l.http.max_request_headers_bytes,
+                        "max_headers_count": l.http.max_headers_count,
+                        "max_concurrent_streams": l.http.max_concurrent_streams,
+                    })
+                }),
                 "routes": l.routes.iter().map(|r| json!({
                     "match": match &r.path {
                         crate::spec::PathMatch::Prefix(p) => json!({"prefix": p}),
@@ -194,6 +206,7 @@ fn config_dump(shared: &Shared) -> String {
         "version": generation.version,
         "last_reload": *shared.last_reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
         "buffer_limit_bytes": spec.buffer_limit_bytes,
+        "max_connections": spec.max_connections,
         "listeners": listeners,
         "clusters": clusters,
         "plugins": shared.plugin_statuses(),

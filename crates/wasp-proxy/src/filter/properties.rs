@@ -52,6 +52,9 @@ pub struct StreamRecord {
     pub flags: std::sync::atomic::AtomicU32,
     /// Upstream attempts made (`upstream.request_attempt_count`).
     pub attempts: std::sync::atomic::AtomicU32,
+    /// Why the client's body failed, when it was the client's fault
+    /// (`crate::stream::client_body::ClientFault`, as a number).
+    pub client_fault: std::sync::atomic::AtomicU8,
     /// The stream's span, when tracing is on: plugin phases add events to it, the upstream
     /// request carries its context, and it ends with the response. `None` without tracing,
     /// so the hot path takes no lock for it.
@@ -88,6 +91,7 @@ impl StreamRecord {
             request_complete: Default::default(),
             flags: Default::default(),
             attempts: Default::default(),
+            client_fault: Default::default(),
         }
     }
 

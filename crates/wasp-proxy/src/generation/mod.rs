@@ -91,6 +91,7 @@ fn same_connection_settings(a: &ListenerSpec, b: &ListenerSpec) -> bool {
         && a.direction == b.direction
         && a.tls == b.tls
         && a.tcp.is_some() == b.tcp.is_some()
+        && a.http == b.http
 }
 
 impl Generation {

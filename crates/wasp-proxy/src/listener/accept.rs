@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -86,6 +87,11 @@ async fn accept_loop(
                             // Removed by the generation just switched to.
                             continue;
                         };
+                        if at_capacity(&worker, &generation) {
+                            // Envoy's global connection limit: closed as it arrives.
+                            drop(tcp);
+                            continue;
+                        }
                         let _ = tcp.set_nodelay(true);
                         let local = tcp.local_addr().unwrap_or(peer);
                         tokio::task::spawn_local(super::serve_connection(
@@ -101,4 +107,19 @@ async fn accept_loop(
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// Whether `max_connections` client connections are open already (counted over all
+/// workers and listeners); an overflow is counted.
+fn at_capacity(worker: &Worker, generation: &LocalGeneration) -> bool {
+    let Some(max) = generation.shared.spec.max_connections else {
+        return false;
+    };
+    let stats = &worker.shared.stats;
+    let full = stats.active_connections.load(Relaxed) >= max as u64;
+    if full {
+        stats.client_limits.overflows.fetch_add(1, Relaxed);
+        tracing::debug!("max_connections ({max}) open: connection closed");
+    }
+    full
 }

@@ -2,6 +2,7 @@
 //! TLS) on a worker.
 
 mod accept;
+mod clock;
 pub(crate) mod tls;
 
 pub(crate) use self::accept::accept_all;
@@ -18,13 +19,11 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use tokio::sync::watch;
 
+use self::clock::{ConnClock, Timed};
 use crate::filter::properties::ConnInfo;
 use crate::routes::Listener;
 use crate::worker::Worker;
 use crate::worker::local::LocalGeneration;
-
-/// Envoy's default limit on request headers (60 KiB); larger ones get 431.
-const MAX_HEADER_BYTES: usize = 60 * 1024;
 
 static CONNECTION_IDS: AtomicU64 = AtomicU64::new(1);
 
@@ -78,15 +77,16 @@ pub(super) async fn serve_connection(
         let conn = conn(None, None);
         crate::tcp::serve(&worker, &generation, &listener, routes, tcp, conn, tls).await;
     } else {
+        let clock = ConnClock::new(&listener.spec.http);
         match tls {
             None => {
                 let conn = Arc::new(conn(None, None));
-                let io = TokioIo::new(tcp);
+                let io = TokioIo::new(Timed::new(tcp, clock.clone(), worker.shared.clone()));
                 serve_http(
                     worker.clone(),
                     generation,
                     listener.clone(),
-                    conn,
+                    (conn, clock.clone()),
                     io,
                     shutdown,
                 )
@@ -95,12 +95,12 @@ pub(super) async fn serve_connection(
             Some(context) => match tls::accept(&context, tcp).await {
                 Ok((stream, session)) => {
                     let conn = Arc::new(conn(session.sni.clone(), Some(Arc::new(session))));
-                    let io = TokioIo::new(stream);
+                    let io = TokioIo::new(Timed::new(stream, clock.clone(), worker.shared.clone()));
                     serve_http(
                         worker.clone(),
                         generation,
                         listener.clone(),
-                        conn,
+                        (conn, clock.clone()),
                         io,
                         shutdown,
                     )
@@ -128,7 +128,7 @@ async fn serve_http<I>(
     worker: Rc<Worker>,
     accepted: Rc<LocalGeneration>,
     listener: Rc<Listener>,
-    conn: Arc<ConnInfo>,
+    (conn, clock): (Arc<ConnInfo>, Rc<ConnClock>),
     io: I,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -137,8 +137,11 @@ async fn serve_http<I>(
     let mut drain = listener.shared.epoch.drained();
     let draining = Rc::new(Draining::default());
     let state = draining.clone();
+    let options = listener.spec.http;
     let serving: Serving = RefCell::new((accepted, listener));
+    let requests = clock.clone();
     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let in_flight = requests.request_began();
         let (generation, listener) = current_listener(&worker, &serving);
         let http1 = req.version() < http::Version::HTTP_2;
         if !http1 && !state.http2.replace(true) && state.asked.get() {
@@ -149,6 +152,7 @@ async fn serve_http<I>(
             crate::stream::handle(worker.clone(), generation, listener, conn.clone(), req);
         async move {
             let mut response = response.await?;
+            drop(in_flight);
             if close {
                 // Envoy's drain of HTTP/1: the client learns to reconnect without a race.
                 response.headers_mut().insert(
@@ -162,11 +166,16 @@ async fn serve_http<I>(
     let mut builder = auto::Builder::new(LocalExec);
     builder
         .http1()
-        .max_buf_size(MAX_HEADER_BYTES.max(8192))
-        .timer(hyper_util::rt::TokioTimer::new());
+        .max_buf_size(options.max_request_headers_bytes.max(8192))
+        .max_headers(options.max_headers_count)
+        .timer(hyper_util::rt::TokioTimer::new())
+        // The clock (clock.rs) times request heads: hyper's timer would also close a
+        // kept-alive connection waiting for its next request.
+        .header_read_timeout(None);
     builder
         .http2()
-        .max_header_list_size(MAX_HEADER_BYTES as u32);
+        .max_header_list_size(options.max_request_headers_bytes as u32)
+        .max_concurrent_streams(options.max_concurrent_streams);
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     // Until the listener's settings are replaced; then until the drain time runs out.
@@ -200,6 +209,7 @@ async fn serve_http<I>(
                 drain_deadline = Some(tokio::time::Instant::now() + DRAIN_TIME);
             }
             () = draining.http2_seen.notified(), if drain_deadline.is_some() => break,
+            () = clock.idle_expired() => break,
             () = sleep_until(drain_deadline), if drain_deadline.is_some() => break,
         }
     }

@@ -4,7 +4,6 @@
 use std::rc::Rc;
 
 use http::Response;
-use hyper::body::Incoming;
 use wasp_host::HeaderMap;
 
 use crate::body::ChannelBody;
@@ -16,6 +15,7 @@ use crate::flags;
 use crate::routes::{Listener, Target};
 
 use super::attempts::{self, Replay, Route};
+use super::client_body::ClientBody;
 use super::left::{settle_length, whole_body};
 use super::pump::{BodyEnd, pump_request};
 use super::respond::{Source, respond};
@@ -23,7 +23,7 @@ use super::respond::{Source, respond};
 pub(super) async fn forward(
     run: &Rc<Chain>,
     listener: &Listener,
-    body: (Incoming, BodyEnd),
+    body: (ClientBody, BodyEnd),
     end_of_stream: bool,
 ) -> Result<Response<ChannelBody>, Stop> {
     let n = run.len();
@@ -66,7 +66,7 @@ pub(super) async fn forward(
         // No filter sees the body: it goes upstream as it arrives (counted on its way, for
         // `request.size` and the access log).
         let info = cx.info.clone();
-        ChannelBody::passthrough(body.0).on_end(Box::new(move |received| {
+        ChannelBody::from_client(body.0).on_end(Box::new(move |received| {
             info.request_body_bytes
                 .store(received, std::sync::atomic::Ordering::Relaxed);
         }))

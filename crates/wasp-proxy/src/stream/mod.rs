@@ -2,6 +2,7 @@
 //! routing, the upstream exchange, and local replies.
 
 mod attempts;
+pub(crate) mod client_body;
 mod forward;
 mod left;
 mod local_reply;
@@ -41,7 +42,7 @@ pub(crate) async fn handle(
     let shared = worker.shared.clone();
     let started = std::time::Instant::now();
     shared.stats.downstream_requests.fetch_add(1, Relaxed);
-    if let Some(refused) = refuse_malformed(&req) {
+    if let Some(refused) = refuse_malformed(&req, &listener.spec.http) {
         shared.stats.response(refused.status().as_u16());
         return Ok(refused);
     }
@@ -128,6 +129,7 @@ pub(crate) async fn handle(
         Some(plan) => Chain::new(cx, plan),
         None => Chain::new(cx, chain.iter().map(|&p| (p, PluginSetting::Enabled))),
     });
+    let body = client_body::ClientBody::new(body, run.cx.info.clone(), &listener.spec.http);
     let result = match forward::forward(&run, &listener, (body, body_end), end_of_stream).await {
         Ok(response) => Ok(response),
         Err(stop) => local_reply::reply(&run, stop),
@@ -168,8 +170,24 @@ pub(crate) async fn handle(
 /// (`Content-Length` with `Transfer-Encoding` is hyper's to handle before this: it decodes by
 /// the transfer coding, drops the length and closes the connection after the response — the
 /// other behaviour RFC 9112 §6.1 allows; Envoy answers 400. Neither lets a length-reading front
-/// proxy smuggle a second request through.)
-fn refuse_malformed(req: &Request<Incoming>) -> Option<Response<ChannelBody>> {
+/// proxy smuggle a second request through. Equal repeated `Content-Length`s reach wasp as one,
+/// as RFC 9110 §8.6 allows; differing ones are refused by hyper with 400.)
+fn refuse_malformed(
+    req: &Request<Incoming>,
+    options: &wasp_spec::HttpOptions,
+) -> Option<Response<ChannelBody>> {
+    // hyper counts an HTTP/1 head's headers itself; HTTP/2's are counted here.
+    if req.headers().len() > options.max_headers_count {
+        tracing::debug!(
+            "request with more than {} headers: 431 (too_many_headers)",
+            options.max_headers_count
+        );
+        return Response::builder()
+            .status(431)
+            .header(http::header::CONTENT_TYPE, "text/plain")
+            .body(ChannelBody::full("Request Header Fields Too Large"))
+            .ok();
+    }
     let missing_host = req.version() == Version::HTTP_11
         && !req.headers().contains_key(http::header::HOST)
         && req.uri().authority().is_none();

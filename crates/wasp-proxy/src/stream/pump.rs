@@ -10,6 +10,7 @@ use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use super::client_body::{ClientBody, ClientFault};
 use crate::body::BodySender;
 use crate::convert;
 use crate::filter::Stop;
@@ -36,7 +37,7 @@ impl BodyEnd {
 }
 
 /// Streams the request body from the client through the chain to the upstream.
-pub(super) async fn pump_request(run: Rc<Chain>, body: (Incoming, BodyEnd), tx: BodySender) {
+pub(super) async fn pump_request(run: Rc<Chain>, body: (ClientBody, BodyEnd), tx: BodySender) {
     if let Err(stop) = pass_body(&run, Direction::Request, body, &tx).await {
         // Tell the main task (waiting for the upstream) and abort the upstream body.
         match stop {
@@ -73,33 +74,21 @@ pub(super) async fn pump_response(
     }
 }
 
-/// Whether a body error is the peer's malformed framing (hyper reports it as invalid data),
-/// rather than the peer going away mid-body.
-fn malformed(e: &hyper::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
-            );
-        }
-        source = s.source();
-    }
-    e.is_parse()
-}
-
 /// Passes one direction's body frames through the chain into `tx`: data chunks, then the end
 /// of the stream or the (plugin-edited) trailers. A failure of the sending side (the peer went
 /// away mid-body) is passed on as an error frame, so the other side is aborted too.
-async fn pass_body(
+async fn pass_body<B>(
     run: &Chain,
     direction: Direction,
-    (mut body, body_end): (Incoming, BodyEnd),
+    (mut body, body_end): (B, BodyEnd),
     tx: &BodySender,
-) -> Result<(), Stop> {
+) -> Result<(), Stop>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<crate::body::BoxError>,
+{
     let mut first = true;
-    let mut leftover: Leftover = None;
+    let mut leftover: Leftover<B::Error> = None;
     loop {
         let next = match leftover.take() {
             Some(frame) => Some(frame),
@@ -114,22 +103,17 @@ async fn pass_body(
                 send_data(tx, rest).await;
                 return Ok(());
             }
-            Some(Err(e)) if direction == Direction::Request && malformed(&e) => {
-                // The client's framing is wrong (a bad chunk size, ...): its fault, answered
-                // 400 as Envoy's codec answers it, not blamed on the upstream.
-                run.cx
-                    .info
-                    .add_flags(crate::flags::DOWNSTREAM_PROTOCOL_ERROR);
-                tracing::debug!("malformed request body: {e}");
-                return Err(Stop::proxy(
-                    400,
-                    "http1.codec_error",
-                    "Bad Request",
-                    run.len(),
-                ));
+            Some(Err(e)) if direction == Direction::Request => {
+                // The client's fault (bad framing, too slow) is answered as Envoy answers
+                // it, not blamed on the upstream; a client gone mid-body aborts the upstream.
+                if let Some(fault) = ClientFault::of(&run.cx.info) {
+                    return Err(fault.reply(&run.cx, run.len()));
+                }
+                let _ = tx.send(Err(e.into())).await;
+                return Ok(());
             }
             Some(Err(e)) => {
-                let _ = tx.send(Err(Box::new(e))).await;
+                let _ = tx.send(Err(e.into())).await;
                 return Ok(());
             }
             Some(Ok(frame)) => match frame.into_data() {
@@ -184,11 +168,14 @@ async fn pass_body(
 }
 
 /// What [`gather_ready`] found after the data it took.
-type Leftover = Option<Result<http_body::Frame<bytes::Bytes>, hyper::Error>>;
+type Leftover<E> = Option<Result<http_body::Frame<bytes::Bytes>, E>>;
 
 /// Appends to `data` the data frames `body` has ready now. Returns whether the body's end is
 /// reached, and a frame that is not data (trailers, an error) for the caller to handle next.
-fn gather_ready(body: &mut Incoming, data: &mut Vec<u8>) -> (bool, Leftover) {
+fn gather_ready<B: Body<Data = Bytes> + Unpin>(
+    body: &mut B,
+    data: &mut Vec<u8>,
+) -> (bool, Leftover<B::Error>) {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     loop {
         if body.is_end_stream() {

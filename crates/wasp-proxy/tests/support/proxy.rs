@@ -24,6 +24,7 @@ pub fn spec(upstream: SocketAddr, plugins: Vec<PluginSpec>) -> ProxySpec {
         buffer_limit_bytes: 1 << 20,
         tracing: None,
         plugin_recovery: Default::default(),
+        max_connections: None,
     }
 }
 
@@ -65,6 +66,7 @@ pub fn listener(name: &str, routes: Vec<RouteSpec>) -> ListenerSpec {
         routes,
         tcp: None,
         access_log: Vec::new(),
+        http: Default::default(),
     }
 }
 
