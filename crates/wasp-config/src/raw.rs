@@ -51,7 +51,10 @@ pub struct RawTracing {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
+    /// `IP:port`, or a bare port (`15000`, `:15000`) for loopback.
     pub address: S<String>,
+    /// Refuse the endpoints that change the proxy.
+    pub read_only: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -239,13 +239,14 @@ async fn plugin_spec(
             (fetched.bytes, None)
         }
         Err(e) => {
-            tracing::error!(plugin = %decl.key, url = %wasm.url, "cannot fetch the module: {e}");
+            tracing::error!(plugin = %decl.key, url = %wasp_delivery::redact_url(&wasm.url), "cannot fetch the module: {e}");
             (Arc::from(Vec::new()), Some(e.to_string()))
         }
     };
     PluginSpec {
         name: decl.name.clone(),
-        url: wasm.url.clone(),
+        // Shown on /plugins and in logs: without credentials.
+        url: wasp_delivery::redact_url(&wasm.url),
         kind: PluginKind::Wasm(WasmSpec {
             root_id: wasm.root_id.clone(),
             module: wasm_bytes,

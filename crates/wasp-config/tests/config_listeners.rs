@@ -609,3 +609,28 @@ fn http_timeouts_and_limits() {
         assert!(e.starts_with(want), "got:  {e}\nwant: {want}");
     }
 }
+
+#[test]
+fn admin_on_loopback_by_port_and_read_only() {
+    let dir = Dir::new();
+    for written in ["15000", "\":15000\""] {
+        let spec = dir
+            .load(&format!("admin: {{ address: {written} }}\n{BASE}"))
+            .unwrap()
+            .spec;
+        assert_eq!(
+            spec.admin,
+            Some("127.0.0.1:15000".parse().unwrap()),
+            "{written}"
+        );
+        assert!(!spec.admin_read_only);
+    }
+    let spec = dir
+        .load(&format!(
+            "admin: {{ address: 0.0.0.0:15000, read_only: true }}\n{BASE}"
+        ))
+        .unwrap()
+        .spec;
+    assert_eq!(spec.admin, Some("0.0.0.0:15000".parse().unwrap()));
+    assert!(spec.admin_read_only);
+}

@@ -126,8 +126,9 @@ impl Req {
         }
     }
 
+    /// `GET https://host/path` for messages, credentials in the URL hidden.
     pub(crate) fn describe(&self) -> String {
-        format!("{} {}", self.method, self.url)
+        format!("{} {}", self.method, crate::url::redact_url(&self.url))
     }
 }
 
@@ -249,10 +250,10 @@ impl HttpClient {
             }
             match &outcome {
                 Ok(resp) => tracing::debug!(
-                    url = %req.url, status = resp.status.as_u16(), attempt, "retrying after server error"
+                    url = %crate::url::redact_url(&req.url), status = resp.status.as_u16(), attempt, "retrying after server error"
                 ),
                 Err(e) => {
-                    tracing::debug!(url = %req.url, error = %e, attempt, "retrying after transport error");
+                    tracing::debug!(url = %crate::url::redact_url(&req.url), error = %e, attempt, "retrying after transport error");
                 }
             }
             tokio::time::sleep(backoff).await;
@@ -308,7 +309,9 @@ impl HttpClient {
         let authority = uri
             .authority()
             .map(|a| a.as_str().to_string())
-            .ok_or_else(|| HttpError::BadUrl(format!("{}: no host", req.url)))?;
+            .ok_or_else(|| {
+                HttpError::BadUrl(format!("{}: no host", crate::url::redact_url(&req.url)))
+            })?;
         let mut builder = http::Request::builder()
             .method(req.method.clone())
             .uri(uri.clone());
@@ -318,7 +321,7 @@ impl HttpClient {
         builder = builder.header(http::header::USER_AGENT, "wasp-delivery");
         let request = builder
             .body(Full::new(req.body.clone()))
-            .map_err(|e| HttpError::BadUrl(format!("{}: {e}", req.url)))?;
+            .map_err(|e| HttpError::BadUrl(format!("{}: {e}", crate::url::redact_url(&req.url))))?;
         let client = if uri.scheme_str() == Some("https") && self.insecure.contains(&authority) {
             &self.unverified
         } else {
@@ -383,11 +386,12 @@ fn is_retryable_status(status: StatusCode) -> bool {
 fn parse_uri(url: &str) -> Result<Uri, HttpError> {
     let uri: Uri = url
         .parse()
-        .map_err(|e| HttpError::BadUrl(format!("{url}: {e}")))?;
+        .map_err(|e| HttpError::BadUrl(format!("{}: {e}", crate::url::redact_url(url))))?;
     match uri.scheme_str() {
         Some("http" | "https") if uri.authority().is_some() => Ok(uri),
         _ => Err(HttpError::BadUrl(format!(
-            "{url}: only absolute http:// and https:// URLs can be fetched"
+            "{}: only absolute http:// and https:// URLs can be fetched",
+            crate::url::redact_url(url)
         ))),
     }
 }

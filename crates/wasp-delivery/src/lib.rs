@@ -25,6 +25,8 @@
 mod cache;
 mod error;
 mod fetcher;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod oci;
 mod secret;
@@ -40,4 +42,4 @@ pub use http::HttpConfig;
 pub use oci::push::PushFormat;
 pub use secret::{Credentials, SecretError};
 pub use stats::FetchStats;
-pub use url::{ModuleSource, OciReference, PullPolicy, UrlError};
+pub use url::{ModuleSource, OciReference, PullPolicy, UrlError, redact_url};

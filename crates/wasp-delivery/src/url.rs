@@ -186,13 +186,61 @@ impl PullPolicy {
     }
 }
 
+/// A module URL as it may be shown in logs, errors and `/plugins`: credentials in it hidden.
+/// An `http(s)://` URL can carry them in its userinfo (`https://user:token@host/...`) and in
+/// its query (a pre-signed object-store URL's `X-Amz-Signature=...`): the userinfo becomes
+/// `***` and every query value `***` (names kept, to tell URLs apart). Anything else is
+/// returned as it is.
+pub fn redact_url(url: &str) -> String {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return url.to_string();
+    }
+    let (scheme, rest) = url.split_at(url.find("://").map_or(0, |i| i + 3));
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let mut out = String::with_capacity(url.len());
+    out.push_str(scheme);
+    match authority.rsplit_once('@') {
+        Some((_, host)) => {
+            out.push_str("***@");
+            out.push_str(host);
+        }
+        None => out.push_str(authority),
+    }
+    let (path, query) = match tail.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (tail, None),
+    };
+    out.push_str(path);
+    if let Some(query) = query {
+        let (query, fragment) = match query.split_once('#') {
+            Some((q, f)) => (q, Some(f)),
+            None => (query, None),
+        };
+        let hidden: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) => format!("{name}=***"),
+                None => pair.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&hidden.join("&"));
+        if let Some(fragment) = fragment {
+            out.push('#');
+            out.push_str(fragment);
+        }
+    }
+    out
+}
+
 impl fmt::Display for ModuleSource {
-    /// The URL in canonical form: the file's path, the http URL as written, `oci://` with the
-    /// registry and tag spelled out.
+    /// The URL in canonical form: the file's path, the http URL as written (credentials
+    /// hidden, [`redact_url`]), `oci://` with the registry and tag spelled out.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ModuleSource::File(path) => write!(f, "{}", path.display()),
-            ModuleSource::Http(url) => f.write_str(url),
+            ModuleSource::Http(url) => f.write_str(&redact_url(url)),
             ModuleSource::Oci(r) => write!(f, "{r}"),
         }
     }
@@ -286,6 +334,22 @@ pub(crate) fn normalize_sha256(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_urls_hide_credentials() {
+        assert_eq!(
+            redact_url("https://user:s3cret@example.com/p.wasm?X-Amz-Signature=abc&v=2#f"),
+            "https://***@example.com/p.wasm?X-Amz-Signature=***&v=***#f"
+        );
+        assert_eq!(
+            redact_url("HTTP://host:8080/plugin.wasm"),
+            "HTTP://host:8080/plugin.wasm"
+        );
+        assert_eq!(redact_url("https://h?flag"), "https://h?flag");
+        assert_eq!(redact_url("oci://r.io/a/b:1"), "oci://r.io/a/b:1");
+        let source = ModuleSource::parse("https://u:tok@h.io/x.wasm?sig=1").unwrap();
+        assert_eq!(source.to_string(), "https://***@h.io/x.wasm?sig=***");
+    }
 
     fn oci(s: &str) -> OciReference {
         match ModuleSource::parse(s).unwrap() {

@@ -32,6 +32,7 @@ impl ModuleCache {
     pub fn new(dir: impl Into<PathBuf>, engine: &Engine) -> std::io::Result<ModuleCache> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
+        remove_leftovers(&dir);
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
@@ -93,7 +94,24 @@ impl ModuleCache {
         tmp.1.write_all(&Sha256::digest(&bytes))?;
         tmp.1.write_all(&bytes)?;
         tmp.1.sync_all()?;
-        std::fs::rename(&tmp.0, self.path(sha256))
+        std::fs::rename(&tmp.0, self.path(sha256))?;
+        // The rename itself, durable (a power cut could otherwise lose the entry; never half
+        // of it).
+        std::fs::File::open(&self.dir)?.sync_all()
+    }
+}
+
+/// Removes the temporary files of writes a process did not finish (killed while storing):
+/// they were never renamed into place, so nothing reads them; they only take space. One
+/// process uses a cache directory at a time, as the module cache of `wasp-delivery`.
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -11,12 +11,16 @@ use wasp_host::HeaderMap;
 /// Why plugin-edited headers cannot be sent.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
+    /// `:method` is no HTTP method.
     #[error("invalid :method {0:?}")]
     Method(String),
+    /// `:path` (with `:authority`) makes no URI.
     #[error("invalid :path {0:?}")]
     Path(String),
+    /// `:status` is no status code.
     #[error("invalid :status {0:?}")]
     Status(String),
+    /// A header name or value HTTP cannot carry.
     #[error("invalid header {0:?}")]
     Header(String),
 }

@@ -17,7 +17,7 @@
 mod access_log;
 mod admin;
 mod body;
-mod convert;
+pub mod convert;
 mod error;
 mod filter;
 mod flags;

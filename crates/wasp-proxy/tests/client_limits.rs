@@ -327,3 +327,36 @@ fn connections_past_max_connections_are_closed_on_arrival() {
     }));
     proxy.shutdown();
 }
+
+#[test]
+fn http2_connections_are_told_max_concurrent_streams() {
+    let up = upstream();
+    let proxy = start(with_options(
+        &up,
+        Vec::new(),
+        short(|o| o.max_concurrent_streams = 7),
+    ));
+    let main = proxy.address("main").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let advertised = rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(main).await.unwrap();
+        let (client, mut connection) = h2::client::handshake(tcp).await.unwrap();
+        let mut client = client.ready().await.unwrap();
+        let request = http::Request::get(format!("http://{main}/"))
+            .body(())
+            .unwrap();
+        let (response, _) = client.send_request(request, true).unwrap();
+        // The connection is driven until the response: the server's SETTINGS came first.
+        let response = tokio::select! {
+            r = response => r.unwrap(),
+            e = &mut connection => panic!("connection ended: {e:?}"),
+        };
+        assert_eq!(response.status(), 200);
+        connection.max_concurrent_send_streams()
+    });
+    assert_eq!(advertised, 7);
+    proxy.shutdown();
+}

@@ -50,6 +50,7 @@ fn echo(mut conn: TcpStream) {
 fn tcp_spec(listener: ListenerSpec, clusters: Vec<ClusterSpec>) -> ProxySpec {
     ProxySpec {
         admin: Some("127.0.0.1:0".parse().unwrap()),
+        admin_read_only: false,
         workers: 1,
         node: NodeSpec::default(),
         listeners: vec![listener],

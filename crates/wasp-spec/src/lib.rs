@@ -28,6 +28,9 @@ use std::time::Duration;
 pub struct ProxySpec {
     /// Where the admin endpoint listens; `None`: no admin endpoint.
     pub admin: Option<SocketAddr>,
+    /// The admin endpoint refuses what would change the running proxy (`POST /logging`) and
+    /// only reports.
+    pub admin_read_only: bool,
     /// Worker threads, each with its own event loop and its own VM of every plugin.
     pub workers: usize,
     /// Who this proxy is.

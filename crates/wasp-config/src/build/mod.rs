@@ -47,9 +47,14 @@ impl<'a> Builder<'a> {
 
     pub fn build(mut self, raw: RawConfig) -> Result<(ProxySpec, Workload, Option<PluginSources>)> {
         let admin = match &raw.admin {
-            Some(admin) => Some(self.socket_addr(&admin.value.address, "admin.address")?),
+            Some(admin) => Some(self.admin_address(&admin.value.address)?),
             None => None,
         };
+        let admin_read_only = raw
+            .admin
+            .as_ref()
+            .and_then(|a| a.value.read_only)
+            .unwrap_or(false);
         let workers = match &raw.workers {
             Some(w) => match usize::try_from(w.value) {
                 Ok(n) if n >= 1 => n,
@@ -117,6 +122,7 @@ impl<'a> Builder<'a> {
 
         let spec = ProxySpec {
             admin,
+            admin_read_only,
             workers,
             node,
             listeners,
@@ -188,6 +194,17 @@ impl<'a> Builder<'a> {
             }
         }
         Ok(policy)
+    }
+
+    /// The admin address: a bare port (`15000` or `:15000`) listens on loopback only, which is
+    /// where an endpoint that shows the whole configuration belongs unless said otherwise.
+    fn admin_address(&self, text: &Spanned<String>) -> Result<std::net::SocketAddr> {
+        let port = text.value.trim();
+        let port = port.strip_prefix(':').unwrap_or(port);
+        if let Ok(port) = port.parse::<u16>() {
+            return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        self.socket_addr(text, "admin.address")
     }
 
     fn socket_addr(&self, text: &Spanned<String>, path: &str) -> Result<std::net::SocketAddr> {

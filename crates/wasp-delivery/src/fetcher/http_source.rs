@@ -53,7 +53,7 @@ pub(super) async fn fetch(
             HttpError::TooLarge { limit } => FetchError::TooLarge {
                 at: at.clone(),
                 limit,
-                what: format!("body of {url}"),
+                what: format!("body of {}", crate::url::redact_url(url)),
             },
             HttpError::Transport(reason) | HttpError::BadUrl(reason) => FetchError::Download {
                 at: at.clone(),
@@ -80,7 +80,13 @@ pub(super) async fn fetch(
             at: at.clone(),
             reason: format!("unpacking failed: {e}"),
         })?
-        .map_err(|e| e.into_fetch_error(&at, limit, &format!("body of {url}")))?;
+        .map_err(|e| {
+            e.into_fetch_error(
+                &at,
+                limit,
+                &format!("body of {}", crate::url::redact_url(url)),
+            )
+        })?;
     if let Some(expected) = &pin {
         use sha2::Digest;
         let got = hex::encode(sha2::Sha256::digest(&module));

@@ -52,7 +52,7 @@ pub(crate) async fn resolve(
 
 /// From an index: a Wasm platform (`wasip1`/`wasi` + `wasm`) first, then `linux/amd64` (what
 /// go-containerregistry, hence Istio, picks), then the only entry.
-fn pick_platform(entries: &[Descriptor]) -> Result<&Descriptor, String> {
+pub(crate) fn pick_platform(entries: &[Descriptor]) -> Result<&Descriptor, String> {
     let has = |os: &[&str], arch: &str| {
         entries.iter().find(|d| {
             d.platform

@@ -97,6 +97,11 @@ fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> 
             text(StatusCode::OK, "application/json", body + "\n")
         }
         (&Method::GET, "/config_dump") => text(StatusCode::OK, "application/json", config_dump(shared) + "\n"),
+        (&Method::POST, _) if shared.generations.current().spec.admin_read_only => text(
+            StatusCode::FORBIDDEN,
+            "text/plain",
+            "admin is read-only (admin.read_only in wasp.yaml)\n".into(),
+        ),
         (&Method::POST, "/logging") => {
             let level = req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("level=")));
             match (level, LOG_SETTER.get()) {

@@ -12,6 +12,7 @@ use wasp_proxy::spec::*;
 pub fn spec(upstream: SocketAddr, plugins: Vec<PluginSpec>) -> ProxySpec {
     ProxySpec {
         admin: Some("127.0.0.1:0".parse().unwrap()),
+        admin_read_only: false,
         workers: 2,
         node: NodeSpec {
             id: "test-node".into(),
