@@ -10,7 +10,6 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -54,17 +53,6 @@ plugins:
         .unwrap();
     }
     (listener, admin)
-}
-
-fn spawn(dir: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_wasp"))
-        .args(["run", "-c", dir.join("wasp.yaml").to_str().unwrap()])
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("wasp.log")).unwrap())
-        .spawn()
-        .unwrap()
 }
 
 /// Both plugins ran on a request: the Go one added `x-go-plugin` on its way up, the Rust one
@@ -118,7 +106,7 @@ fn kill_9_at_any_moment_of_a_cold_start_leaves_a_cache_that_serves_the_right_mod
 
     // How long a clean cold start takes here: the kills spread over it.
     let started = Instant::now();
-    let mut clean = Proc(spawn(dir));
+    let mut clean = Proc(spawn_wasp(dir));
     // And how long until both modules are in the module cache (the fetch and its writes).
     let mut fetched = Duration::from_secs(10);
     while started.elapsed() < Duration::from_secs(10) {
@@ -154,7 +142,7 @@ fn kill_9_at_any_moment_of_a_cold_start_leaves_a_cache_that_serves_the_right_mod
                     0.35 + 0.2 * f64::from(k - kills_per_round / 2) + 0.06 * f64::from(round),
                 )
             };
-            let mut child = spawn(dir);
+            let mut child = spawn_wasp(dir);
             std::thread::sleep(at);
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
@@ -163,7 +151,7 @@ fn kill_9_at_any_moment_of_a_cold_start_leaves_a_cache_that_serves_the_right_mod
             eprintln!("round {round}, kill {k} after {at:?}: {state:?}");
             phases.push(state);
         }
-        let run = Proc(spawn(dir));
+        let run = Proc(spawn_wasp(dir));
         assert!(
             wait(Duration::from_secs(60), || both_plugins_served(listener)),
             "round {round}: after {kills} kills a start serves both plugins: {}",

@@ -189,3 +189,51 @@ fn a_lua_filter_between_wasm_plugins() {
     assert_eq!(a.header("x-powered-by"), Some("wasp"));
     proxy.shutdown();
 }
+
+#[test]
+fn a_plugin_that_traps_on_the_response_under_fail_open_leaves_the_rest_of_the_chain_working() {
+    let up = upstream();
+    let script = r#"
+        function envoy_on_response(handle)
+          handle:headers():add("x-lua-response", "after the trap")
+        end
+    "#;
+    let mut trapping = plugin("hostcalls", "");
+    trapping.fail_strategy = wasp_proxy::spec::FailStrategy::FailOpen;
+    // Responses pass the chain last to first: the Wasm plugin traps before the Lua filter runs.
+    let proxy = start(spec(up.address, vec![lua("hdr", script), trapping]));
+    let addr = proxy.address("main").unwrap();
+    let a = get(addr, "/", &[("x-scenario", "panic-response-headers")]);
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("x-lua-response"), Some("after the trap"), "{a:?}");
+    proxy.shutdown();
+}
+
+#[test]
+fn response_headers_http_cannot_carry_get_500_without_a_second_pass_through_the_chain() {
+    let up = upstream();
+    let script = r#"
+        function envoy_on_response(handle)
+          handle:headers():add("{\"not\":\"a name\"}", "v")
+        end
+    "#;
+    // Responses pass the chain last to first: hostcalls adds its header, then the script adds
+    // one no HTTP version can carry.
+    let proxy = start(spec(
+        up.address,
+        vec![lua("bad", script), plugin("hostcalls", "")],
+    ));
+    let addr = proxy.address("main").unwrap();
+    for a in [get(addr, "/", &[]), get_h2(addr, "/", &[])] {
+        assert_eq!(a.status, 500, "{a:?}");
+        assert!(a.body.contains("invalid header"), "{a:?}");
+    }
+    // Had the 500 gone through the chain again, hostcalls would have been refused adding its
+    // header to response headers already sent, and its SDK would have panicked.
+    let failures = metric(
+        &stats(&proxy),
+        "wasp_plugin_failures_total{plugin=\"hostcalls\"}",
+    );
+    assert_eq!(failures.unwrap_or(0.0), 0.0);
+    proxy.shutdown();
+}

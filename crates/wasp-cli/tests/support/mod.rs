@@ -119,17 +119,22 @@ pub fn push_as(reference: &str, file: &Path, format: &str, login: Option<(&str, 
 }
 
 /// `wasp run -c DIR/wasp.yaml` with its cache in `DIR/cache` and its log in `DIR/wasp.log`,
-/// once its admin endpoint at `admin` answers `/ready` (panics with the log otherwise).
-pub fn run_wasp(dir: &Path, admin: std::net::SocketAddr) -> Proc {
-    let child = Command::new(WASP)
+/// not waited for.
+pub fn spawn_wasp(dir: &Path) -> Child {
+    Command::new(WASP)
         .args(["run", "-c", dir.join("wasp.yaml").to_str().unwrap()])
         .arg("--cache-dir")
         .arg(dir.join("cache"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("wasp.log")).unwrap())
         .spawn()
-        .unwrap();
-    let proc = Proc(child);
+        .unwrap()
+}
+
+/// [`spawn_wasp`], once its admin endpoint at `admin` answers `/ready` (panics with the log
+/// otherwise).
+pub fn run_wasp(dir: &Path, admin: std::net::SocketAddr) -> Proc {
+    let proc = Proc(spawn_wasp(dir));
     assert!(
         wait(Duration::from_secs(20), || wasp_test_support::raw::raw_get(
             admin, "/ready"

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use wasp_host::{HttpStream, PropertyValue, StreamProperties};
 use wasp_tls::{CertInfo, Session};
 
+use crate::body::client::{ClientFault, NotesClientFault};
 use crate::spec::TrafficDirection;
 use crate::upstream::Picked;
 
@@ -52,9 +53,9 @@ pub struct StreamRecord {
     pub flags: std::sync::atomic::AtomicU32,
     /// Upstream attempts made (`upstream.request_attempt_count`).
     pub attempts: std::sync::atomic::AtomicU32,
-    /// Why the client's body failed, when it was the client's fault
-    /// (`crate::stream::client_body::ClientFault`, as a number).
-    pub client_fault: std::sync::atomic::AtomicU8,
+    /// Why the client's body failed, when it was the client's fault (a
+    /// [`ClientFault`] as a number; 0: none).
+    client_fault: std::sync::atomic::AtomicU8,
     /// The stream's span, when tracing is on: plugin phases add events to it, the upstream
     /// request carries its context, and it ends with the response. `None` without tracing,
     /// so the hot path takes no lock for it.
@@ -120,6 +121,11 @@ impl StreamRecord {
     /// The span, to end it (once).
     pub fn take_span(&self) -> Option<wasp_trace::Span> {
         self.span()?.take()
+    }
+
+    /// The fault the client's body was found with, if any.
+    pub fn client_fault(&self) -> Option<ClientFault> {
+        ClientFault::from_u8(self.client_fault.load(Relaxed))
     }
 
     pub fn add_flags(&self, bits: u32) {
@@ -280,5 +286,11 @@ impl StreamProperties for StreamRecord {
             }
             _ => return None,
         })
+    }
+}
+
+impl NotesClientFault for StreamRecord {
+    fn note(&self, fault: ClientFault) {
+        self.client_fault.store(fault.as_u8(), Relaxed);
     }
 }

@@ -209,11 +209,11 @@ pub(super) async fn send(
         };
         endpoint_state.active.fetch_sub(1, Relaxed);
         if result.is_err()
-            && let Some(fault) = super::client_body::ClientFault::of(&cx.info)
+            && let Some(fault) = super::client_fault::found(cx)
         {
             // The client's body failed the attempt (bad framing, too slow): its fault, not
             // the upstream's, and not worth a retry.
-            return Err(fault.reply(cx, n));
+            return Err(super::client_fault::reply(fault, cx, n));
         }
         let more = attempt < retries && deadline.is_none_or(|d| Instant::now() < d);
         let failed = match result {

@@ -15,10 +15,10 @@ use crate::flags;
 use crate::routes::{Listener, Target};
 
 use super::attempts::{self, Replay, Route};
-use super::client_body::ClientBody;
 use super::left::{settle_length, whole_body};
 use super::pump::{BodyEnd, pump_request};
 use super::respond::{Source, respond};
+use crate::body::client::ClientBody;
 
 pub(super) async fn forward(
     run: &Rc<Chain>,

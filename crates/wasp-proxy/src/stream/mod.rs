@@ -2,7 +2,7 @@
 //! routing, the upstream exchange, and local replies.
 
 mod attempts;
-pub(crate) mod client_body;
+mod client_fault;
 mod forward;
 mod left;
 mod local_reply;
@@ -129,7 +129,7 @@ pub(crate) async fn handle(
         Some(plan) => Chain::new(cx, plan),
         None => Chain::new(cx, chain.iter().map(|&p| (p, PluginSetting::Enabled))),
     });
-    let body = client_body::ClientBody::new(body, run.cx.info.clone(), &listener.spec.http);
+    let body = crate::body::client::ClientBody::new(body, run.cx.info.clone(), &listener.spec.http);
     let result = match forward::forward(&run, &listener, (body, body_end), end_of_stream).await {
         Ok(response) => Ok(response),
         Err(stop) => local_reply::reply(&run, stop),

@@ -10,8 +10,9 @@ use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::client_body::{ClientBody, ClientFault};
+use super::client_fault;
 use crate::body::BodySender;
+use crate::body::client::ClientBody;
 use crate::convert;
 use crate::filter::Stop;
 use crate::filter::chain::Chain;
@@ -106,8 +107,8 @@ where
             Some(Err(e)) if direction == Direction::Request => {
                 // The client's fault (bad framing, too slow) is answered as Envoy answers
                 // it, not blamed on the upstream; a client gone mid-body aborts the upstream.
-                if let Some(fault) = ClientFault::of(&run.cx.info) {
-                    return Err(fault.reply(&run.cx, run.len()));
+                if let Some(fault) = client_fault::found(&run.cx) {
+                    return Err(client_fault::reply(fault, &run.cx, run.len()));
                 }
                 let _ = tx.send(Err(e.into())).await;
                 return Ok(());

@@ -70,8 +70,15 @@ pub(super) async fn respond(
             .map_err(Stop::direct)?;
     }
     run.cx.exchange.mark_sent(Direction::Response);
-    convert::downstream_response(&headers, body)
-        .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), run.len()))
+    convert::downstream_response(&headers, body).map_err(|e| invalid_headers(run, &e))
+}
+
+/// The chain left response headers HTTP cannot carry (a plugin added a header named
+/// `{"a":1}`, say): 500, sent as it is — the plugins' response phase is over, and running it
+/// again would show them a second set of response headers, which never happens in Envoy.
+fn invalid_headers(run: &Chain, e: &convert::ConvertError) -> Stop {
+    tracing::warn!("the plugins left response headers that cannot be sent: {e}");
+    Stop::proxy(500, "invalid_response_headers", &e.to_string(), run.len()).direct()
 }
 
 /// A body known in full (a direct response) goes through the chain before anything is sent,
@@ -96,5 +103,5 @@ async fn respond_full(
     let mut headers = run.cx.exchange.send_headers(Direction::Response);
     headers.remove(b"content-length");
     convert::downstream_response(&headers, ChannelBody::full(body))
-        .map_err(|e| Stop::proxy(500, "invalid_response_headers", &e.to_string(), run.len()))
+        .map_err(|e| invalid_headers(run, &e))
 }

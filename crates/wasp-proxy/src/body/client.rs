@@ -1,11 +1,11 @@
 //! The client's request body as the stream reads it: timed by the listener's
 //! `stream_idle_timeout` (no bytes for that long) and `request_timeout` (the whole request
-//! within that), and its failures sorted into the client's faults — which are answered 4xx,
-//! never blamed on the upstream — and the client simply going away.
+//! within that), and its failures sorted into the client's faults — which the stream answers
+//! 4xx, never blaming the upstream (`crate::stream::client_fault`) — and the client simply
+//! going away.
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,10 +14,8 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
-use crate::body::BoxError;
-use crate::filter::Stop;
-use crate::filter::properties::StreamRecord;
-use crate::flags;
+/// The same as `super::BoxError` (spelled out: this file does not import its parent).
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What the client did wrong with its body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,8 +30,9 @@ pub(crate) enum ClientFault {
 }
 
 impl ClientFault {
-    pub(crate) fn of(record: &StreamRecord) -> Option<ClientFault> {
-        match record.client_fault.load(Relaxed) {
+    /// The fault a number stored by [`ClientFault::as_u8`] stands for.
+    pub(crate) fn from_u8(n: u8) -> Option<ClientFault> {
+        match n {
             1 => Some(ClientFault::Malformed),
             2 => Some(ClientFault::Stalled),
             3 => Some(ClientFault::TooSlow),
@@ -41,31 +40,20 @@ impl ClientFault {
         }
     }
 
-    /// The local reply for the fault, flagged and counted as Envoy does.
-    pub(crate) fn reply(self, cx: &crate::filter::StreamCx, chain_len: usize) -> Stop {
-        let limits = &cx.shared.stats.client_limits;
-        match self {
-            ClientFault::Malformed => {
-                cx.info.add_flags(flags::DOWNSTREAM_PROTOCOL_ERROR);
-                Stop::proxy(400, "http1.codec_error", "Bad Request", chain_len)
-            }
-            ClientFault::Stalled => {
-                limits.stream_idle_timeouts.fetch_add(1, Relaxed);
-                cx.info.add_flags(flags::STREAM_IDLE_TIMEOUT);
-                Stop::proxy(408, "stream_idle_timeout", "stream timeout", chain_len)
-            }
-            ClientFault::TooSlow => {
-                limits.request_timeouts.fetch_add(1, Relaxed);
-                Stop::proxy(408, "request_overall_timeout", "request timeout", chain_len)
-            }
-        }
+    pub(crate) fn as_u8(self) -> u8 {
+        self as u8
     }
+}
+
+/// Where a body's fault is noted for the stream to answer it (the stream's record).
+pub(crate) trait NotesClientFault: Send + Sync {
+    fn note(&self, fault: ClientFault);
 }
 
 /// The client's request body, timed.
 pub(crate) struct ClientBody {
     body: Incoming,
-    record: Arc<StreamRecord>,
+    record: Arc<dyn NotesClientFault>,
     stall: Option<Duration>,
     /// The end of `request_timeout`, counted from the request's arrival.
     deadline: Option<Instant>,
@@ -80,7 +68,7 @@ pub(crate) struct ClientBody {
 impl ClientBody {
     pub(crate) fn new(
         body: Incoming,
-        record: Arc<StreamRecord>,
+        record: Arc<dyn NotesClientFault>,
         options: &wasp_spec::HttpOptions,
     ) -> ClientBody {
         ClientBody {
@@ -99,7 +87,7 @@ impl ClientBody {
         fault: ClientFault,
         what: &'static str,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.record.client_fault.store(fault as u8, Relaxed);
+        self.record.note(fault);
         tracing::debug!("request body: {what}");
         self.stall = None;
         self.stalled_at = None;
@@ -171,9 +159,7 @@ impl Body for ClientBody {
             }
             Poll::Ready(Some(Err(e))) => {
                 if malformed(&e) {
-                    self.record
-                        .client_fault
-                        .store(ClientFault::Malformed as u8, Relaxed);
+                    self.record.note(ClientFault::Malformed);
                 }
                 Poll::Ready(Some(Err(Box::new(e))))
             }

@@ -10,6 +10,10 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
+pub(crate) mod client;
+
+use self::client::ClientBody;
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Frames in flight per body: enough to keep both sides busy, small enough to bound memory.
@@ -42,7 +46,7 @@ enum Rest {
     /// The peer's body, passed on untouched.
     Peer(hyper::body::Incoming),
     /// The client's request body, passed on untouched but timed.
-    Client(crate::stream::client_body::ClientBody),
+    Client(ClientBody),
 }
 
 /// The sending end of a streamed body.
@@ -96,7 +100,7 @@ impl ChannelBody {
 
     /// The client's request body passed upstream as it arrives, for a stream no filter sees
     /// the body of.
-    pub fn from_client(body: crate::stream::client_body::ClientBody) -> ChannelBody {
+    pub fn from_client(body: ClientBody) -> ChannelBody {
         ChannelBody {
             ahead: VecDeque::new(),
             rest: Rest::Client(body),
