@@ -74,10 +74,38 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Deletes files in `tmp/` whose writer is gone — a process killed in the middle of a write
+/// (`kill -9`, OOM) leaves its `.part` file behind, and nothing else would ever remove it before
+/// the hourly purge. A temp file is named `<pid>-<n>-<random>.part`: one whose process still
+/// runs (on Linux, `/proc/<pid>` exists) is left alone in case two processes share the
+/// directory after all.
+fn remove_leftovers_of_dead_writers(tmp: &Path) -> io::Result<()> {
+    let me = std::process::id();
+    for dirent in fs::read_dir(tmp)? {
+        let dirent = dirent?;
+        let name = dirent.file_name();
+        let writer = name
+            .to_str()
+            .and_then(|n| n.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let alive = writer.is_some_and(|pid| {
+            pid == me
+                || (Path::new("/proc/self").exists()
+                    && Path::new("/proc").join(pid.to_string()).exists())
+        });
+        if !alive {
+            tracing::debug!(path = %dirent.path().display(), "removing a partial write of a dead process");
+            let _ = fs::remove_file(dirent.path());
+        }
+    }
+    Ok(())
+}
+
 impl Cache {
     pub(crate) fn open(dir: &Path, expiry: Duration) -> io::Result<Self> {
         fs::create_dir_all(dir.join("modules").join("sha256"))?;
         fs::create_dir_all(dir.join("tmp"))?;
+        remove_leftovers_of_dead_writers(&dir.join("tmp"))?;
         let index_path = dir.join("index.json");
         let index = match fs::read(&index_path) {
             Ok(bytes) => match serde_json::from_slice::<Index>(&bytes) {
@@ -309,6 +337,25 @@ mod tests {
         assert_eq!(reopened.entry("u"), Some(entry.clone()));
         assert_eq!(reopened.entry_by_manifest("sha256:x"), Some(entry));
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn partial_writes_of_dead_processes_are_removed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        // A pid above the kernel's maximum (4194304) never runs; ours does.
+        let dead = dir.path().join("tmp/4294967-0-00.part");
+        let ours = dir
+            .path()
+            .join(format!("tmp/{}-9-00.part", std::process::id()));
+        let unnamed = dir.path().join("tmp/garbage");
+        for f in [&dead, &ours, &unnamed] {
+            fs::write(f, b"half").unwrap();
+        }
+        Cache::open(dir.path(), Duration::from_secs(60)).unwrap();
+        assert!(!dead.exists());
+        assert!(!unnamed.exists());
+        assert!(ours.exists());
     }
 
     #[test]
