@@ -16,10 +16,9 @@ use anyhow::Context as _;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc: glibc's malloc showed as ~13 % of a request's CPU in profiles (bench/), much of
-/// it in fragmentation work, and kept memory from compiling plugins around.
+/// mimalloc, set up to return what it frees (see wasp-alloc).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: wasp_alloc::Allocator = wasp_alloc::Allocator;
 
 #[derive(Parser)]
 #[command(name = "wasp", version, about = "A proxy that runs Proxy-Wasm plugins")]
@@ -59,6 +58,7 @@ enum PluginCommand {
 }
 
 fn main() -> ExitCode {
+    wasp_alloc::tune();
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Run(_)) {
         "info"
@@ -66,6 +66,10 @@ fn main() -> ExitCode {
         "warn"
     };
     logging::init(default_level, cli.log_json);
+    tracing::debug!(
+        before_main = wasp_alloc::tuned_before_main(),
+        "allocator set to return freed memory"
+    );
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => validate::run(args),

@@ -4,22 +4,26 @@
 //! parallel compilation), so compiled code is kept across restarts. Entries are keyed by the
 //! module's sha256 and a fingerprint of the engine (wasmtime version and every setting that
 //! affects generated code), so a wasp upgrade or a changed setting never loads stale code.
-//! Entries are written to a temporary file and renamed into place: a reader never sees a
-//! partial file. Each entry starts with the sha256 of the serialized module after it, checked
-//! before the code is used: wasmtime checks the header and the ELF structure, not the machine
-//! code, so a flipped bit on disk would otherwise run as corrupt code.
+//!
+//! An entry is two files: `<sha256>-<fingerprint>.cwasm`, the serialized module exactly as
+//! wasmtime wrote it, and `….cwasm.sum`, the sha256 of that file, checked before the code is
+//! used: wasmtime checks the header and the ELF structure, not the machine code, so a flipped
+//! bit on disk would otherwise run as corrupt code. The digest lives beside the code rather
+//! than in it because the code file is mapped into memory as it is: its pages are shared with
+//! the page cache (and with every other wasp on the node that maps the same entry), and only
+//! the pages a plugin executes become resident — a copy on the heap would keep all of them.
+//!
+//! Both files are written to temporary files and renamed into place, the digest first: a
+//! reader never sees a partial file, and code without its digest is a miss, not an error.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
 
-/// Length of the digest that starts every entry.
-const DIGEST_LEN: usize = 32;
-
-/// Compiled modules on disk, one file per module digest and engine fingerprint, so that a
+/// Compiled modules on disk, one entry per module digest and engine fingerprint, so that a
 /// restart skips compilation. Owned by the [`crate::Host`] when a cache directory is set.
 #[derive(Debug, Clone)]
 pub struct ModuleCache {
@@ -52,32 +56,50 @@ impl ModuleCache {
             .join(format!("{sha256}-{}.cwasm", self.fingerprint))
     }
 
-    /// The compiled module for `sha256`, if cached. A corrupt entry is removed.
+    fn sum_path(&self, sha256: &str) -> PathBuf {
+        self.dir
+            .join(format!("{sha256}-{}.cwasm.sum", self.fingerprint))
+    }
+
+    /// The compiled module for `sha256`, if cached, its code mapped from the entry's file. A
+    /// corrupt entry is removed.
     pub fn load(&self, engine: &Engine, sha256: &str) -> Option<Module> {
         let path = self.path(sha256);
-        let entry = match std::fs::read(&path) {
-            Ok(entry) => entry,
+        let mut file = match std::fs::File::open(&path) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
                 tracing::warn!(path = %path.display(), "cannot read compiled-module cache entry: {e}");
                 return None;
             }
         };
+        // No digest yet: a store was interrupted between the two renames (or an older layout).
+        let Ok(expected) = std::fs::read(self.sum_path(sha256)) else {
+            return None;
+        };
         let drop_entry = |why: &dyn std::fmt::Display| {
             tracing::warn!(path = %path.display(), "dropping unusable compiled-module cache entry: {why}");
             let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(self.sum_path(sha256));
         };
-        let intact = entry.len() > DIGEST_LEN
-            && Sha256::digest(&entry[DIGEST_LEN..]).as_slice() == &entry[..DIGEST_LEN];
-        if !intact {
-            drop_entry(&"checksum mismatch");
-            return None;
+        match digest_of(&mut file) {
+            Ok(actual) if actual.as_slice() == expected.as_slice() => {}
+            Ok(_) => {
+                drop_entry(&"checksum mismatch");
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "cannot read compiled-module cache entry: {e}");
+                return None;
+            }
         }
-        // SAFETY: the bytes are exactly what `store` below wrote from `Module::serialize` of
-        // an engine with the same fingerprint (the digest says so), into a directory wasp
-        // owns; wasmtime additionally checks the header and version before using the code.
+        // SAFETY: the file is exactly what `store` below wrote from `Module::serialize` of an
+        // engine with the same fingerprint (the digest just read through this same open file
+        // says so), in a directory wasp owns, where files are only ever replaced by a rename —
+        // never written in place — so the mapping cannot change under the running code.
+        // wasmtime additionally checks the header and version before using the code.
         #[allow(unsafe_code)]
-        let module = unsafe { Module::deserialize(engine, &entry[DIGEST_LEN..]) };
+        let module = unsafe { Module::deserialize_open_file(engine, file) };
         match module {
             Ok(module) => Some(module),
             Err(e) => {
@@ -87,18 +109,42 @@ impl ModuleCache {
         }
     }
 
-    /// Stores `module` for `sha256`.
-    pub fn store(&self, module: &Module, sha256: &str) -> std::io::Result<()> {
-        let bytes = module.serialize().map_err(std::io::Error::other)?;
-        let mut tmp = tempfile_in(&self.dir)?;
-        tmp.1.write_all(&Sha256::digest(&bytes))?;
-        tmp.1.write_all(&bytes)?;
-        tmp.1.sync_all()?;
-        std::fs::rename(&tmp.0, self.path(sha256))?;
-        // The rename itself, durable (a power cut could otherwise lose the entry; never half
-        // of it).
+    /// Stores a serialized module (`Module::serialize`, `Engine::precompile_module`) for
+    /// `sha256`: its digest, then its code.
+    pub fn store(&self, serialized: &[u8], sha256: &str) -> std::io::Result<()> {
+        self.write_atomically(&self.sum_path(sha256), &Sha256::digest(serialized))?;
+        self.write_atomically(&self.path(sha256), serialized)?;
+        // The renames themselves, durable (a power cut could otherwise lose the entry; never
+        // half of it).
         std::fs::File::open(&self.dir)?.sync_all()
     }
+
+    fn write_atomically(&self, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let (tmp, mut file) = tempfile_in(&self.dir)?;
+        let written = file
+            .write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, target));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
+    }
+}
+
+/// The sha256 of what `file` holds, read through it (leaving it at its start).
+fn digest_of(file: &mut std::fs::File) -> std::io::Result<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    file.rewind()?;
+    Ok(hasher.finalize().into())
 }
 
 /// Removes the temporary files of writes a process did not finish (killed while storing):

@@ -2,9 +2,12 @@
 //! process-wide shared state, the epoch ticker that enforces CPU deadlines, and the
 //! compiled-module cache.
 
+use std::any::Any;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use wasmtime::{
@@ -78,6 +81,16 @@ pub(crate) struct HostInner {
     pub shared: Arc<Shared>,
     pub config: HostConfig,
     pub cache: Option<ModuleCache>,
+    /// The modules loaded and still in use, by sha256: a plugin whose module another plugin
+    /// runs already shares its code (`Host::load_module`). Type-erased (they are
+    /// `PluginModule`s) so that the engine does not depend on the module layer above it.
+    pub loaded: Mutex<HashMap<String, Weak<dyn Any + Send + Sync>>>,
+    /// The settings of an engine that generates the same code as `engine`, for the short-lived
+    /// engines modules are compiled by: the compiler keeps its working memory (cranelift's
+    /// contexts, sized by the largest function) in its engine for reuse, and a plugin is
+    /// compiled once per process, so that memory would be kept for nothing. `None` when such
+    /// an engine cannot be made (then `engine` compiles).
+    pub compile_config: Option<Config>,
     pub pooling: bool,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -93,6 +106,7 @@ impl Host {
     /// every hostcall, opens the module cache and starts the epoch ticker thread.
     pub fn new(config: HostConfig) -> Result<Host, HostError> {
         let (engine, pooling) = build_engine(&config)?;
+        let compile_config = compile_config(&config, &engine);
         let mut linker = Linker::new(&engine);
         crate::hostcalls::add_to_linker(&mut linker)
             .map_err(|e| HostError::Linker(e.to_string()))?;
@@ -116,6 +130,8 @@ impl Host {
                 shared: Arc::new(Shared::default()),
                 config,
                 cache,
+                loaded: Mutex::default(),
+                compile_config,
                 pooling,
                 ticker_stop,
             }),
@@ -169,6 +185,28 @@ fn base_config(config: &HostConfig) -> Config {
     cfg.max_wasm_stack(1 << 20);
     let _ = config;
     cfg
+}
+
+/// Settings for compile-only engines: the same as `engine`'s without the pooling allocator
+/// (which reserves address space for every instance slot; a compiler instantiates nothing),
+/// used only if they generate exactly the code `engine` would (wasmtime's compatibility hash
+/// covers every setting that affects code).
+fn compile_config(config: &HostConfig, engine: &Engine) -> Option<Config> {
+    let cfg = base_config(config);
+    let compiler = Engine::new(&cfg).ok()?;
+    let fingerprint = |e: &Engine| {
+        let mut hasher = DefaultHasher::new();
+        e.precompile_compatibility_hash().hash(&mut hasher);
+        hasher.finish()
+    };
+    if fingerprint(&compiler) == fingerprint(engine) {
+        Some(cfg)
+    } else {
+        tracing::debug!(
+            "a compile-only engine would generate other code; compiling with the host's"
+        );
+        None
+    }
 }
 
 fn build_engine(config: &HostConfig) -> Result<(Engine, bool), HostError> {

@@ -271,9 +271,40 @@ fn check_signatures(module: &Module, abi: AbiVersion) -> Result<(), LoadError> {
 impl Host {
     /// Loads a plugin module from its bytes: recognises it, compiles it (or takes it from
     /// the cache), and links it.
+    ///
+    /// A module this host has loaded already and that is still in use (by another plugin, or
+    /// by the configuration a reload is replacing) is shared, not loaded again: its compiled
+    /// code and linking are per module, only VMs are per plugin.
     pub fn load_module(&self, bytes: &[u8]) -> Result<Arc<PluginModule>, LoadError> {
         let scan = scan(bytes)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
+        // Held while loading, so that plugins of the same module loaded at once share one
+        // compilation; modules load one after another anyway (compilation itself is parallel).
+        let mut loaded = self
+            .inner
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loaded.retain(|_, module| module.strong_count() > 0);
+        if let Some(module) = loaded
+            .get(&sha256)
+            .and_then(std::sync::Weak::upgrade)
+            .and_then(|any| any.downcast::<PluginModule>().ok())
+        {
+            return Ok(module);
+        }
+        let module = self.load_new_module(bytes, scan, sha256.clone())?;
+        let erased: Arc<dyn std::any::Any + Send + Sync> = module.clone();
+        loaded.insert(sha256, Arc::downgrade(&erased));
+        Ok(module)
+    }
+
+    fn load_new_module(
+        &self,
+        bytes: &[u8],
+        scan: Scan,
+        sha256: String,
+    ) -> Result<Arc<PluginModule>, LoadError> {
         let (module, code) = self.compile(bytes, &sha256)?;
         check_signatures(&module, scan.abi)?;
         let (pre, imports) = self.link(&module)?;
@@ -306,15 +337,41 @@ impl Host {
         {
             return Ok((module, CodeSource::Cache(started.elapsed())));
         }
-        let module =
-            Module::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let failed = |e: wasmtime::Error| LoadError::Compile(format!("{e:#}"));
+        let Some(compile_config) = &self.inner.compile_config else {
+            let module = on_compile_threads(|| Module::new(engine, bytes)).map_err(failed)?;
+            if let Some(cache) = &self.inner.cache {
+                match module.serialize() {
+                    Ok(serialized) => self.store(cache, &serialized, sha256),
+                    Err(e) => tracing::warn!("cannot serialize a compiled module: {e}"),
+                }
+            }
+            return Ok((module, CodeSource::Compiled(started.elapsed())));
+        };
+        // A compiler of its own, dropped with its working memory once the code is made.
+        let serialized =
+            on_compile_threads(|| wasmtime::Engine::new(compile_config)?.precompile_module(bytes))
+                .map_err(failed)?;
         let took = started.elapsed();
-        if let Some(cache) = &self.inner.cache
-            && let Err(e) = cache.store(&module, sha256)
-        {
+        // Run the code from the entry just written, as a restart would: mapped from its file,
+        // so that only the pages the plugin executes become resident.
+        if let Some(cache) = &self.inner.cache {
+            self.store(cache, &serialized, sha256);
+            if let Some(module) = cache.load(engine, sha256) {
+                return Ok((module, CodeSource::Compiled(took)));
+            }
+        }
+        // SAFETY: `serialized` was made just now by an engine with the same code settings as
+        // `engine` (`compile_config` is checked against it when the host is built).
+        #[allow(unsafe_code)]
+        let module = unsafe { Module::deserialize(engine, &serialized) }.map_err(failed)?;
+        Ok((module, CodeSource::Compiled(took)))
+    }
+
+    fn store(&self, cache: &crate::cache::ModuleCache, serialized: &[u8], sha256: &str) {
+        if let Err(e) = cache.store(serialized, sha256) {
             tracing::warn!(dir = %cache.dir().display(), "cannot write the compiled-module cache: {e}");
         }
-        Ok((module, CodeSource::Compiled(took)))
     }
 
     /// Links `module` against the hostcalls. Unknown `proxy_*` functions get a stub that
@@ -377,6 +434,27 @@ fn unsatisfied(import: &wasmtime::ImportType<'_>) -> LoadError {
     LoadError::UnsatisfiedImport {
         module: import.module().to_owned(),
         name: import.name().to_owned(),
+    }
+}
+
+/// Runs `compile` on threads made for it and gone after it. Compiling allocates tens of MiB
+/// (cranelift's IR, per function, on every thread of the pool); the allocator keeps freed
+/// pages with the thread that used them until that thread allocates again, so on a pool that
+/// lives on (rayon's global one) they would stay resident for good. A thread that exits gives
+/// them back. Starting the threads costs well under a millisecond against compilations of
+/// 50 ms and more; if they cannot be started, the global pool does the work.
+fn on_compile_threads<T: Send>(compile: impl FnOnce() -> T + Send) -> T {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("wasp-compile-{i}"))
+        .build()
+    {
+        Ok(pool) => pool.install(compile),
+        Err(e) => {
+            tracing::debug!("compiling on the global pool: {e}");
+            compile()
+        }
     }
 }
 

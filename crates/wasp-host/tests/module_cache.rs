@@ -27,20 +27,22 @@ fn load(dir: &Path) -> Arc<PluginModule> {
         .expect("load")
 }
 
-/// The cache's entries (temporary files excluded, and there must be none left).
+/// The cache's code files (each with its digest beside it; no temporary file may be left).
 fn entries(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    assert!(
-        files
-            .iter()
-            .all(|p| p.extension().is_some_and(|e| e == "cwasm")),
-        "{files:?}"
-    );
-    files
+    let (code, other): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|p| p.extension().is_some_and(|e| e == "cwasm"));
+    let sums: Vec<PathBuf> = code
+        .iter()
+        .map(|p| PathBuf::from(format!("{}.sum", p.display())))
+        .collect();
+    assert_eq!(other, sums, "one digest per entry and nothing else");
+    code
 }
 
 /// Runs the `headers` scenario on a fresh VM of `module`.
@@ -152,4 +154,41 @@ fn an_entry_with_a_flipped_byte_is_recompiled() {
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0x55;
     });
+}
+
+#[test]
+fn a_module_in_use_is_shared_not_loaded_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = cached_host(dir.path());
+    let bytes = wasp_test_plugins::bytes("hostcalls");
+    let first = host.load_module(&bytes).unwrap();
+    let second = host.load_module(&bytes).unwrap();
+    assert!(Arc::ptr_eq(&first, &second), "one compiled module for both");
+    runs(&second);
+    // Once nothing uses it, the next load reads it again (from the cache).
+    drop((first, second));
+    let again = host.load_module(&bytes).unwrap();
+    assert!(
+        matches!(again.info().code, CodeSource::Cache(_)),
+        "{:?}",
+        again.info().code
+    );
+    // Another module is another entry.
+    let other = host
+        .load_module(&wasp_test_plugins::bytes("abi_v0_2_0"))
+        .unwrap();
+    assert!(!Arc::ptr_eq(&again, &other));
+}
+
+#[test]
+fn code_without_its_digest_is_a_miss_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path());
+    let files = entries(dir.path());
+    std::fs::remove_file(format!("{}.sum", files[0].display())).unwrap();
+    let recompiled = load(dir.path());
+    assert!(matches!(recompiled.info().code, CodeSource::Compiled(_)));
+    runs(&recompiled);
+    assert_eq!(entries(dir.path()), files);
+    assert!(matches!(load(dir.path()).info().code, CodeSource::Cache(_)));
 }
