@@ -112,6 +112,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Err(e);
     }
     proxy.declare_ready();
+    // The start-up's compile garbage is returned; from now on freed pages may wait a little.
+    wasp_alloc::serving();
     for (name, address) in proxy.addresses() {
         tracing::info!(listener = %name, %address, "listening");
         eprintln!("wasp: listener {name} on http://{address}");

@@ -47,6 +47,8 @@ enum Rest {
     Peer(hyper::body::Incoming),
     /// The client's request body, passed on untouched but timed.
     Client(ClientBody),
+    /// The source failed: its error, delivered once.
+    Failed(Option<BoxError>),
 }
 
 /// The sending end of a streamed body.
@@ -111,6 +113,31 @@ impl ChannelBody {
         }
     }
 
+    /// A body of these frames, all known now (its length is not: it may end in trailers).
+    pub fn frames(frames: Vec<Frame<Bytes>>) -> ChannelBody {
+        ChannelBody {
+            ahead: frames.into(),
+            rest: Rest::Nothing,
+            exact: None,
+            deadline: None,
+            on_end: None,
+            sent: 0,
+        }
+    }
+
+    /// A body that fails with `error` when read (the peer's body failed before it was passed).
+    pub fn failed(error: BoxError) -> ChannelBody {
+        let mut body = ChannelBody::frames(Vec::new());
+        body.rest = Rest::Failed(Some(error));
+        body
+    }
+
+    /// `frame` (taken from this body's source) delivered first.
+    pub fn ahead_of(mut self, frame: Frame<Bytes>) -> ChannelBody {
+        self.ahead.push_front(frame);
+        self
+    }
+
     /// This (full) body followed by trailers.
     pub fn with_trailers(mut self, trailers: http::HeaderMap) -> ChannelBody {
         self.ahead.push_back(Frame::trailers(trailers));
@@ -125,7 +152,7 @@ impl ChannelBody {
     pub async fn recv(&mut self) -> Option<Result<Frame<Bytes>, BoxError>> {
         match &mut self.rest {
             Rest::Channel(rx) => rx.recv().await,
-            Rest::Nothing | Rest::Peer(_) | Rest::Client(_) => None,
+            Rest::Nothing | Rest::Peer(_) | Rest::Client(_) | Rest::Failed(_) => None,
         }
     }
 
@@ -183,6 +210,7 @@ impl Body for ChannelBody {
                 Rest::Channel(_) => self.exact == Some(0),
                 Rest::Peer(body) => body.is_end_stream(),
                 Rest::Client(body) => body.is_end_stream(),
+                Rest::Failed(error) => error.is_none(),
             }
     }
 
@@ -224,6 +252,7 @@ impl ChannelBody {
                 .poll_frame(cx)
                 .map(|frame| frame.map(|f| f.map_err(BoxError::from))),
             Rest::Client(body) => Pin::new(body).poll_frame(cx),
+            Rest::Failed(error) => Poll::Ready(error.take().map(Err)),
         }
     }
 }

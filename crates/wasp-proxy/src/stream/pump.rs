@@ -11,8 +11,8 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::client_fault;
-use crate::body::BodySender;
 use crate::body::client::ClientBody;
+use crate::body::{BodySender, BoxError};
 use crate::convert;
 use crate::filter::Stop;
 use crate::filter::chain::Chain;
@@ -39,7 +39,8 @@ impl BodyEnd {
 
 /// Streams the request body from the client through the chain to the upstream.
 pub(super) async fn pump_request(run: Rc<Chain>, body: (ClientBody, BodyEnd), tx: BodySender) {
-    if let Err(stop) = pass_body(&run, Direction::Request, body, &tx).await {
+    let out = &mut Outlet::Channel(&tx);
+    if let Err(stop) = pass_body(&run, Direction::Request, body, None, out).await {
         // Tell the main task (waiting for the upstream) and abort the upstream body.
         match stop {
             Stop::Reset => run.cx.signals.reset(),
@@ -53,16 +54,19 @@ pub(super) async fn pump_request(run: Rc<Chain>, body: (ClientBody, BodyEnd), tx
 
 /// Streams the response body from the upstream through the chain to the client. Owns the
 /// stream: when it ends (or the client goes away), the plugins' contexts end.
+/// `first`: a frame already taken from the body, passed first.
 pub(super) async fn pump_response(
     run: Rc<Chain>,
     body: (Incoming, BodyEnd),
+    first: Leftover<hyper::Error>,
     tx: BodySender,
     end_of_stream: bool,
 ) {
     if end_of_stream {
         return;
     }
-    if pass_body(&run, Direction::Response, body, &tx)
+    let out = &mut Outlet::Channel(&tx);
+    if pass_body(&run, Direction::Response, body, first, out)
         .await
         .is_err()
     {
@@ -75,21 +79,69 @@ pub(super) async fn pump_response(
     }
 }
 
-/// Passes one direction's body frames through the chain into `tx`: data chunks, then the end
+/// The response body through the chain at once, for a body that is all here already (a
+/// small one usually arrives with its headers): no task, no channel. `first` is the frame
+/// taken from it. Returns the frames that left the chain.
+pub(super) async fn pass_whole_response(
+    run: &Chain,
+    body: (Incoming, BodyEnd),
+    first: Leftover<hyper::Error>,
+) -> Result<Vec<Result<Frame<Bytes>, BoxError>>, Stop> {
+    let mut out = Outlet::Collect(Vec::new());
+    pass_body(run, Direction::Response, body, first, &mut out).await?;
+    Ok(match out {
+        Outlet::Collect(frames) => frames,
+        Outlet::Channel(_) => Vec::new(),
+    })
+}
+
+/// Where a body's frames go: the channel to the other side, or a list (a body passed at once).
+pub(super) enum Outlet<'a> {
+    Channel(&'a BodySender),
+    Collect(Vec<Result<Frame<Bytes>, BoxError>>),
+}
+
+impl Outlet<'_> {
+    /// False when the receiver is gone.
+    async fn send(&mut self, item: Result<Frame<Bytes>, BoxError>) -> bool {
+        match self {
+            Outlet::Channel(tx) => tx.send(item).await.is_ok(),
+            Outlet::Collect(frames) => {
+                frames.push(item);
+                true
+            }
+        }
+    }
+}
+
+/// The body's first frame if it is there now, without waiting (`None`: not yet).
+pub(super) fn ready_frame<B: Body<Data = Bytes> + Unpin>(
+    body: &mut B,
+) -> Option<Option<Result<Frame<Bytes>, B::Error>>> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(body.frame()).as_mut().poll(&mut cx) {
+        std::task::Poll::Pending => None,
+        std::task::Poll::Ready(frame) => Some(frame),
+    }
+}
+
+/// Passes one direction's body frames through the chain into `out`: data chunks, then the end
 /// of the stream or the (plugin-edited) trailers. A failure of the sending side (the peer went
-/// away mid-body) is passed on as an error frame, so the other side is aborted too.
+/// away mid-body) is passed on as an error frame, so the other side is aborted too. `first`:
+/// a frame already taken from `body`, passed before the rest.
 async fn pass_body<B>(
     run: &Chain,
     direction: Direction,
     (mut body, body_end): (B, BodyEnd),
-    tx: &BodySender,
+    first_frame: Leftover<B::Error>,
+    out: &mut Outlet<'_>,
 ) -> Result<(), Stop>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<crate::body::BoxError>,
 {
     let mut first = true;
-    let mut leftover: Leftover<B::Error> = None;
+    let mut leftover: Leftover<B::Error> = first_frame;
     loop {
         let next = match leftover.take() {
             Some(frame) => Some(frame),
@@ -101,7 +153,7 @@ where
                     run.cx.info.request_complete.store(true, Relaxed);
                 }
                 let rest = run.finish_body(direction).await?;
-                send_data(tx, rest).await;
+                send_data(out, rest).await;
                 return Ok(());
             }
             Some(Err(e)) if direction == Direction::Request => {
@@ -110,11 +162,11 @@ where
                 if let Some(fault) = client_fault::found(&run.cx) {
                     return Err(client_fault::reply(fault, &run.cx, run.len()));
                 }
-                let _ = tx.send(Err(e.into())).await;
+                let _ = out.send(Err(e.into())).await;
                 return Ok(());
             }
             Some(Err(e)) => {
-                let _ = tx.send(Err(e.into())).await;
+                let _ = out.send(Err(e.into())).await;
                 return Ok(());
             }
             Some(Ok(frame)) => match frame.into_data() {
@@ -136,8 +188,8 @@ where
                     if end && direction == Direction::Request {
                         run.cx.info.request_complete.store(true, Relaxed);
                     }
-                    if let Some(out) = run.data(direction, 0, data, end).await?
-                        && !send_data(tx, out).await
+                    if let Some(chunk) = run.data(direction, 0, data, end).await?
+                        && !send_data(out, chunk).await
                     {
                         return Ok(());
                     }
@@ -150,15 +202,15 @@ where
                         run.cx.info.request_complete.store(true, Relaxed);
                     }
                     if let Ok(trailers) = frame.into_trailers() {
-                        let out = run
+                        let chunk = run
                             .trailers(direction, convert::trailers(&trailers))
                             .await?;
-                        send_data(tx, out).await;
+                        send_data(out, chunk).await;
                         let trailers = run.cx.exchange.trailers(direction);
                         if let Some(t) =
                             trailers.and_then(|t| convert::to_http_headers(&t, false).ok())
                         {
-                            let _ = tx.send(Ok(Frame::trailers(t))).await;
+                            let _ = out.send(Ok(Frame::trailers(t))).await;
                         }
                     }
                     return Ok(());
@@ -169,7 +221,7 @@ where
 }
 
 /// What [`gather_ready`] found after the data it took.
-type Leftover<E> = Option<Result<http_body::Frame<bytes::Bytes>, E>>;
+pub(super) type Leftover<E> = Option<Result<http_body::Frame<bytes::Bytes>, E>>;
 
 /// Appends to `data` the data frames `body` has ready now. Returns whether the body's end is
 /// reached, and a frame that is not data (trailers, an error) for the caller to handle next.
@@ -196,9 +248,9 @@ fn gather_ready<B: Body<Data = Bytes> + Unpin>(
 }
 
 /// Sends a data frame; false when the receiver is gone.
-async fn send_data(tx: &BodySender, data: Vec<u8>) -> bool {
+async fn send_data(out: &mut Outlet<'_>, data: Vec<u8>) -> bool {
     if data.is_empty() {
         return true;
     }
-    tx.send(Ok(Frame::data(Bytes::from(data)))).await.is_ok()
+    out.send(Ok(Frame::data(Bytes::from(data)))).await
 }
