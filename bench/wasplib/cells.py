@@ -303,20 +303,6 @@ class Bench:
             })
         return out
 
-    # -- the other workloads (wasplib.startup, .scale, .memory) --------------------------
-
-    def startup(self, workers, counts=(10,)):
-        from . import startup
-        return startup.run(self, workers, counts)
-
-    def scale(self, workers):
-        from . import scale
-        return scale.run(self, workers)
-
-    def memory(self):
-        from . import memory
-        return memory.run(self)
-
 
 def profile(b, a):
     """`perf record` of wasp with the header plugin (workers=1, pinned) under wrk load; prints

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from .analyse import analyse, memory_slopes, update_benchmarks
+from . import memory, scale, startup
 from .cells import WORKLOADS, Bench, profile, summarize
 from .common import ROOT, die, log, require, version_of
 from .render import loadavg, machine_info, render
@@ -122,12 +123,12 @@ def main(doc=__doc__):
                 data["cells"] += b.run_workers(w)
         if not a.only or "scale" in a.only:
             for w in a.scale_workers:
-                data["scale"] += b.scale(w)
+                data["scale"] += scale.run(b, w)
         if not a.only or "memory" in a.only:
-            data["memory"] = b.memory()
+            data["memory"] = memory.run(b)
         if not a.only or "startup" in a.only:
             for w in a.workers:
-                data["startup"] += b.startup(w, a.startup_plugins)
+                data["startup"] += startup.run(b, w, a.startup_plugins)
     finally:
         b.stop_all()
         if not a.keep:
