@@ -14,8 +14,8 @@
 //!   compiler's threads go idle right after compiling.
 //!
 //! Returning pages at once has a price under load, though: a page freed between two requests
-//! is faulted in and its free list rebuilt by the next one (page faults and
-//! `mi_page_free_list_extend` were ~5 % of a request's CPU in profiles). So once the proxy is
+//! is faulted in and its free list rebuilt by the next one (page faults were 8.7 % of a
+//! request's CPU in profiles, `BENCHMARKS.md`). So once the proxy is
 //! ready — the start-up's compilations are over, and their threads gone — [`serving`] sets a
 //! short delay ([`SERVING_PURGE_DELAY_MS`]): the workers allocate all the time, so what they
 //! free is still returned within milliseconds, but not between a request and the next.
@@ -90,31 +90,22 @@ pub fn purge_delay() -> Option<std::ffi::c_long> {
 }
 
 fn set_purge_delay(ms: std::ffi::c_long) {
-    #[allow(unsafe_code)]
-    // SAFETY: plain C calls with no pointers; mimalloc reads its options when it uses them.
-    unsafe {
-        if sys::mi_version() / 10_000 == 3 && std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-            sys::mi_option_set(PURGE_DELAY, ms);
-        }
-    }
+    set(PURGE_DELAY, "MIMALLOC_PURGE_DELAY", ms);
 }
 
 fn set_options() {
+    set(ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT", 0);
+    set(PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 0);
+}
+
+/// Sets `option` unless `env` sets it. The numbering above is mimalloc 3's: on another major
+/// version the defaults stay rather than the wrong option being set.
+fn set(option: sys::mi_option_t, env: &str, value: std::ffi::c_long) {
     #[allow(unsafe_code)]
-    // SAFETY: plain C calls with no pointers; mimalloc's options may be set at any time.
+    // SAFETY: plain C calls with no pointers; mimalloc reads its options when it uses them.
     unsafe {
-        // The numbering above is mimalloc 3's: on another major version, leave the defaults
-        // rather than set the wrong option.
-        if sys::mi_version() / 10_000 != 3 {
-            return;
-        }
-        for (option, env, value) in [
-            (ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT", 0),
-            (PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 0),
-        ] {
-            if std::env::var_os(env).is_none() {
-                sys::mi_option_set(option, value);
-            }
+        if sys::mi_version() / 10_000 == 3 && std::env::var_os(env).is_none() {
+            sys::mi_option_set(option, value);
         }
     }
 }

@@ -87,18 +87,16 @@ pub(super) async fn pass_whole_response(
     body: (Incoming, BodyEnd),
     first: Leftover<hyper::Error>,
 ) -> Result<Vec<Result<Frame<Bytes>, BoxError>>, Stop> {
-    let mut out = Outlet::Collect(Vec::new());
-    pass_body(run, Direction::Response, body, first, &mut out).await?;
-    Ok(match out {
-        Outlet::Collect(frames) => frames,
-        Outlet::Channel(_) => Vec::new(),
-    })
+    let mut frames = Vec::new();
+    let out = &mut Outlet::Collect(&mut frames);
+    pass_body(run, Direction::Response, body, first, out).await?;
+    Ok(frames)
 }
 
 /// Where a body's frames go: the channel to the other side, or a list (a body passed at once).
 pub(super) enum Outlet<'a> {
     Channel(&'a BodySender),
-    Collect(Vec<Result<Frame<Bytes>, BoxError>>),
+    Collect(&'a mut Vec<Result<Frame<Bytes>, BoxError>>),
 }
 
 impl Outlet<'_> {
@@ -229,20 +227,18 @@ fn gather_ready<B: Body<Data = Bytes> + Unpin>(
     body: &mut B,
     data: &mut Vec<u8>,
 ) -> (bool, Leftover<B::Error>) {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     loop {
         if body.is_end_stream() {
             return (true, None);
         }
-        let mut next = std::pin::pin!(body.frame());
-        match next.as_mut().poll(&mut cx) {
-            std::task::Poll::Pending => return (false, None),
-            std::task::Poll::Ready(None) => return (true, None),
-            std::task::Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+        match ready_frame(body) {
+            None => return (false, None),
+            Some(None) => return (true, None),
+            Some(Some(Ok(frame))) => match frame.into_data() {
                 Ok(bytes) => data.extend_from_slice(&bytes),
                 Err(frame) => return (false, Some(Ok(frame))),
             },
-            std::task::Poll::Ready(Some(Err(e))) => return (false, Some(Err(e))),
+            Some(Some(Err(e))) => return (false, Some(Err(e))),
         }
     }
 }

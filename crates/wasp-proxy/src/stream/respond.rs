@@ -41,12 +41,11 @@ pub(super) async fn respond(
     run.headers(Direction::Response, end_of_stream)
         .await
         .map_err(Stop::direct)?;
-    let (upstream, body_end) = match source {
+    let (mut upstream, body_end) = match source {
         Source::Upstream(upstream, body_end) => (upstream, body_end),
         Source::Full(bytes) => return respond_full(run, bytes, end_of_stream).await,
     };
     let mut headers = run.cx.exchange.headers(Direction::Response);
-    let mut upstream = upstream;
     if run.len() == 0 {
         // No filter sees the body: it goes to the client as it arrives.
         run.cx.exchange.mark_sent(Direction::Response);
@@ -57,9 +56,10 @@ pub(super) async fn respond(
     let whole_body_wanted = !end_of_stream && run.wants_whole_body(Direction::Response);
     let has_length = headers.get(b"content-length").is_some();
     // What hyper has of the body now: a small body usually came with the headers.
-    let first = match end_of_stream || whole_body_wanted || !has_length {
-        true => None,
-        false => ready_frame(&mut upstream),
+    let first = if end_of_stream || whole_body_wanted || !has_length {
+        None
+    } else {
+        ready_frame(&mut upstream)
     };
     if let Some(Some(Ok(frame))) = &first
         && frame.is_data()
@@ -138,18 +138,24 @@ fn settled(
     if frames.iter().any(Result::is_err) {
         return Err(passed_stop(run));
     }
-    let frames: Vec<Frame<Bytes>> = frames.into_iter().flatten().collect();
+    let mut frames: Vec<Frame<Bytes>> = frames.into_iter().flatten().collect();
     if !frames.iter().all(Frame::is_data) {
         return Ok(ChannelBody::frames(frames));
     }
-    let mut whole = bytes::BytesMut::new();
-    for frame in frames {
-        if let Ok(data) = frame.into_data() {
-            whole.extend_from_slice(&data);
-        }
-    }
+    // Usually one chunk left the chain, passed on as it is; more are joined.
+    let whole = match frames.len() {
+        1 => frames
+            .pop()
+            .and_then(|f| f.into_data().ok())
+            .unwrap_or_default(),
+        _ => frames
+            .into_iter()
+            .filter_map(|f| f.into_data().ok())
+            .flatten()
+            .collect(),
+    };
     headers.replace(b"content-length", whole.len().to_string().as_bytes());
-    Ok(ChannelBody::full(whole.freeze()))
+    Ok(ChannelBody::full(whole))
 }
 
 /// The chain left response headers HTTP cannot carry (a plugin added a header named
