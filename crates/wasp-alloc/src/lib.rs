@@ -27,8 +27,15 @@
 //! by the first allocation: so on Linux the options are set by a constructor in
 //! `.init_array`, which the dynamic loader runs before Rust's runtime allocates anything.
 //! [`tune`] does the same for other platforms, as early as `main` can.
+//!
+//! The compiler also leaves the binary's own code resident: [`return_code_pages`] (module
+//! `code`) drops it once the compiling is over.
+
+mod code;
 
 use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use code::return_code_pages;
 
 use libmimalloc_sys as sys;
 

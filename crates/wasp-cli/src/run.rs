@@ -114,6 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     proxy.declare_ready();
     // The start-up's compile garbage is returned; from now on freed pages may wait a little.
     wasp_alloc::serving();
+    return_compiler_code();
     for (name, address) in proxy.addresses() {
         tracing::info!(listener = %name, %address, "listening");
         eprintln!("wasp: listener {name} on http://{address}");
@@ -223,6 +224,9 @@ impl follow::Target for Running<'_> {
         if reloaded.plugins_changed && !self.proxy.wait_plugins_started(Duration::from_secs(30)) {
             tracing::warn!("the workers did not start the new plugins within 30 s");
         }
+        if reloaded.plugins_changed {
+            return_compiler_code();
+        }
         Ok(())
     }
 
@@ -286,4 +290,13 @@ fn wait_for_signal() -> anyhow::Result<()> {
         Ok::<(), std::io::Error>(())
     })?;
     Ok(())
+}
+
+/// Plugins are compiled (or none needed it): the compiler's code, several MiB of the binary,
+/// leaves the resident set; the code the proxy runs comes back as it runs.
+fn return_compiler_code() {
+    match wasp_alloc::return_code_pages() {
+        Ok(bytes) => tracing::debug!(mib = bytes >> 20, "code pages returned"),
+        Err(e) => tracing::debug!("cannot return the code pages: {e}"),
+    }
 }
