@@ -11,6 +11,7 @@
 
 use std::cell::{Cell, RefCell};
 
+use bytes::Bytes;
 use wasp_host::HeaderMap;
 
 use crate::filter::signals::Direction;
@@ -118,9 +119,9 @@ impl Chain {
         &self,
         direction: Direction,
         from: usize,
-        mut data: Vec<u8>,
+        mut data: Bytes,
         end_of_stream: bool,
-    ) -> Result<Option<Vec<u8>>, Stop> {
+    ) -> Result<Option<Bytes>, Stop> {
         let limit = self.cx.buffer_limit();
         let d = index(direction);
         for pos in self.order(direction, from) {
@@ -136,7 +137,9 @@ impl Chain {
                     }
                     held
                 }
-                None => data,
+                // Plugins edit the chunk in place: this copies only when the chunk's buffer is
+                // shared (hyper's read buffer); one the chain made is taken as it is.
+                None => Vec::from(data),
             };
             self.cx.exchange.set_body(direction, input);
             if end_of_stream {
@@ -153,7 +156,7 @@ impl Chain {
                 self.held[d].borrow_mut()[pos] = Some(output);
                 return Ok(None);
             }
-            data = output;
+            data = Bytes::from(output);
         }
         Ok(Some(data))
     }
@@ -176,7 +179,8 @@ impl Chain {
                 .trailers(&self.cx, pos, direction, held)
                 .await?;
             if let Some(body) = released
-                && let Some(passed) = Box::pin(self.data(direction, step + 1, body, false)).await?
+                && let Some(passed) =
+                    Box::pin(self.data(direction, step + 1, Bytes::from(body), false)).await?
             {
                 out.extend_from_slice(&passed);
             }
@@ -186,10 +190,10 @@ impl Chain {
 
     /// Filters that buffered without the stream ending hold bytes: at the end of the stream
     /// (no trailers), they are passed on.
-    pub async fn finish_body(&self, direction: Direction) -> Result<Vec<u8>, Stop> {
+    pub async fn finish_body(&self, direction: Direction) -> Result<Bytes, Stop> {
         // An empty final chunk: every filter that buffered sees end_of_stream with its data.
         Ok(self
-            .data(direction, 0, Vec::new(), true)
+            .data(direction, 0, Bytes::new(), true)
             .await?
             .unwrap_or_default())
     }

@@ -168,14 +168,11 @@ where
                 return Ok(());
             }
             Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => {
+                Ok(mut data) => {
                     let counter = match direction {
                         Direction::Request => &run.cx.info.request_body_bytes,
                         Direction::Response => &run.cx.info.response_body_bytes,
                     };
-                    // Plugins edit the chunk in place; this copies only when hyper's buffer
-                    // is shared (`From<Bytes>` reuses a unique one).
-                    let mut data = Vec::from(data);
                     let mut end = body_end == BodyEnd::WithLastData && body.is_end_stream();
                     if std::mem::take(&mut first) && run.headers_waited(direction) {
                         // While a plugin held the headers, Envoy buffered what arrived and
@@ -203,7 +200,7 @@ where
                         let chunk = run
                             .trailers(direction, convert::trailers(&trailers))
                             .await?;
-                        send_data(out, chunk).await;
+                        send_data(out, Bytes::from(chunk)).await;
                         let trailers = run.cx.exchange.trailers(direction);
                         if let Some(t) =
                             trailers.and_then(|t| convert::to_http_headers(&t, false).ok())
@@ -225,28 +222,36 @@ pub(super) type Leftover<E> = Option<Result<http_body::Frame<bytes::Bytes>, E>>;
 /// reached, and a frame that is not data (trailers, an error) for the caller to handle next.
 fn gather_ready<B: Body<Data = Bytes> + Unpin>(
     body: &mut B,
-    data: &mut Vec<u8>,
+    data: &mut Bytes,
 ) -> (bool, Leftover<B::Error>) {
-    loop {
+    // Joined only if a second frame is there (a copy either way: the first is hyper's).
+    let mut joined: Option<Vec<u8>> = None;
+    let found = loop {
         if body.is_end_stream() {
-            return (true, None);
+            break (true, None);
         }
         match ready_frame(body) {
-            None => return (false, None),
-            Some(None) => return (true, None),
+            None => break (false, None),
+            Some(None) => break (true, None),
             Some(Some(Ok(frame))) => match frame.into_data() {
-                Ok(bytes) => data.extend_from_slice(&bytes),
-                Err(frame) => return (false, Some(Ok(frame))),
+                Ok(bytes) => joined
+                    .get_or_insert_with(|| data.to_vec())
+                    .extend_from_slice(&bytes),
+                Err(frame) => break (false, Some(Ok(frame))),
             },
-            Some(Some(Err(e))) => return (false, Some(Err(e))),
+            Some(Some(Err(e))) => break (false, Some(Err(e))),
         }
+    };
+    if let Some(joined) = joined {
+        *data = Bytes::from(joined);
     }
+    found
 }
 
 /// Sends a data frame; false when the receiver is gone.
-async fn send_data(out: &mut Outlet<'_>, data: Vec<u8>) -> bool {
+async fn send_data(out: &mut Outlet<'_>, data: Bytes) -> bool {
     if data.is_empty() {
         return true;
     }
-    out.send(Ok(Frame::data(Bytes::from(data)))).await
+    out.send(Ok(Frame::data(data))).await
 }

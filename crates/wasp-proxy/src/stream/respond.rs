@@ -179,9 +179,9 @@ async fn respond_full(
         .store(bytes.len() as u64, Relaxed);
     run.cx.info.set_code_details("direct_response");
     let body = match end_of_stream {
-        true => Vec::new(),
+        true => bytes::Bytes::new(),
         false => run
-            .data(Direction::Response, 0, bytes, true)
+            .data(Direction::Response, 0, bytes.into(), true)
             .await?
             .unwrap_or_default(),
     };
