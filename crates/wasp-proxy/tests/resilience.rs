@@ -372,3 +372,40 @@ fn connection_limits_queue_then_overflow() {
     }
     proxy.shutdown();
 }
+
+#[test]
+fn a_request_served_by_a_pooled_connection_leaves_no_pending_connect_behind() {
+    // Each response streams for ~300 ms (6 chunks 50 ms apart): the one connection is busy.
+    let busy = Upstream::spawn(Behaviour::Reply(Reply {
+        chunks: vec!["chunk".to_string(); 6],
+        ..Reply::default()
+    }));
+    let mut spec = spec(busy.address, vec![]);
+    spec.workers = 1;
+    spec.clusters[0].circuit_breakers.max_connections = 1;
+    spec.clusters[0].circuit_breakers.max_pending_requests = 1;
+    route_to_backend(&mut spec, None, Duration::from_secs(5));
+    let proxy = start(spec);
+    let addr = proxy.address("main").unwrap();
+    let later = |delay_ms: u64| {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            let r = get(addr, "/", &[]);
+            (
+                r.status,
+                String::from_utf8_lossy(&r.body_bytes).into_owned(),
+            )
+        })
+    };
+    // The second request finds no idle connection and no permit: its connect waits, and the
+    // first one's connection, pooled again, serves it. That connect must not stay pending.
+    for (status, body) in [later(0), later(100)].map(|h| h.join().unwrap()) {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // One request takes the pooled connection; the next waits for it (one pending place):
+    // with the earlier connect still pending it would be refused as an overflow.
+    for (status, body) in [later(0), later(100)].map(|h| h.join().unwrap()) {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    proxy.shutdown();
+}

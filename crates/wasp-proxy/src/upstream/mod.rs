@@ -280,11 +280,11 @@ impl Upstreams {
         if !grpc && c.spec.protocol != UpstreamProtocol::Http2 {
             add_empty_length(&mut req);
         }
-        let fut = if grpc {
+        let fut = limit::ForRequest::new(if grpc {
             c.grpc.request(req)
         } else {
             c.client.request(req)
-        };
+        });
         let result = match timeout {
             Some(t) => tokio::time::timeout(t, fut)
                 .await
