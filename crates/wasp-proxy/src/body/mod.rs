@@ -215,12 +215,27 @@ impl Body for ChannelBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        match (&self.rest, self.exact) {
+        let peer = match (&self.rest, self.exact) {
             (Rest::Peer(body), _) => body.size_hint(),
             (Rest::Client(body), _) => body.size_hint(),
-            (_, Some(n)) => SizeHint::with_exact(n),
-            (_, None) => SizeHint::default(),
+            (_, Some(n)) => return SizeHint::with_exact(n),
+            (_, None) => return SizeHint::default(),
+        };
+        // A peer's hint counts what it has still to give: the frames taken from it ahead are
+        // no longer in it. (Without them, hyper framed a 64 KiB response whose first chunk
+        // was taken early by that chunk's length less, and cut the body there.)
+        let ahead: u64 = self
+            .ahead
+            .iter()
+            .filter_map(Frame::data_ref)
+            .map(|d| d.len() as u64)
+            .sum();
+        let mut hint = SizeHint::new();
+        hint.set_lower(peer.lower() + ahead);
+        if let Some(upper) = peer.upper() {
+            hint.set_upper(upper + ahead);
         }
+        hint
     }
 }
 
