@@ -46,8 +46,8 @@ fn assert_upstream_body(a: &Answer, expected: &str) {
 fn a_large_response_without_plugins_arrives_whole_with_its_length() {
     // hyper has the head and the first part of the body at once: that part leaves with the
     // head and the rest follows. The length the client is given must count both.
-    let _g = shared();
     const SIZE: usize = 1 << 20;
+    let _g = shared();
     let up = Upstream::spawn(wasp_test_support::upstream::Behaviour::Reply(
         wasp_test_support::upstream::Reply {
             body: Some("x".repeat(SIZE)),
