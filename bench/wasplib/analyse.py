@@ -55,11 +55,12 @@ def analyse(cells, startup, scale=(), memory=None):
                        "cpu": ratio(s["cpu_us_per_req"], e["cpu_us_per_req"]), "rss": ratio(s["rss_kib"], e["rss_kib"])})
         if ps == "none":
             continue
-        # VMs serving requests: one per plugin per worker in both. Envoy also keeps each plugin's
-        # base VM on its main thread (it loads the code and clones the worker VMs from it):
-        # its delta is spread over plugins x (workers + 1) VMs, which favours Envoy.
+        # VMs serving requests: one per plugin per worker in both. Envoy also keeps two more per
+        # plugin, as its active-VM gauge shows (the memory workload): the base VM it loads the
+        # code in and clones the others from, and a thread-local one on its main thread. Its
+        # delta is spread over plugins x (workers + 2) VMs, which favours Envoy.
         nplugins = len(plugin_sets()[ps])
-        nvms, envoy_vms = nplugins * w, nplugins * (w + 1)
+        nvms, envoy_vms = nplugins * w, nplugins * (w + 2)
 
         def delta(target, key):
             a, b = idx.get((w, wl, target, ps)), idx.get((w, wl, target, "none"))
@@ -117,7 +118,7 @@ def analyse(cells, startup, scale=(), memory=None):
 
 def memory_slopes(memory):
     """RSS added per plugin VM, per module and proxy: the least-squares slope of RSS over the VM
-    count (wasp plugins x workers, Envoy plugins x (workers + 1)) in memory["plugins"]."""
+    count (wasp plugins x workers, Envoy plugins x (workers + 2)) in memory["plugins"]."""
     if not memory or not memory.get("plugins"):
         return []
     out = []

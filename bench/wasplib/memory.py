@@ -29,8 +29,9 @@ VM_METRIC = {"wasp": "wasp_wasm_vms_active", "envoy": "envoy_wasm_envoy_wasm_run
 
 def expected_vms(proxy, plugins, workers):
     """The convention of "What a plugin costs": wasp runs a VM per plugin per worker; Envoy
-    also keeps each plugin's base VM on its main thread."""
-    return {"wasp": plugins * workers, "envoy": plugins * (workers + 1)}.get(proxy, 0)
+    also keeps two per plugin on its main thread (the base VM and a thread-local one), as its
+    active-VM gauge shows."""
+    return {"wasp": plugins * workers, "envoy": plugins * (workers + 2)}.get(proxy, 0)
 
 
 def start(b, proxy, name, workers, cpus, upstream, plugins, cache=None):

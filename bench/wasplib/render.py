@@ -96,8 +96,9 @@ def render(data):
     md.append("")
     md.append("### What a plugin costs\n")
     md.append("Extra CPU per request, and extra RSS (after the load) per plugin VM, over the same proxy without plugins "
-              "(same workload and workers). wasp runs plugins × workers VMs; Envoy plugins × (workers + 1), its main "
-              "thread keeping a base VM per plugin, and its delta is divided by that larger count.\n")
+              "(same workload and workers). wasp runs plugins × workers VMs; Envoy plugins × (workers + 2), its main "
+              "thread keeping two per plugin (the base VM and a thread-local one, as its active-VM gauge shows), "
+              "and its delta is divided by that larger count.\n")
     md.append("| workers | workload | plugins | Envoy +µs/req | wasp +µs/req | Envoy +MiB/VM | wasp +MiB/VM |")
     md.append("|---:|---|---|---:|---:|---:|---:|")
     for r in data["plugin_costs"]:
@@ -242,7 +243,7 @@ def render_memory(data):
         w = mem["plugins"][0]["workers"]
         md.append(f"### Memory: RSS against the number of plugins, workers={w}\n")
         md.append("N plugins of one module with distinct names and vm ids, so a VM each per worker: wasp runs "
-                  "N × workers VMs, Envoy N × (workers + 1), its main thread keeping a base VM per plugin (as in "
+                  "N × workers VMs, Envoy N × (workers + 2), its main thread keeping two VMs per plugin (as in "
                   "\"What a plugin costs\"); wasp on a warm cache. VMs: as each proxy reports them "
                   "(`wasp_wasm_vms_active`, Envoy's `wasm.envoy.wasm.runtime.v8.active`), expected in brackets.\n")
         md.append("| module | proxy | plugins | VMs | RSS MiB | peak RSS MiB | anon MiB | file+shmem MiB |")
