@@ -84,7 +84,7 @@ pub const SERVING_PURGE_DELAY_MS: std::ffi::c_long = 10;
 /// The start-up is over: freed pages may wait [`SERVING_PURGE_DELAY_MS`] before they are
 /// returned (see the module's documentation).
 pub fn serving() {
-    set_purge_delay(SERVING_PURGE_DELAY_MS);
+    set(PURGE_DELAY, "MIMALLOC_PURGE_DELAY", SERVING_PURGE_DELAY_MS);
 }
 
 /// The purge delay in force, in milliseconds (`None` under another mimalloc than 3).
@@ -94,10 +94,6 @@ pub fn purge_delay() -> Option<std::ffi::c_long> {
     unsafe {
         (sys::mi_version() / 10_000 == 3).then(|| sys::mi_option_get(PURGE_DELAY))
     }
-}
-
-fn set_purge_delay(ms: std::ffi::c_long) {
-    set(PURGE_DELAY, "MIMALLOC_PURGE_DELAY", ms);
 }
 
 fn set_options() {

@@ -50,10 +50,15 @@ async fn next_frame(
     };
     match next {
         None => Ok(None),
-        // The peer went away mid-body; a plugin's stop also raises a signal first.
-        Some(Err(_)) => Err(run.cx.signals.interrupt().map_or(Stop::Reset, stop_for)),
+        Some(Err(_)) => Err(failed_body(run)),
         Some(Ok(frame)) => Ok(Some(frame)),
     }
+}
+
+/// How a body that failed on its way through the chain ends the stream: the peer went away
+/// mid-body, or a plugin stopped it (which raises a signal first: its reply or reset wins).
+pub(super) fn failed_body(run: &Chain) -> Stop {
+    run.cx.signals.interrupt().map_or(Stop::Reset, stop_for)
 }
 
 /// The whole body that left the chain (and its trailers), with its length.

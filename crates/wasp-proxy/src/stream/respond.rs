@@ -12,11 +12,11 @@ use wasp_host::HeaderMap;
 
 use crate::body::ChannelBody;
 use crate::convert;
+use crate::filter::Stop;
 use crate::filter::chain::Chain;
 use crate::filter::signals::Direction;
-use crate::filter::{Stop, stop_for};
 
-use super::left::{settle_length, whole_body};
+use super::left::{failed_body, settle_length, whole_body};
 use super::pump::{BodyEnd, pass_whole_response, pump_response, ready_frame};
 
 /// Where the response body comes from.
@@ -116,15 +116,11 @@ fn passthrough(mut upstream: Incoming, end_of_stream: bool) -> ChannelBody {
     }
 }
 
-/// A stop in the response body phase, as `settle_length` answers it: a reply or reset a
-/// plugin raised, else a reset — in Envoy the headers are gone by then (wasp held them only
-/// to send the body's real length), so a failing body resets the stream.
+/// A stop in the response body phase, as `settle_length` answers it — in Envoy the headers
+/// are gone by then (wasp held them only to send the body's real length), so it is sent as
+/// it is.
 fn passed_stop(run: &Chain) -> Stop {
-    run.cx
-        .signals
-        .interrupt()
-        .map_or(Stop::Reset, stop_for)
-        .direct()
+    failed_body(run).direct()
 }
 
 /// The frames that left the chain as the client's body: data only (the usual case) makes a
@@ -179,7 +175,7 @@ async fn respond_full(
         .store(bytes.len() as u64, Relaxed);
     run.cx.info.set_code_details("direct_response");
     let body = match end_of_stream {
-        true => bytes::Bytes::new(),
+        true => Bytes::new(),
         false => run
             .data(Direction::Response, 0, bytes.into(), true)
             .await?
